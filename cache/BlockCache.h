@@ -1,0 +1,85 @@
+// cache/BlockCache.h: the read-through SSD cache in front of the origin.
+//
+// fs/ calls read() for every FUSE read of a dataset file. A file is cut into blocks of
+// cache.block_size (a smaller file is one block). A hit is read from its block file on the
+// cache dir (BlockStore) and verified against its xxh3 checksums (Checksum.h); a miss is
+// fetched from the Origin once however many readers want it (single-flight), written to the
+// SSD, indexed in RocksDB (Index) and then served. The Policy decides admission and victims.
+//
+// On disk (all under cache.dir):
+//   LOCK          flock()ed by the one process using the dir; holds its pid
+//   index/        RocksDB: block key -> {block id, length, etag, checksums}
+//   blocks/       one file per block
+//   tmp/          blocks being written; emptied at open
+// Crash safety: a block is indexed only after its file is completely written and renamed into
+// place; at open the index is the truth: entries whose file is missing or has the wrong length
+// are dropped, and files no entry points to are deleted.
+//
+// Size: the bytes the cache dir occupies on disk (allocated block sizes plus the index) never
+// exceed cache.size, and no block is written when that would leave less than cache.min_free
+// free on the cache filesystem. A block that cannot be admitted is served from the origin
+// without being cached.
+//
+// Thread-safe; read() blocks on SSD and origin I/O.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "common/Status.h"
+#include "config/Options.h"
+#include "origin/Origin.h"
+#include "policy/Policy.h"
+
+namespace epochfs::cache {
+
+// One version of one origin file, as fs/ saw it at open().
+struct FileRef {
+  std::string key;   // origin key
+  std::string etag;  // origin etag at open
+  uint64_t size = 0;
+};
+
+struct CacheStats {
+  uint64_t hits = 0;              // block reads served from the SSD
+  uint64_t misses = 0;            // block reads that went to the origin
+  uint64_t hitBytes = 0;          // bytes returned to readers from cached blocks
+  uint64_t missBytes = 0;         // bytes returned to readers from origin fetches
+  uint64_t usedBytes = 0;         // disk space used now (blocks + index)
+  uint64_t limitBytes = 0;        // cache.size
+  uint64_t blocks = 0;            // blocks cached now
+  uint64_t checksumFailures = 0;  // blocks dropped because their bytes did not verify
+  uint64_t evictions = 0;         // blocks evicted to make room
+  uint64_t staleDrops = 0;        // blocks dropped because the origin file changed
+  uint64_t notAdmitted = 0;       // misses served without caching (policy, space)
+  uint64_t singleFlightWaits = 0; // reads that waited on another reader's fetch
+  uint64_t recoveredBlocks = 0;   // blocks found valid in the index at open
+  uint64_t orphansRemoved = 0;    // files/entries dropped by recovery at open
+};
+
+class BlockCache {
+ public:
+  // Opens (creating if needed) the cache dir. Fails with kBusy if another process holds it
+  // ("cache dir /x is in use by another epochfs process (pid 123)"), kInvalid/kIo naming the
+  // path otherwise. Runs crash recovery and hands every recovered block to `policy`.
+  // `origin` must outlive the cache.
+  static Result<std::unique_ptr<BlockCache>> open(const config::CacheOptions& opts,
+                                                  origin::Origin& origin,
+                                                  std::unique_ptr<policy::Policy> policy);
+  virtual ~BlockCache() = default;
+
+  // Reads [offset, offset + out.size()) of `file` into `out`; returns bytes read, short only
+  // at the end of the file. Never returns bytes that differ from the origin's version `etag`:
+  // a cached block of another etag is dropped, a block failing its checksum is dropped and
+  // refetched. Errors: the origin's (kStale, kNotFound, kUnavailable, kIo).
+  virtual Result<size_t> read(const FileRef& file, uint64_t offset, std::span<std::byte> out) = 0;
+
+  virtual CacheStats stats() const = 0;
+
+  // Policy name for stats.
+  virtual std::string policyName() const = 0;
+};
+
+}  // namespace epochfs::cache

@@ -1,0 +1,80 @@
+// config/Options.h: plain option structs, one per module, with their defaults.
+//
+// config/ turns a YAML file plus command-line overrides into these structs (ConfigLoader.h).
+// Every other module takes its own struct in its constructor and reads no globals. Only
+// config/ includes yaml-cpp. Every field is documented in docs/config.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/Status.h"
+
+namespace epochfs::config {
+
+inline constexpr uint64_t kKiB = 1024;
+inline constexpr uint64_t kMiB = 1024 * kKiB;
+inline constexpr uint64_t kGiB = 1024 * kMiB;
+
+struct OriginOptions {
+  // Where the dataset lives: a local directory path, later also "s3://bucket/prefix".
+  // YAML: origin.source. Required (from the file or the SOURCE argument).
+  std::string source;
+};
+
+struct CacheOptions {
+  // Directory holding cached blocks and the RocksDB index. YAML: cache.dir.
+  // Default: /var/cache/epochfs/<name derived from the source> (see defaultCacheDir()).
+  std::string dir;
+  // Hard limit on the disk space the cache dir may use (blocks + index). YAML: cache.size.
+  // Default: 10 GiB.
+  uint64_t sizeBytes = 10 * kGiB;
+  // Keep at least this much free space on the cache filesystem; blocks are evicted or not
+  // cached to keep it. YAML: cache.min_free. Default: 1 GiB.
+  uint64_t minFreeBytes = 1 * kGiB;
+  // Files are cached in blocks of this size; a smaller file is one block. YAML:
+  // cache.block_size. Default: 4 MiB. Range: 64 KiB .. 256 MiB, a multiple of 64 KiB.
+  uint64_t blockSizeBytes = 4 * kMiB;
+};
+
+struct PolicyOptions {
+  // Eviction/admission policy: "lru" or "fixed". YAML: policy.name. Default: "lru".
+  std::string name = "lru";
+};
+
+struct FuseOptions {
+  // Maximum FUSE worker threads. YAML: fuse.threads. Default: 16. Range: 1..1024.
+  int threads = 16;
+  // Seconds the kernel may cache attributes and directory entries. YAML:
+  // fuse.attr_timeout. Default: 60.
+  double attrTimeoutSec = 60.0;
+  // Let users other than the mounting one access the mount (FUSE allow_other).
+  // YAML: fuse.allow_other. Default: false.
+  bool allowOther = false;
+};
+
+struct LogOptions {
+  // trace, debug, info, warn, error, off. YAML: log.level. Default: info.
+  std::string level = "info";
+  // Log file of a daemonized mount. YAML: log.file. Default: <cache.dir>/epochfs.log.
+  // A foreground mount logs to stderr unless this is set.
+  std::string file;
+};
+
+struct MountOptions {
+  OriginOptions origin;
+  CacheOptions cache;
+  PolicyOptions policy;
+  FuseOptions fuse;
+  LogOptions log;
+  // Set only from the command line.
+  std::string mountpoint;
+  bool foreground = false;
+};
+
+// The cache dir used when none is configured: /var/cache/epochfs/<slug>-<hash8> for root,
+// $XDG_CACHE_HOME or ~/.cache/epochfs/... otherwise, where slug is the source's last path
+// component and hash8 a hash of the whole source string.
+std::string defaultCacheDir(const std::string& source);
+
+}  // namespace epochfs::config

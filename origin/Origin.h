@@ -1,0 +1,98 @@
+// origin/Origin.h: the boundary between the cache and the authoritative store.
+//
+// fs/ asks the origin for metadata (stat, list) and cache/ asks it for bytes (read) on a miss.
+// Keys are '/'-separated paths relative to the origin root, without a leading or trailing
+// slash; "" is the root directory. Implementations: PosixOrigin (a local or NFS directory),
+// later S3Origin; test doubles live in origin/testing/ (MemoryOrigin, FaultyOrigin).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/Status.h"
+
+namespace epochfs::config {
+struct OriginOptions;
+}
+
+namespace epochfs::origin {
+
+enum class EntryType { kFile, kDirectory };
+
+struct ObjectInfo {
+  EntryType type = EntryType::kFile;
+  uint64_t size = 0;     // 0 for directories
+  std::string etag;      // changes whenever the object's bytes may have changed; "" for dirs
+  int64_t mtimeNs = 0;   // modification time, nanoseconds since the epoch
+};
+
+struct DirEntry {
+  std::string name;  // one path component
+  ObjectInfo info;
+};
+
+// Thread-safe. Calls may block (disk, network).
+class Origin {
+ public:
+  virtual ~Origin() = default;
+
+  // For logs and errors: "posix:/data/imagenet".
+  virtual std::string describe() const = 0;
+
+  // Errors: kNotFound, kPermissionDenied, kUnavailable, kIo.
+  virtual Result<ObjectInfo> stat(std::string_view key) = 0;
+
+  // The entries of directory `key`, sorted by name (bytewise). Entries that are neither
+  // regular files nor directories (sockets, broken links...) are left out.
+  // Errors: kNotFound, kNotDirectory, kPermissionDenied, kUnavailable, kIo.
+  virtual Result<std::vector<DirEntry>> list(std::string_view key) = 0;
+
+  // Reads [offset, offset + out.size()) of file `key` into `out`; returns the number of bytes
+  // read, short only at the end of the object. Fails with kStale if the object's etag is no
+  // longer `etag` (so bytes of two versions are never mixed), kNotFound, kIo, kUnavailable.
+  virtual Result<size_t> read(std::string_view key, std::string_view etag, uint64_t offset,
+                              std::span<std::byte> out) = 0;
+};
+
+// Counters kept by InstrumentedOrigin; all monotonic since construction.
+struct OriginCounters {
+  std::atomic<uint64_t> requests{0};      // stat + list + read calls
+  std::atomic<uint64_t> readRequests{0};  // read calls
+  std::atomic<uint64_t> listRequests{0};
+  std::atomic<uint64_t> statRequests{0};
+  std::atomic<uint64_t> bytes{0};         // bytes returned by read
+  std::atomic<uint64_t> errors{0};        // calls that failed (kNotFound from stat excluded)
+};
+
+// Wraps any origin and counts its calls; what .epochfs/stats reports under "origin".
+class InstrumentedOrigin final : public Origin {
+ public:
+  explicit InstrumentedOrigin(std::unique_ptr<Origin> inner) : inner_(std::move(inner)) {}
+
+  std::string describe() const override { return inner_->describe(); }
+  Result<ObjectInfo> stat(std::string_view key) override;
+  Result<std::vector<DirEntry>> list(std::string_view key) override;
+  Result<size_t> read(std::string_view key, std::string_view etag, uint64_t offset,
+                      std::span<std::byte> out) override;
+
+  const OriginCounters& counters() const { return counters_; }
+
+ private:
+  std::unique_ptr<Origin> inner_;
+  OriginCounters counters_;
+};
+
+// Picks the implementation from the source: a local directory -> PosixOrigin. Errors name the
+// source: a missing path, a path that is not a directory, an unsupported scheme.
+Result<std::unique_ptr<Origin>> makeOrigin(const config::OriginOptions& opts);
+
+// Joins a directory key and a name: join("", "a") == "a", join("a", "b") == "a/b".
+std::string joinKey(std::string_view dir, std::string_view name);
+
+}  // namespace epochfs::origin
