@@ -1,0 +1,223 @@
+// `epochfs mount`: options -> checks -> (fork) -> cache, filesystem, FUSE session -> serve.
+//
+// Everything that can fail fast (config, mountpoint, origin, cache dir lock) is checked before
+// the command returns: by default the command forks a daemon and waits on a pipe until the
+// daemon reports "ready" (the mount answers) or an error, which it prints. RocksDB and FUSE
+// threads are started only in the daemon, after the fork.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "cache/BlockCache.h"
+#include "cli/Commands.h"
+#include "cli/Logging.h"
+#include "config/ConfigLoader.h"
+#include "fs/FileSystem.h"
+#include "fs/FuseServer.h"
+#include "origin/Origin.h"
+#include "policy/Policy.h"
+
+namespace epochfs::cli {
+namespace {
+
+int fail(const std::string& message) {
+  std::cerr << "epochfs: " << message << "\n";
+  return 1;
+}
+
+Status applySize(const std::optional<std::string>& flag, const char* name, uint64_t& out) {
+  if (!flag) return Status::ok();
+  auto v = config::parseSize(*flag);
+  if (!v.isOk()) return invalid(std::string(name) + ": " + v.status().message());
+  out = *v;
+  return Status::ok();
+}
+
+Result<config::MountOptions> buildOptions(const MountFlags& f) {
+  config::MountOptions o;
+  if (!f.configFile.empty()) EPOCHFS_RETURN_IF_ERROR(config::loadConfigFile(f.configFile, o));
+  o.origin.source = f.source;
+  if (f.cacheDir) o.cache.dir = *f.cacheDir;
+  EPOCHFS_RETURN_IF_ERROR(applySize(f.cacheSize, "--cache-size", o.cache.sizeBytes));
+  EPOCHFS_RETURN_IF_ERROR(applySize(f.minFree, "--min-free", o.cache.minFreeBytes));
+  EPOCHFS_RETURN_IF_ERROR(applySize(f.blockSize, "--block-size", o.cache.blockSizeBytes));
+  if (f.policy) o.policy.name = *f.policy;
+  if (f.threads) o.fuse.threads = *f.threads;
+  if (f.logLevel) o.log.level = *f.logLevel;
+  if (f.logFile) o.log.file = *f.logFile;
+  if (f.allowOther) o.fuse.allowOther = true;
+  o.foreground = f.foreground;
+  std::error_code ec;
+  o.mountpoint = std::filesystem::absolute(f.mountpoint, ec).lexically_normal().string();
+  if (o.mountpoint.size() > 1 && o.mountpoint.back() == '/') o.mountpoint.pop_back();
+  // A foreground mount logs to stderr unless a log file was asked for.
+  bool logToStderr = o.foreground && o.log.file.empty();
+  EPOCHFS_RETURN_IF_ERROR(config::validate(o));
+  if (logToStderr) o.log.file.clear();
+  return o;
+}
+
+Status checkMountpoint(const std::string& mp) {
+  struct stat st {};
+  if (::stat(mp.c_str(), &st) != 0) {
+    int err = errno;
+    if (err == ENOTCONN) {
+      return invalid("mountpoint " + mp + " is a dead mount (its daemon exited); run 'epochfs "
+                     "umount --lazy " + mp + "' first");
+    }
+    return errnoStatus(err, "mountpoint " + mp);
+  }
+  if (!S_ISDIR(st.st_mode)) return invalid("mountpoint " + mp + " is not a directory");
+  struct stat parent {};
+  std::string up = std::filesystem::path(mp).parent_path().string();
+  if (mp != "/" && ::stat(up.c_str(), &parent) == 0 && parent.st_dev != st.st_dev) {
+    return invalid("mountpoint " + mp + " is already a mount point; unmount it first");
+  }
+  return Status::ok();
+}
+
+// Opens the cache, builds the filesystem, mounts it, calls `ready`, serves until unmounted.
+Status serve(const config::MountOptions& opts, std::unique_ptr<origin::Origin> raw,
+             const std::function<void()>& ready) {
+  origin::InstrumentedOrigin origin(std::move(raw));
+  auto policy = policy::makePolicy(opts.policy.name);
+  if (!policy.isOk()) return policy.status();
+  auto cache = cache::BlockCache::open(opts.cache, origin, std::move(*policy));
+  if (!cache.isOk()) return cache.status();
+  auto fs = fs::FileSystem::create(opts, origin, **cache);
+  if (!fs.isOk()) return fs.status();
+  auto server = fs::FuseServer::mount(**fs, opts);
+  if (!server.isOk()) return server.status();
+  spdlog::info("mounted {} on {} (cache {} limit {})", opts.origin.source, opts.mountpoint,
+               opts.cache.dir, config::formatSize(opts.cache.sizeBytes));
+  ready();
+  Status st = (*server)->run();
+  server->reset();  // unmount before the cache closes
+  spdlog::info("unmounted {}", opts.mountpoint);
+  return st;
+}
+
+void writeAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+void detachStdio() {
+  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0) return;
+  ::dup2(null, 0);
+  ::dup2(null, 1);
+  ::dup2(null, 2);
+  if (null > 2) ::close(null);
+}
+
+// The daemon side: never returns.
+[[noreturn]] void runDaemon(const config::MountOptions& opts,
+                            std::unique_ptr<origin::Origin> origin, int readyFd) {
+  ::setsid();
+  if (::chdir("/") != 0) {
+    // Unreachable in practice; nothing else depends on the working directory.
+  }
+  Status st = setupLogging(opts.log.level, opts.log.file);
+  if (!st.isOk()) {
+    writeAll(readyFd, "ERR " + st.message() + "\n");
+    _exit(1);
+  }
+  bool announced = false;
+  st = serve(opts, std::move(origin), [&] {
+    writeAll(readyFd, "OK\n");
+    ::close(readyFd);
+    announced = true;
+    detachStdio();
+  });
+  if (!st.isOk()) {
+    spdlog::error("mount failed: {}", st.toString());
+    if (!announced) writeAll(readyFd, "ERR " + st.message() + "\n");
+  }
+  spdlog::shutdown();
+  _exit(st.isOk() ? 0 : 1);
+}
+
+// The waiting side: reads the daemon's verdict from the pipe.
+int awaitDaemon(pid_t pid, int readFd, const config::MountOptions& opts, int timeoutSec) {
+  std::string msg;
+  char buf[512];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeoutSec);
+  while (msg.find('\n') == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) {
+      ::kill(pid, SIGTERM);
+      return fail("the daemon was not ready within " + std::to_string(timeoutSec) +
+                  " s; see " + opts.log.file);
+    }
+    pollfd p{readFd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1000)));
+    if (r < 0 && errno != EINTR) return fail(std::string("poll: ") + strerror(errno));
+    if (r <= 0) continue;
+    ssize_t n = ::read(readFd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    msg.append(buf, static_cast<size_t>(n));
+  }
+  if (msg.rfind("OK", 0) == 0) return 0;
+  if (msg.rfind("ERR ", 0) == 0) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return fail(msg.substr(4, msg.find('\n') - 4));
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return fail("the daemon exited before the mount was ready; see " + opts.log.file);
+}
+
+}  // namespace
+
+int runMount(const MountFlags& flags) {
+  auto opts = buildOptions(flags);
+  if (!opts.isOk()) return fail(opts.status().message());
+  Status st = checkMountpoint(opts->mountpoint);
+  if (!st.isOk()) return fail(st.message());
+  auto origin = origin::makeOrigin(opts->origin);
+  if (!origin.isOk()) return fail(origin.status().message());
+
+  if (opts->foreground) {
+    st = setupLogging(opts->log.level, opts->log.file);
+    if (!st.isOk()) return fail(st.message());
+    st = serve(*opts, std::move(*origin), [] {});
+    if (!st.isOk()) return fail(st.message());
+    return 0;
+  }
+
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + strerror(errno));
+  pid_t pid = ::fork();
+  if (pid < 0) return fail(std::string("fork: ") + strerror(errno));
+  if (pid == 0) {
+    ::close(fds[0]);
+    runDaemon(*opts, std::move(*origin), fds[1]);
+  }
+  ::close(fds[1]);
+  int rc = awaitDaemon(pid, fds[0], *opts, flags.readyTimeoutSec);
+  ::close(fds[0]);
+  return rc;
+}
+
+}  // namespace epochfs::cli

@@ -1,0 +1,58 @@
+// The `epochfs` binary: mount, umount, stats.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/Commands.h"
+#include "common/Version.h"
+
+int main(int argc, char** argv) {
+  using epochfs::cli::MountFlags;
+  CLI::App app{"epochfs: a caching FUSE filesystem for deep-learning datasets"};
+  app.set_version_flag("--version", std::string("epochfs ") + epochfs::kVersion);
+  app.require_subcommand(1);
+
+  MountFlags mf;
+  auto* mount = app.add_subcommand("mount", "Mount SOURCE (a directory) on MOUNTPOINT");
+  mount->add_option("SOURCE", mf.source, "Dataset origin: a local directory")->required();
+  mount->add_option("MOUNTPOINT", mf.mountpoint, "Existing empty directory to mount on")
+      ->required();
+  mount->add_option("--config", mf.configFile, "YAML config file (see docs/config.md)");
+  mount->add_option("--cache-dir", mf.cacheDir, "Cache directory (cache.dir)");
+  mount->add_option("--cache-size", mf.cacheSize, "Cache size limit, e.g. 20GiB (cache.size)");
+  mount->add_option("--min-free", mf.minFree,
+                    "Free space to keep on the cache filesystem (cache.min_free)");
+  mount->add_option("--block-size", mf.blockSize, "Cache block size (cache.block_size)");
+  mount->add_option("--policy", mf.policy, "Cache policy: lru or fixed (policy.name)");
+  mount->add_option("--threads", mf.threads, "FUSE worker threads (fuse.threads)");
+  mount->add_option("--log-level", mf.logLevel,
+                    "trace, debug, info, warn, error or off (log.level)");
+  mount->add_option("--log-file", mf.logFile, "Log file (log.file)");
+  mount->add_flag("--allow-other", mf.allowOther,
+                  "Let other users access the mount (fuse.allow_other)");
+  mount->add_flag("-f,--foreground", mf.foreground, "Stay in the foreground; log to stderr");
+  mount->add_option("--ready-timeout", mf.readyTimeoutSec,
+                    "Seconds to wait for the daemon to be ready")
+      ->capture_default_str();
+
+  std::string umountPoint;
+  bool lazy = false;
+  int waitSec = 60;
+  auto* umount = app.add_subcommand("umount", "Unmount MOUNTPOINT and wait for its daemon");
+  umount->add_option("MOUNTPOINT", umountPoint, "An epochfs mountpoint")->required();
+  umount->add_flag("--lazy", lazy, "Detach now even if files are open (MNT_DETACH)");
+  umount->add_option("--wait", waitSec, "Seconds to wait for the daemon to exit")
+      ->capture_default_str();
+
+  std::string statsPoint;
+  bool json = false;
+  auto* stats = app.add_subcommand("stats", "Show cache and origin statistics of a mount");
+  stats->add_option("MOUNTPOINT", statsPoint, "An epochfs mountpoint")->required();
+  stats->add_flag("--json", json, "Print the raw JSON of MOUNTPOINT/.epochfs/stats");
+
+  CLI11_PARSE(app, argc, argv);
+  if (mount->parsed()) return epochfs::cli::runMount(mf);
+  if (umount->parsed()) return epochfs::cli::runUmount(umountPoint, lazy, waitSec);
+  if (stats->parsed()) return epochfs::cli::runStats(statsPoint, json);
+  return 2;
+}

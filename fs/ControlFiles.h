@@ -1,0 +1,37 @@
+// fs/ControlFiles.h: the hidden control directory `.epochfs/` at the mount root.
+//
+// It is reachable by path but never listed by readdir of the root, so dataset walkers (e.g.
+// torchvision's ImageFolder, which treats every subdirectory as a class) do not see it. It
+// shadows an origin entry of the same name. Files:
+//   .epochfs/stats  read-only JSON: cache, origin and policy counters (renderStats()).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "cache/BlockCache.h"
+#include "origin/Origin.h"
+
+namespace epochfs::fs {
+
+inline constexpr std::string_view kControlDirName = ".epochfs";
+inline constexpr std::string_view kStatsName = "stats";
+inline constexpr uint64_t kControlDirIno = 2;
+inline constexpr uint64_t kStatsIno = 3;
+
+inline bool isControlIno(uint64_t ino) { return ino >= kControlDirIno && ino < 16; }
+
+struct StatsContext {
+  std::string mountpoint;
+  std::string source;
+  std::string cacheDir;
+  std::string policyName;
+  uint64_t inodes = 0;
+};
+
+// The JSON served by .epochfs/stats, pretty-printed, ending with a newline.
+std::string renderStats(const StatsContext& ctx, const cache::CacheStats& cache,
+                        const origin::OriginCounters& origin);
+
+}  // namespace epochfs::fs

@@ -1,0 +1,193 @@
+#include "fs/FileSystem.h"
+
+#include <fcntl.h>
+
+#include <chrono>
+#include <functional>
+
+#include "fs/ControlFiles.h"
+
+namespace epochfs::fs {
+namespace {
+
+int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool isValidName(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find('/') == std::string_view::npos;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FileSystem>> FileSystem::create(const config::MountOptions& opts,
+                                                       origin::InstrumentedOrigin& origin,
+                                                       cache::BlockCache& cache) {
+  auto root = origin.stat("");
+  if (!root.isOk()) return root.status();
+  if (root->type != origin::EntryType::kDirectory) {
+    return Status(Code::kNotDirectory, origin.describe() + " is not a directory");
+  }
+  return std::unique_ptr<FileSystem>(new FileSystem(opts, origin, cache, *root));
+}
+
+FileSystem::FileSystem(const config::MountOptions& opts, origin::InstrumentedOrigin& origin,
+                       cache::BlockCache& cache, origin::ObjectInfo rootInfo)
+    : opts_(opts), origin_(origin), cache_(cache), inodes_(std::move(rootInfo)),
+      mountTimeNs_(nowNs()) {}
+
+NodeAttr FileSystem::toAttr(uint64_t ino, const origin::ObjectInfo& info) {
+  NodeAttr a;
+  a.ino = ino;
+  a.isDir = info.type == origin::EntryType::kDirectory;
+  a.size = a.isDir ? 0 : info.size;
+  a.mtimeNs = info.mtimeNs;
+  a.perm = a.isDir ? 0555 : 0444;
+  return a;
+}
+
+NodeAttr FileSystem::controlAttr(uint64_t ino) const {
+  NodeAttr a;
+  a.ino = ino;
+  a.mtimeNs = mountTimeNs_;
+  if (ino == kControlDirIno) {
+    a.isDir = true;
+    a.perm = 0555;
+  } else {
+    // Size 0, like /proc: the content is rendered at open and read with direct I/O.
+    a.perm = 0444;
+  }
+  return a;
+}
+
+Result<NodeAttr> FileSystem::controlLookup(uint64_t parent, std::string_view name) const {
+  if (parent == kRootIno && name == kControlDirName) return controlAttr(kControlDirIno);
+  if (parent == kControlDirIno && name == kStatsName) return controlAttr(kStatsIno);
+  return notFound(std::string(name));
+}
+
+Result<NodeAttr> FileSystem::lookup(uint64_t parent, std::string_view name) {
+  if (parent == kControlDirIno || (parent == kRootIno && name == kControlDirName)) {
+    return controlLookup(parent, name);
+  }
+  if (!isValidName(name)) return invalid("bad name");
+  auto dir = inodes_.get(parent);
+  if (!dir) return Status(Code::kStale, "unknown parent inode");
+  if (dir->info.type != origin::EntryType::kDirectory) {
+    return Status(Code::kNotDirectory, dir->key);
+  }
+  std::string key = origin::joinKey(dir->key, name);
+  auto info = origin_.stat(key);
+  if (!info.isOk()) return info.status();
+  Inode node = inodes_.lookup(key, *info);
+  return toAttr(node.ino, node.info);
+}
+
+void FileSystem::forget(uint64_t ino, uint64_t n) {
+  if (!isControlIno(ino)) inodes_.forget(ino, n);
+}
+
+Result<NodeAttr> FileSystem::getattr(uint64_t ino) {
+  if (isControlIno(ino)) return controlAttr(ino);
+  auto node = inodes_.get(ino);
+  if (!node) return Status(Code::kStale, "unknown inode");
+  return toAttr(ino, node->info);
+}
+
+Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags) {
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
+    return Status(Code::kReadOnly, "read-only file system");
+  }
+  auto f = std::make_unique<OpenFile>();
+  if (ino == kStatsIno) {
+    f->isControl = true;
+    f->content = statsJson();
+    return f;
+  }
+  if (isControlIno(ino)) return Status(Code::kIsDirectory, ".epochfs");
+  auto node = inodes_.get(ino);
+  if (!node) return Status(Code::kStale, "unknown inode");
+  if (node->info.type == origin::EntryType::kDirectory) {
+    return Status(Code::kIsDirectory, node->key);
+  }
+  // Close-to-open consistency: take the origin's current version.
+  auto info = origin_.stat(node->key);
+  if (!info.isOk()) return info.status();
+  if (info->type != origin::EntryType::kFile) return Status(Code::kIsDirectory, node->key);
+  f->keepCache = info->etag == node->info.etag;
+  if (!f->keepCache) inodes_.update(ino, *info);
+  f->file = cache::FileRef{node->key, info->etag, info->size};
+  return f;
+}
+
+Result<size_t> FileSystem::read(const OpenFile& f, uint64_t offset, std::span<std::byte> out) {
+  if (f.isControl) {
+    if (offset >= f.content.size()) return size_t{0};
+    size_t n = std::min<size_t>(out.size(), f.content.size() - offset);
+    std::memcpy(out.data(), f.content.data() + offset, n);
+    return n;
+  }
+  return cache_.read(f.file, offset, out);
+}
+
+Result<std::unique_ptr<OpenDir>> FileSystem::opendir(uint64_t ino) {
+  auto d = std::make_unique<OpenDir>();
+  d->ino = ino;
+  if (ino == kControlDirIno) {
+    origin::DirEntry stats;
+    stats.name = std::string(kStatsName);
+    d->entries.push_back(std::move(stats));
+    return d;
+  }
+  auto node = inodes_.get(ino);
+  if (!node) return Status(Code::kStale, "unknown inode");
+  if (node->info.type != origin::EntryType::kDirectory) {
+    return Status(Code::kNotDirectory, node->key);
+  }
+  auto entries = origin_.list(node->key);
+  if (!entries.isOk()) return entries.status();
+  d->key = node->key;
+  d->entries = std::move(*entries);
+  return d;
+}
+
+NodeAttr FileSystem::lookupEntry(const OpenDir& dir, size_t index) {
+  const origin::DirEntry& e = dir.entries.at(index);
+  if (dir.ino == kControlDirIno) return controlAttr(kStatsIno);
+  Inode node = inodes_.lookup(origin::joinKey(dir.key, e.name), e.info);
+  return toAttr(node.ino, node.info);
+}
+
+NodeAttr FileSystem::peekEntry(const OpenDir& dir, size_t index) const {
+  const origin::DirEntry& e = dir.entries.at(index);
+  if (dir.ino == kControlDirIno) return controlAttr(kStatsIno);
+  // Plain readdir hands out no inode references; d_ino is informational only, so a stable
+  // hash outside the range of real inode numbers will do.
+  uint64_t ino = std::hash<std::string>{}(origin::joinKey(dir.key, e.name)) | (1ULL << 63);
+  return toAttr(ino, e.info);
+}
+
+FsStat FileSystem::statfs() const {
+  cache::CacheStats c = cache_.stats();
+  FsStat s;
+  s.totalBlocks = c.limitBytes / s.blockSize;
+  uint64_t used = std::min(c.usedBytes, c.limitBytes);
+  s.freeBlocks = (c.limitBytes - used) / s.blockSize;
+  s.files = inodes_.size();
+  return s;
+}
+
+std::string FileSystem::statsJson() const {
+  StatsContext ctx;
+  ctx.mountpoint = opts_.mountpoint;
+  ctx.source = opts_.origin.source;
+  ctx.cacheDir = opts_.cache.dir;
+  ctx.policyName = cache_.policyName();
+  ctx.inodes = inodes_.size();
+  return renderStats(ctx, cache_.stats(), origin_.counters());
+}
+
+}  // namespace epochfs::fs

@@ -1,0 +1,101 @@
+// fs/FileSystem.h: what the FUSE callbacks do, without FUSE types.
+//
+// FuseOps.cc turns each kernel request into one call here and the result into one reply.
+// Metadata (lookup, getattr, readdir) comes from the Origin; file bytes come through the
+// BlockCache. The mount is read-only: mutating requests are answered in FuseOps with EROFS.
+//
+// Consistency: attributes and entries are cached by the kernel for fuse.attr_timeout. open()
+// revalidates the file at the origin (close-to-open, as NFS does): a changed etag drops the
+// kernel's page cache for the file and every later read uses the new version; an open file
+// keeps reading the version it opened (reads of a version that disappeared fail with ESTALE,
+// never with mixed bytes).
+//
+// Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/BlockCache.h"
+#include "common/Status.h"
+#include "config/Options.h"
+#include "fs/InodeTable.h"
+#include "origin/Origin.h"
+
+namespace epochfs::fs {
+
+struct NodeAttr {
+  uint64_t ino = 0;
+  bool isDir = false;
+  uint64_t size = 0;
+  int64_t mtimeNs = 0;
+  uint32_t perm = 0444;  // permission bits
+};
+
+// An open file: a dataset file (a fixed version) or a control file (a rendered snapshot).
+struct OpenFile {
+  bool isControl = false;
+  cache::FileRef file;  // dataset files
+  bool keepCache = false;  // the kernel may keep its page cache of this file
+  std::string content;  // control files
+};
+
+// An open directory: its listing, taken at opendir.
+struct OpenDir {
+  uint64_t ino = 0;
+  std::string key;
+  std::vector<origin::DirEntry> entries;
+};
+
+struct FsStat {
+  uint64_t blockSize = 4096;
+  uint64_t totalBlocks = 0;
+  uint64_t freeBlocks = 0;
+  uint64_t files = 0;
+};
+
+class FileSystem {
+ public:
+  // Fails if the origin root cannot be stat'ed. `origin` and `cache` must outlive this.
+  static Result<std::unique_ptr<FileSystem>> create(const config::MountOptions& opts,
+                                                    origin::InstrumentedOrigin& origin,
+                                                    cache::BlockCache& cache);
+
+  // Counts one kernel lookup of the returned inode.
+  Result<NodeAttr> lookup(uint64_t parent, std::string_view name);
+  void forget(uint64_t ino, uint64_t n);
+  Result<NodeAttr> getattr(uint64_t ino);
+
+  // `flags` are open(2) flags; any write access is kReadOnly.
+  Result<std::unique_ptr<OpenFile>> open(uint64_t ino, int flags);
+  Result<size_t> read(const OpenFile& f, uint64_t offset, std::span<std::byte> out);
+
+  Result<std::unique_ptr<OpenDir>> opendir(uint64_t ino);
+  // For readdirplus: the attributes of entry `index` of `dir`, counting one kernel lookup.
+  NodeAttr lookupEntry(const OpenDir& dir, size_t index);
+  // Attributes of a listed entry without counting a lookup (plain readdir).
+  NodeAttr peekEntry(const OpenDir& dir, size_t index) const;
+
+  FsStat statfs() const;
+  std::string statsJson() const;
+  double attrTimeoutSec() const { return opts_.fuse.attrTimeoutSec; }
+
+ private:
+  FileSystem(const config::MountOptions& opts, origin::InstrumentedOrigin& origin,
+             cache::BlockCache& cache, origin::ObjectInfo rootInfo);
+  Result<NodeAttr> controlLookup(uint64_t parent, std::string_view name) const;
+  NodeAttr controlAttr(uint64_t ino) const;
+  static NodeAttr toAttr(uint64_t ino, const origin::ObjectInfo& info);
+
+  const config::MountOptions opts_;
+  origin::InstrumentedOrigin& origin_;
+  cache::BlockCache& cache_;
+  InodeTable inodes_;
+  const int64_t mountTimeNs_;
+};
+
+}  // namespace epochfs::fs

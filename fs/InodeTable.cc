@@ -1,0 +1,61 @@
+#include "fs/InodeTable.h"
+
+namespace epochfs::fs {
+
+InodeTable::InodeTable(origin::ObjectInfo rootInfo) {
+  Entry root;
+  root.inode = Inode{kRootIno, "", std::move(rootInfo)};
+  root.lookups = 1;  // never forgotten
+  byIno_.emplace(kRootIno, std::move(root));
+  byKey_.emplace("", kRootIno);
+}
+
+Inode InodeTable::lookup(const std::string& key, const origin::ObjectInfo& info) {
+  std::lock_guard lock(mu_);
+  auto it = byKey_.find(key);
+  if (it != byKey_.end()) {
+    Entry& e = byIno_.at(it->second);
+    e.inode.info = info;
+    if (e.inode.ino != kRootIno) ++e.lookups;
+    return e.inode;
+  }
+  uint64_t ino = nextIno_++;
+  Entry e;
+  e.inode = Inode{ino, key, info};
+  e.lookups = 1;
+  byKey_.emplace(key, ino);
+  return byIno_.emplace(ino, std::move(e)).first->second.inode;
+}
+
+void InodeTable::forget(uint64_t ino, uint64_t n) {
+  if (ino == kRootIno) return;
+  std::lock_guard lock(mu_);
+  auto it = byIno_.find(ino);
+  if (it == byIno_.end()) return;
+  Entry& e = it->second;
+  e.lookups = n >= e.lookups ? 0 : e.lookups - n;
+  if (e.lookups == 0) {
+    byKey_.erase(e.inode.key);
+    byIno_.erase(it);
+  }
+}
+
+std::optional<Inode> InodeTable::get(uint64_t ino) const {
+  std::lock_guard lock(mu_);
+  auto it = byIno_.find(ino);
+  if (it == byIno_.end()) return std::nullopt;
+  return it->second.inode;
+}
+
+void InodeTable::update(uint64_t ino, const origin::ObjectInfo& info) {
+  std::lock_guard lock(mu_);
+  auto it = byIno_.find(ino);
+  if (it != byIno_.end()) it->second.inode.info = info;
+}
+
+size_t InodeTable::size() const {
+  std::lock_guard lock(mu_);
+  return byIno_.size();
+}
+
+}  // namespace epochfs::fs

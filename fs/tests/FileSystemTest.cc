@@ -1,0 +1,142 @@
+// FileSystem over a MemoryOrigin and a real BlockCache in a temp dir: no FUSE mount here (the
+// mount itself is covered by test/integration).
+#include "fs/FileSystem.h"
+
+#include <fcntl.h>
+
+#include <filesystem>
+#include <random>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "fs/ControlFiles.h"
+#include "origin/testing/MemoryOrigin.h"
+
+namespace epochfs::fs {
+namespace {
+
+class FileSystemTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("epochfs-fs-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    mem_ = new origin::MemoryOrigin();
+    mem_->put("cls/a.jpg", "hello");
+    mem_->put("cls/b c.jpg", std::string(200000, 'x'));
+    mem_->put("top.txt", "top");
+    origin_ = std::make_unique<origin::InstrumentedOrigin>(std::unique_ptr<origin::Origin>(mem_));
+    opts_.origin.source = "memory:";
+    opts_.mountpoint = "/mnt/test";
+    opts_.cache.dir = dir_.string();
+    opts_.cache.sizeBytes = 64 * config::kMiB;
+    opts_.cache.minFreeBytes = 0;
+    opts_.cache.blockSizeBytes = 64 * config::kKiB;
+    auto policy = policy::makePolicy("lru");
+    ASSERT_TRUE(policy.isOk());
+    auto cache = cache::BlockCache::open(opts_.cache, *origin_, std::move(*policy));
+    ASSERT_TRUE(cache.isOk()) << cache.status().toString();
+    cache_ = std::move(*cache);
+    auto fs = FileSystem::create(opts_, *origin_, *cache_);
+    ASSERT_TRUE(fs.isOk()) << fs.status().toString();
+    fs_ = std::move(*fs);
+  }
+  void TearDown() override {
+    fs_.reset();
+    cache_.reset();
+    origin_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string readAll(uint64_t ino) {
+    auto f = fs_->open(ino, O_RDONLY);
+    EXPECT_TRUE(f.isOk()) << f.status().toString();
+    if (!f.isOk()) return "";
+    std::string out;
+    std::vector<std::byte> buf(4096);
+    for (uint64_t off = 0;; off += buf.size()) {
+      auto n = fs_->read(**f, off, buf);
+      EXPECT_TRUE(n.isOk());
+      if (!n.isOk() || *n == 0) break;
+      out.append(reinterpret_cast<const char*>(buf.data()), *n);
+    }
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  origin::MemoryOrigin* mem_ = nullptr;  // owned by origin_
+  std::unique_ptr<origin::InstrumentedOrigin> origin_;
+  config::MountOptions opts_;
+  std::unique_ptr<cache::BlockCache> cache_;
+  std::unique_ptr<FileSystem> fs_;
+};
+
+TEST_F(FileSystemTest, LookupAndReadThroughCache) {
+  auto cls = fs_->lookup(kRootIno, "cls");
+  ASSERT_TRUE(cls.isOk());
+  EXPECT_TRUE(cls->isDir);
+  auto b = fs_->lookup(cls->ino, "b c.jpg");
+  ASSERT_TRUE(b.isOk());
+  EXPECT_EQ(b->size, 200000u);
+  EXPECT_EQ(readAll(b->ino), std::string(200000, 'x'));
+  uint64_t originBytes = origin_->counters().bytes.load();
+  EXPECT_EQ(readAll(b->ino), std::string(200000, 'x'));
+  EXPECT_EQ(origin_->counters().bytes.load(), originBytes) << "second read must be all hits";
+}
+
+TEST_F(FileSystemTest, MissingNameIsNotFound) {
+  auto r = fs_->lookup(kRootIno, "nope");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kNotFound);
+}
+
+TEST_F(FileSystemTest, WritesAreReadOnly) {
+  auto top = fs_->lookup(kRootIno, "top.txt");
+  ASSERT_TRUE(top.isOk());
+  for (int flags : {O_WRONLY, O_RDWR, O_RDONLY | O_TRUNC}) {
+    auto f = fs_->open(top->ino, flags);
+    ASSERT_FALSE(f.isOk());
+    EXPECT_EQ(f.status().code(), Code::kReadOnly);
+  }
+}
+
+TEST_F(FileSystemTest, ChangedFileIsReadAtItsNewVersionAfterOpen) {
+  auto top = fs_->lookup(kRootIno, "top.txt");
+  ASSERT_TRUE(top.isOk());
+  EXPECT_EQ(readAll(top->ino), "top");
+  mem_->put("top.txt", "TOP");
+  EXPECT_EQ(readAll(top->ino), "TOP");
+}
+
+TEST_F(FileSystemTest, RootListingHidesControlDirButLookupFindsIt) {
+  auto d = fs_->opendir(kRootIno);
+  ASSERT_TRUE(d.isOk());
+  std::vector<std::string> names;
+  for (const auto& e : (*d)->entries) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"cls", "top.txt"}));
+  auto ctl = fs_->lookup(kRootIno, ".epochfs");
+  ASSERT_TRUE(ctl.isOk());
+  EXPECT_TRUE(ctl->isDir);
+  auto stats = fs_->lookup(ctl->ino, "stats");
+  ASSERT_TRUE(stats.isOk());
+  auto json = nlohmann::json::parse(readAll(stats->ino));
+  EXPECT_EQ(json["cache"]["limit_bytes"], 64 * config::kMiB);
+  EXPECT_TRUE(json["origin"].contains("requests"));
+}
+
+TEST_F(FileSystemTest, ReaddirplusCountsLookups) {
+  auto d = fs_->opendir(kRootIno);
+  ASSERT_TRUE(d.isOk());
+  NodeAttr a = fs_->lookupEntry(**d, 0);
+  EXPECT_TRUE(a.isDir);
+  auto again = fs_->lookup(kRootIno, "cls");
+  ASSERT_TRUE(again.isOk());
+  EXPECT_EQ(again->ino, a.ino);
+  fs_->forget(a.ino, 2);
+  EXPECT_FALSE(fs_->getattr(a.ino).isOk());
+}
+
+}  // namespace
+}  // namespace epochfs::fs
