@@ -5,8 +5,10 @@
 // config/ includes yaml-cpp. Every field is documented in docs/config.md.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "common/Status.h"
 
@@ -15,22 +17,40 @@ namespace epochfs::config {
 inline constexpr uint64_t kKiB = 1024;
 inline constexpr uint64_t kMiB = 1024 * kKiB;
 inline constexpr uint64_t kGiB = 1024 * kMiB;
+inline constexpr uint64_t kTiB = 1024 * kGiB;
+
+// Limits that validate() enforces; docs/config.md quotes them.
+inline constexpr uint64_t kMinBlockSize = 64 * kKiB;   // also the granularity of block_size
+inline constexpr uint64_t kMaxBlockSize = 256 * kMiB;
+inline constexpr uint64_t kMinCacheSize = 16 * kMiB;   // and at least kMinCacheBlocks blocks
+inline constexpr uint64_t kMinCacheBlocks = 4;
+inline constexpr int kMaxFuseThreads = 1024;
+
+// The values policy.name accepts: the one list of policy names (policy::makePolicy() must
+// build each of them).
+inline constexpr std::array<std::string_view, 2> kPolicyNames = {"lru", "fixed"};
+// The values log.level accepts, most verbose first.
+inline constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
+                                                               "warn",  "error", "off"};
 
 struct OriginOptions {
   // Where the dataset lives: a local directory path, later also "s3://bucket/prefix".
-  // YAML: origin.source. Required (from the file or the SOURCE argument).
+  // YAML: origin.source. Required (from the file or the SOURCE argument). validate() makes a
+  // local path absolute and lexically normal ("data/x/" -> "/home/u/data/x"); a URL
+  // ("scheme://...") is kept as written.
   std::string source;
 };
 
 struct CacheOptions {
   // Directory holding cached blocks and the RocksDB index. YAML: cache.dir.
   // Default: /var/cache/epochfs/<name derived from the source> (see defaultCacheDir()).
+  // validate() makes it absolute.
   std::string dir;
   // Hard limit on the disk space the cache dir may use (blocks + index). YAML: cache.size.
-  // Default: 10 GiB.
+  // Default: 10 GiB. At least 16 MiB and at least 4 blocks.
   uint64_t sizeBytes = 10 * kGiB;
   // Keep at least this much free space on the cache filesystem; blocks are evicted or not
-  // cached to keep it. YAML: cache.min_free. Default: 1 GiB.
+  // cached to keep it. YAML: cache.min_free. Default: 1 GiB. 0 turns the check off.
   uint64_t minFreeBytes = 1 * kGiB;
   // Files are cached in blocks of this size; a smaller file is one block. YAML:
   // cache.block_size. Default: 4 MiB. Range: 64 KiB .. 256 MiB, a multiple of 64 KiB.
@@ -46,7 +66,7 @@ struct FuseOptions {
   // Maximum FUSE worker threads. YAML: fuse.threads. Default: 16. Range: 1..1024.
   int threads = 16;
   // Seconds the kernel may cache attributes and directory entries. YAML:
-  // fuse.attr_timeout. Default: 60.
+  // fuse.attr_timeout. Default: 60. Range: finite, >= 0 (0 turns kernel caching off).
   double attrTimeoutSec = 60.0;
   // Let users other than the mounting one access the mount (FUSE allow_other).
   // YAML: fuse.allow_other. Default: false.
@@ -57,7 +77,8 @@ struct LogOptions {
   // trace, debug, info, warn, error, off. YAML: log.level. Default: info.
   std::string level = "info";
   // Log file of a daemonized mount. YAML: log.file. Default: <cache.dir>/epochfs.log.
-  // A foreground mount logs to stderr unless this is set.
+  // A foreground mount logs to stderr unless this is set: validate() fills the default only
+  // when `foreground` is false, so an empty value after validate() means stderr.
   std::string file;
 };
 
@@ -75,6 +96,18 @@ struct MountOptions {
 // The cache dir used when none is configured: /var/cache/epochfs/<slug>-<hash8> for root,
 // $XDG_CACHE_HOME or ~/.cache/epochfs/... otherwise, where slug is the source's last path
 // component and hash8 a hash of the whole source string.
+//
+// Details: slug keeps [A-Za-z0-9._-] of that component (others become '_', at most 48
+// characters, "origin" if nothing is left); hash8 is 8 lowercase hex digits of FNV-1a 64 of
+// the source string exactly as given, xor-folded to 32 bits, so the same source maps to the
+// same dir in every run, release and machine. validate() passes the normalized source, so
+// "data/x/" and "/abs/data/x" share a dir. $XDG_CACHE_HOME counts only if absolute; without it
+// and without $HOME, the passwd entry's home dir is used.
 std::string defaultCacheDir(const std::string& source);
+
+// The same, with the user and environment passed in instead of read from the process
+// (asRoot: geteuid() == 0; an empty string_view means "unset").
+std::string defaultCacheDir(const std::string& source, bool asRoot,
+                            std::string_view xdgCacheHome, std::string_view home);
 
 }  // namespace epochfs::config

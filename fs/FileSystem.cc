@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <chrono>
+#include <cstring>
 #include <functional>
 
 #include "fs/ControlFiles.h"

@@ -2,8 +2,12 @@
 //
 // fs/ asks the origin for metadata (stat, list) and cache/ asks it for bytes (read) on a miss.
 // Keys are '/'-separated paths relative to the origin root, without a leading or trailing
-// slash; "" is the root directory. Implementations: PosixOrigin (a local or NFS directory),
-// later S3Origin; test doubles live in origin/testing/ (MemoryOrigin, FaultyOrigin).
+// slash; "" is the root directory. A key never contains an empty, "." or ".." component or a
+// NUL byte (checkKey()); every implementation answers such a key with kInvalid, so no key can
+// reach outside the origin root. Names are bytes: spaces, '%', '+', UTF-8 and so on pass
+// through untouched. Implementations: PosixOrigin (a local or NFS directory), later S3Origin;
+// test doubles live in origin/testing/ (MemoryOrigin, FaultyOrigin). The contract suite in
+// origin/tests/OriginContract.h runs against every implementation.
 #pragma once
 
 #include <atomic>
@@ -45,17 +49,22 @@ class Origin {
   // For logs and errors: "posix:/data/imagenet".
   virtual std::string describe() const = 0;
 
-  // Errors: kNotFound, kPermissionDenied, kUnavailable, kIo.
+  // A file or a directory; stat("") is the root directory. A key below a file ("a.jpg/x") is
+  // kNotFound. Errors: kNotFound, kInvalid (malformed key), kPermissionDenied, kUnavailable,
+  // kIo.
   virtual Result<ObjectInfo> stat(std::string_view key) = 0;
 
   // The entries of directory `key`, sorted by name (bytewise). Entries that are neither
-  // regular files nor directories (sockets, broken links...) are left out.
-  // Errors: kNotFound, kNotDirectory, kPermissionDenied, kUnavailable, kIo.
+  // regular files nor directories (sockets, broken links...) are left out. Each entry's info
+  // is what stat(joinKey(key, name)) would return at that moment.
+  // Errors: kNotFound, kNotDirectory (`key` is a file), kInvalid, kPermissionDenied,
+  // kUnavailable, kIo.
   virtual Result<std::vector<DirEntry>> list(std::string_view key) = 0;
 
   // Reads [offset, offset + out.size()) of file `key` into `out`; returns the number of bytes
   // read, short only at the end of the object. Fails with kStale if the object's etag is no
-  // longer `etag` (so bytes of two versions are never mixed), kNotFound, kIo, kUnavailable.
+  // longer `etag` (so bytes of two versions are never mixed), kNotFound, kIsDirectory,
+  // kInvalid, kPermissionDenied, kIo, kUnavailable. Reading at or past the end returns 0.
   virtual Result<size_t> read(std::string_view key, std::string_view etag, uint64_t offset,
                               std::span<std::byte> out) = 0;
 };
@@ -88,11 +97,17 @@ class InstrumentedOrigin final : public Origin {
   OriginCounters counters_;
 };
 
-// Picks the implementation from the source: a local directory -> PosixOrigin. Errors name the
-// source: a missing path, a path that is not a directory, an unsupported scheme.
+// Picks the implementation from the source: a local directory -> PosixOrigin (not wrapped; the
+// caller wraps it in InstrumentedOrigin). A relative path is made absolute against the current
+// directory, so a daemon that later chdir()s to "/" still finds it. Errors name the source:
+// kInvalid for an empty source, an unsupported scheme ("s3://" for now) or a path that is not
+// a directory; kNotFound for a missing path; kPermissionDenied.
 Result<std::unique_ptr<Origin>> makeOrigin(const config::OriginOptions& opts);
 
 // Joins a directory key and a name: join("", "a") == "a", join("a", "b") == "a/b".
 std::string joinKey(std::string_view dir, std::string_view name);
+
+// OK if `key` is well formed (see the top of this file), else kInvalid naming the key.
+Status checkKey(std::string_view key);
 
 }  // namespace epochfs::origin

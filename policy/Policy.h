@@ -5,7 +5,11 @@
 // policy never does I/O, so it is tested with a list of block ids, and policy/sim (later)
 // replays traces through the very same classes the daemon runs.
 //
-// Not thread-safe: BlockCache calls it under its own mutex.
+// Implementations: Lru ("lru", the baseline every peer ships), FixedSubset ("fixed", fill and
+// never evict: CoorDL's answer to epoch-shuffled reads). Later: "epoch", "planned".
+//
+// Not thread-safe: BlockCache calls it under its own mutex. Every call is O(1) amortised and
+// never blocks; a policy never calls back into the cache.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/Status.h"
 
@@ -36,11 +41,15 @@ class Policy {
   virtual void onErase(BlockId id) = 0;
 
   // A missed block of `bytes` is about to be fetched. Should it be cached, given that
-  // `bytesToFree` bytes must be evicted first to make room (0 when there is room)?
+  // `bytesToFree` bytes must be evicted first to make room (0 when there is room)? When this
+  // says yes, the cache then calls pickVictim()/onErase() until the room is there.
   virtual bool shouldAdmit(uint64_t bytes, uint64_t bytesToFree) = 0;
 
   // The block to evict next, or nullopt when the policy will evict nothing. Does not forget
-  // the block: the cache calls onErase once it is gone.
+  // the block: the cache calls onErase once it is gone, so two calls in a row return the
+  // same block. The cache also calls this when it must free space for
+  // reasons of its own (the disk's free space fell below cache.min_free); a policy that
+  // answers nullopt then keeps everything and the cache simply stops admitting.
   virtual std::optional<BlockId> pickVictim() = 0;
 
   // Number of blocks the policy is tracking.
@@ -49,5 +58,8 @@ class Policy {
 
 // "lru" or "fixed"; anything else is kInvalid naming the policy and the valid names.
 Result<std::unique_ptr<Policy>> makePolicy(std::string_view name);
+
+// The names makePolicy() accepts, in the order docs and error messages list them.
+std::vector<std::string_view> policyNames();
 
 }  // namespace epochfs::policy

@@ -1,4 +1,7 @@
 // origin/testing/FaultyOrigin.h: wraps a real Origin and injects failures and delays.
+//
+// Only read() is faulty; stat() and list() pass straight through. Thread-safe: the knobs may
+// be turned while other threads read.
 #pragma once
 
 #include <atomic>
@@ -13,7 +16,8 @@ class FaultyOrigin final : public Origin {
  public:
   explicit FaultyOrigin(Origin& inner) : inner_(inner) {}
 
-  // The next `n` read() calls fail with `code` (e.g. Code::kUnavailable).
+  // The next `n` read() calls fail with `code` (e.g. Code::kUnavailable) without reaching
+  // the inner origin. Replaces any failures still pending.
   void failNextReads(int n, Code code = Code::kUnavailable);
   // Every read() sleeps this long before calling the inner origin (to widen races).
   void setReadDelay(std::chrono::milliseconds d);
