@@ -1,0 +1,141 @@
+"""Fixtures for tests on real epochfs mounts.
+
+- `dataset(sizes, seed=...)`: writes an origin directory under the test's tmp_path.
+- `mounter(source, ...)`: mounts epochfs (mountpoint and cache dir under tmp_path) and returns
+  a Mount; every mount it made is unmounted in teardown, pass or fail (epochfs umount, then
+  fusermount3 -uz, then SIGKILL of the daemon).
+- A per-test watchdog kills the daemons of a test that runs too long, so that reads blocked on
+  a hung daemon fail instead of hanging the suite past ctest's timeout (which would leak
+  mounts).
+- After each test and at session end, no FUSE mount may remain under the session's temp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from epochfs_testlib import Dataset, Mount, epochfs_bin, fuse_mounts, make_dataset
+
+WATCHDOG_SEC = float(os.environ.get("EPOCHFS_TEST_WATCHDOG", "150"))
+
+
+def pytest_sessionstart(session):
+    try:
+        binary = epochfs_bin()
+    except RuntimeError as e:
+        pytest.exit(str(e), returncode=1)
+    if not os.access(binary, os.X_OK):
+        pytest.exit(f"EPOCHFS_BIN={binary} is not an executable file", returncode=1)
+    if not os.path.exists("/dev/fuse"):
+        pytest.exit("/dev/fuse is missing: these tests need real FUSE mounts", returncode=1)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    # Lets fixtures know in teardown whether the test failed (to print the daemon's log).
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def _ours(tmp_root: Path) -> list[str]:
+    root = os.path.realpath(tmp_root) + os.sep
+    return [m for m in fuse_mounts() if (m + os.sep).startswith(root)]
+
+
+def _force_unmount(points: list[str]) -> None:
+    import subprocess
+
+    from epochfs_testlib import daemon_pids_for
+    for m in points:
+        for pid in daemon_pids_for(m):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["fusermount3", "-uz", m], capture_output=True, timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_mounts(tmp_path):
+    yield
+    leaked = _ours(tmp_path)
+    if leaked:
+        _force_unmount(leaked)
+        pytest.fail(f"test left FUSE mounts behind: {leaked}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    try:
+        base = session.config._tmp_path_factory.getbasetemp()  # noqa: SLF001
+    except Exception:  # noqa: BLE001 - no test created a tmp dir
+        return
+    leaked = _ours(base)
+    if leaked:
+        _force_unmount(leaked)
+        print(f"\nERROR: FUSE mounts leaked by the session (now unmounted): {leaked}")
+        session.exitstatus = 1
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """dataset(sizes: {relpath: size}, seed=1, name="origin") -> Dataset."""
+
+    def make(sizes: dict[str, int], seed: int = 1, name: str = "origin") -> Dataset:
+        return make_dataset(tmp_path / name, sizes, seed)
+
+    return make
+
+
+@pytest.fixture
+def mounter(request, tmp_path):
+    """mounter(source, cache_dir=None, cache_size="256MiB", args=(), config=None,
+    start=True, pass_cache_dir=True) -> Mount. The mount point is tmp_path/mnt-N; the cache
+    dir defaults to tmp_path/cache-N; the daemon logs to tmp_path/epochfs-N.log (outside the
+    cache dir). cache_size=None or pass_cache_dir=False leave those to the config/defaults."""
+    mounts: list[Mount] = []
+
+    def make(source, cache_dir=None, cache_size="256MiB", args=(), config=None,
+             start=True, pass_cache_dir=True) -> Mount:
+        n = len(mounts)
+        m = Mount(source, tmp_path / f"mnt-{n}",
+                  cache_dir if cache_dir is not None else tmp_path / f"cache-{n}",
+                  tmp_path / f"epochfs-{n}.log", cache_size=cache_size, args=args,
+                  config=config, pass_cache_dir=pass_cache_dir)
+        mounts.append(m)
+        if start:
+            m.start()
+        return m
+
+    def watchdog():
+        for m in mounts:
+            if m.mounted:
+                print(f"\nWATCHDOG: test ran over {WATCHDOG_SEC}s; killing the daemon of "
+                      f"{m.mountpoint} so blocked reads fail")
+                if m.pid:
+                    try:
+                        os.kill(m.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                _force_unmount([str(m.mountpoint)])
+
+    timer = threading.Timer(WATCHDOG_SEC, watchdog)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield make
+    finally:
+        timer.cancel()
+        failed = getattr(request.node, "rep_call", None)
+        failed = failed is not None and failed.failed
+        for m in reversed(mounts):
+            notes = m.cleanup()
+            if notes:
+                print(f"teardown of {m.mountpoint}: " + "; ".join(notes))
+            if failed or notes:
+                print(f"--- daemon log {m.log_file} (tail) ---\n{m.log_tail()}")

@@ -1,0 +1,390 @@
+"""Helpers for the integration tests: datasets, real epochfs mounts, stats, cache-dir usage.
+
+Stdlib only; runs under Debian's /usr/bin/python3. The fixtures in conftest.py wrap these so
+that every mount is unmounted in teardown, whether the test passed or not.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KiB = 1024
+MiB = 1024 * KiB
+DEFAULT_BLOCK = 4 * MiB
+
+# No command of the CLI may take longer than this (the mount command returns once ready).
+CMD_TIMEOUT = 30
+
+
+def epochfs_bin() -> str:
+    """The binary under test: $EPOCHFS_BIN (set by ctest), else the usual build dirs."""
+    env = os.environ.get("EPOCHFS_BIN")
+    if env:
+        return env
+    repo = Path(__file__).resolve().parents[2]
+    for build in ("build-it", "build-release", "build", "build-debug"):
+        cand = repo / build / "cli" / "epochfs"
+        if cand.is_file() and os.access(cand, os.X_OK):
+            return str(cand)
+    raise RuntimeError("epochfs binary not found: set EPOCHFS_BIN (ctest does)")
+
+
+def run_cli(*args, timeout: float = CMD_TIMEOUT, check: bool = False) -> subprocess.CompletedProcess:
+    """Runs `epochfs ARGS...`; a hang past `timeout` is a test failure, not a stuck suite."""
+    cmd = [epochfs_bin(), *map(str, args)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                             stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"{' '.join(cmd)} did not finish within {timeout}s "
+                             f"(stdout={e.stdout!r} stderr={e.stderr!r})") from None
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {res.returncode}\n"
+                             f"stdout: {res.stdout}\nstderr: {res.stderr}")
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets
+
+
+@dataclass
+class Dataset:
+    """Files written under `root`; `files` maps a '/'-separated relative path to its bytes."""
+
+    root: Path
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(len(b) for b in self.files.values())
+
+    def nblocks(self, block_size: int = DEFAULT_BLOCK) -> int:
+        return sum(-(-len(b) // block_size) for b in self.files.values())
+
+    def write(self, rel: str, data: bytes) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self.files[rel] = data
+
+
+def make_dataset(root: Path, sizes: dict[str, int], seed: int = 1) -> Dataset:
+    """Writes files of the given sizes with deterministic pseudo-random bytes."""
+    rng = random.Random(seed)
+    ds = Dataset(Path(root))
+    ds.root.mkdir(parents=True, exist_ok=True)
+    for rel, size in sizes.items():
+        ds.write(rel, rng.randbytes(size))
+    return ds
+
+
+def image_like_sizes(n_files: int, classes: int = 10, mean: int = 100 * KiB,
+                     seed: int = 2, prefix: str = "") -> dict[str, int]:
+    """Sizes for an image-classification-like tree: class folders of ~`mean`-byte files."""
+    rng = random.Random(seed)
+    return {
+        f"{prefix}class_{i % classes:03d}/img_{i:06d}.jpg": int(mean * rng.uniform(0.5, 1.5))
+        for i in range(n_files)
+    }
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_file(path, chunk: int | None = None) -> bytes:
+    """Plain read of a whole file (in `chunk`-sized read() calls if given)."""
+    with open(path, "rb", buffering=0) as f:
+        if chunk is None:
+            return f.read()
+        parts = []
+        while True:
+            b = f.read(chunk)
+            if not b:
+                return b"".join(parts)
+            parts.append(b)
+
+
+def drop_page_cache(path) -> None:
+    """Drops the kernel's cached pages of one file, so the next read reaches the daemon."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def read_all_verify(mnt: Path, ds: Dataset, rels=None, drop_cache: bool = False) -> None:
+    """Reads each file through the mount and asserts it equals the origin's bytes."""
+    for rel in (ds.files if rels is None else rels):
+        path = mnt / rel
+        got = read_file(path)
+        exp = ds.files[rel]
+        assert len(got) == len(exp), f"{rel}: read {len(got)} bytes, expected {len(exp)}"
+        assert got == exp, f"{rel}: bytes differ from the origin (first at {first_diff(got, exp)})"
+        if drop_cache:
+            drop_page_cache(path)
+
+
+def first_diff(a: bytes, b: bytes) -> int:
+    for i in range(min(len(a), len(b))):
+        if a[i] != b[i]:
+            return i
+    return min(len(a), len(b))
+
+
+# ---------------------------------------------------------------------------------------------
+# Mount table and processes
+
+
+def _unescape_mount_path(s: str) -> str:
+    # /proc/self/mountinfo escapes space, tab, newline and backslash as \ooo.
+    out, i = [], 0
+    while i < len(s):
+        code = s[i + 1:i + 4]
+        if s[i] == "\\" and len(code) == 3 and code.isdigit():
+            out.append(chr(int(code, 8)))
+            i += 4
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def fuse_mounts() -> list[str]:
+    """Mount points of all FUSE mounts, from /proc/self/mountinfo (never touches the mounts,
+    so a dead or hung daemon cannot block it)."""
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fstype = post.split(" ", 1)[0]
+            if fstype.startswith("fuse"):
+                points.append(_unescape_mount_path(pre.split(" ")[4]))
+    return points
+
+
+def is_mounted(path) -> bool:
+    """True while `path` is a FUSE mount point, even if its daemon is dead (os.path.ismount
+    says False for a dead mount because lstat fails with ENOTCONN)."""
+    return os.path.realpath(path) in fuse_mounts()
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")  # an unreaped zombie has exited
+
+
+def wait_until(pred, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if pred():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def daemon_pids_for(mountpoint) -> list[int]:
+    """Pids of epochfs processes whose command line names this exact mount point (fallback
+    when the pid could not be read from stats)."""
+    target = os.fsencode(os.path.realpath(mountpoint))
+    raw = os.fsencode(str(mountpoint))
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and b"epochfs" in os.path.basename(argv[0]) and (target in argv or raw in argv):
+            pids.append(int(d))
+    return pids
+
+
+# ---------------------------------------------------------------------------------------------
+# Mounts
+
+
+def read_stats(mountpoint) -> dict:
+    with open(Path(mountpoint) / ".epochfs" / "stats", "rb") as f:
+        return json.loads(f.read())
+
+
+def get(stats: dict, dotted: str):
+    cur = stats
+    for part in dotted.split("."):
+        cur = cur[part]
+    return cur
+
+
+def delta(before: dict, after: dict, dotted: str) -> int:
+    return get(after, dotted) - get(before, dotted)
+
+
+class Mount:
+    """One `epochfs mount` of `source` on `mountpoint`. Use through the `mounter` fixture,
+    which always calls cleanup()."""
+
+    def __init__(self, source, mountpoint, cache_dir, log_file, cache_size="256MiB",
+                 args=(), config=None, pass_cache_dir=True):
+        self.source = Path(source)
+        self.mountpoint = Path(mountpoint)
+        self.cache_dir = Path(cache_dir)
+        self.log_file = Path(log_file)
+        self.cache_size = cache_size
+        self.args = [str(a) for a in args]
+        self.config = config
+        self.pass_cache_dir = pass_cache_dir  # False: the cache dir comes from the config
+        self.pid: int | None = None
+        self.result: subprocess.CompletedProcess | None = None
+
+    def command(self) -> list:
+        cmd = ["mount", self.source, self.mountpoint, "--log-file", self.log_file]
+        if self.pass_cache_dir:
+            cmd += ["--cache-dir", self.cache_dir]
+        if self.cache_size is not None:
+            cmd += ["--cache-size", self.cache_size]
+        if self.config is not None:
+            cmd += ["--config", self.config]
+        return cmd + self.args
+
+    def start(self, expect_ok: bool = True) -> subprocess.CompletedProcess:
+        self.mountpoint.mkdir(parents=True, exist_ok=True)
+        self.result = run_cli(*self.command())
+        if not expect_ok:
+            return self.result
+        assert self.result.returncode == 0, (
+            f"mount failed ({self.result.returncode}): {self.result.stderr.strip()}\n"
+            f"log tail:\n{self.log_tail()}")
+        # The mount command returns only once the mount is ready.
+        assert os.path.ismount(self.mountpoint), "mount returned 0 but nothing is mounted"
+        st = self.stats()
+        self.pid = int(st["pid"])
+        assert pid_alive(self.pid), f"stats names pid {self.pid}, which is not running"
+        return self.result
+
+    def stats(self) -> dict:
+        return read_stats(self.mountpoint)
+
+    @property
+    def mounted(self) -> bool:
+        return is_mounted(self.mountpoint)
+
+    def umount(self) -> None:
+        """`epochfs umount`, asserted to succeed and to leave no daemon behind."""
+        res = run_cli("umount", self.mountpoint)
+        assert res.returncode == 0, f"umount failed ({res.returncode}): {res.stderr.strip()}"
+        assert not self.mounted, "umount returned 0 but the mount is still there"
+        # umount waits for the daemon to exit, so the cache dir is free again.
+        assert not pid_alive(self.pid), f"daemon {self.pid} still running after umount"
+        self.pid = None
+
+    def kill9(self) -> None:
+        assert self.pid, "no daemon pid"
+        os.kill(self.pid, signal.SIGKILL)
+        assert wait_until(lambda: not pid_alive(self.pid), 10), f"pid {self.pid} survived SIGKILL"
+
+    def lazy_umount(self) -> None:
+        subprocess.run(["fusermount3", "-uz", str(self.mountpoint)], capture_output=True,
+                       timeout=CMD_TIMEOUT, stdin=subprocess.DEVNULL)
+
+    def cleanup(self) -> list[str]:
+        """Best effort, never raises: leaves no mount and no daemon. Returns what it had to do
+        beyond a clean state, for the report."""
+        notes = []
+        try:
+            if self.mounted:
+                try:
+                    res = run_cli("umount", self.mountpoint)
+                    if res.returncode != 0:
+                        notes.append(f"epochfs umount exited {res.returncode}: "
+                                     f"{res.stderr.strip()}")
+                except AssertionError as e:
+                    notes.append(str(e))
+            if self.mounted:
+                notes.append("fell back to fusermount3 -uz")
+                self.lazy_umount()
+            pids = {p for p in [self.pid, *daemon_pids_for(self.mountpoint)] if pid_alive(p)}
+            for pid in pids:
+                if not wait_until(lambda: not pid_alive(pid), 10):
+                    notes.append(f"killed daemon {pid}")
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    wait_until(lambda: not pid_alive(pid), 10)
+            if self.mounted:  # a mount whose daemon we just killed
+                self.lazy_umount()
+        except Exception as e:  # noqa: BLE001 - teardown must go on
+            notes.append(f"cleanup error: {e!r}")
+        return notes
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            lines = self.log_file.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log file)"
+        return "\n".join(lines[-n:])
+
+
+def disk_usage(path) -> int:
+    """Real disk usage of a tree, like `du -s --block-size=1`: st_blocks * 512 of every file and
+    directory (including `path` itself). Files vanishing during the walk are skipped."""
+    total = 0
+    stack = [os.fspath(path)]
+    try:
+        total += os.lstat(stack[0]).st_blocks * 512
+    except FileNotFoundError:
+        return 0
+    while stack:
+        d = stack.pop()
+        try:
+            it = os.scandir(d)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with it:
+            for e in it:
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                total += st.st_blocks * 512
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+    return total
+
+
+def block_files(cache_dir) -> list[Path]:
+    """Cached block files: <cache_dir>/blocks/<2hex>/<16hex>."""
+    blocks = Path(cache_dir) / "blocks"
+    return sorted(p for p in blocks.glob("*/*") if p.is_file())
+
+
+def expect_errno(code: int, fn, *args, **kwargs) -> None:
+    """Asserts fn(*args) raises OSError with errno `code`."""
+    try:
+        fn(*args, **kwargs)
+    except OSError as e:
+        assert e.errno == code, (f"{fn.__name__}{args}: expected {errno.errorcode[code]}, got "
+                                 f"{errno.errorcode.get(e.errno, e.errno)} ({e})")
+        return
+    raise AssertionError(f"{fn.__name__}{args}: expected {errno.errorcode[code]}, but it succeeded")

@@ -1,0 +1,340 @@
+"""The SSD cache through real mounts: the size limit held while a dataset 3x larger is read,
+minimum free space, reuse after remount, recovery after kill -9, corrupted blocks, and origin
+files that change."""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import threading
+import time
+
+import pytest
+
+from epochfs_testlib import (DEFAULT_BLOCK, KiB, MiB, block_files, delta, disk_usage,
+                             drop_page_cache, image_like_sizes, read_all_verify, read_file,
+                             read_stats)
+
+
+class Sampler(threading.Thread):
+    """Polls, every ~20 ms, the cache dir's real disk usage, the stats' used_bytes and
+    (optionally) the free space of the cache's filesystem; keeps the extremes."""
+
+    def __init__(self, mount, statvfs_path=None):
+        super().__init__(daemon=True)
+        self.mount = mount
+        self.statvfs_path = statvfs_path
+        self.stop = threading.Event()
+        self.samples = 0
+        self.max_du = 0
+        self.max_used = 0
+        self.min_free = None
+        self.error = None
+
+    def sample(self):
+        self.max_du = max(self.max_du, disk_usage(self.mount.cache_dir))
+        self.max_used = max(self.max_used, read_stats(self.mount.mountpoint)["cache"]["used_bytes"])
+        if self.statvfs_path:
+            sv = os.statvfs(self.statvfs_path)
+            free = sv.f_bavail * sv.f_frsize
+            self.min_free = free if self.min_free is None else min(self.min_free, free)
+        self.samples += 1
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                self.sample()
+                time.sleep(0.02)
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.error = e
+
+    def finish(self):
+        self.stop.set()
+        self.join(timeout=30)
+        assert self.error is None, f"sampler failed: {self.error!r}"
+        self.sample()
+
+
+def read_epochs(mount, ds, epochs: int, threads: int, seed: int) -> list[str]:
+    """Reads every file once per epoch in a fresh shuffled order with `threads` readers; drops
+    each file's page cache after reading so that every epoch goes through the daemon. Returns
+    the errors (wrong bytes or exceptions)."""
+    errors: list[str] = []
+    rng = random.Random(seed)
+    for _ in range(epochs):
+        order = list(ds.files)
+        rng.shuffle(order)
+        q: queue.SimpleQueue = queue.SimpleQueue()
+        for rel in order:
+            q.put(rel)
+
+        def reader():
+            while True:
+                try:
+                    rel = q.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    path = mount.mountpoint / rel
+                    if read_file(path) != ds.files[rel]:
+                        errors.append(f"{rel}: wrong bytes")
+                    drop_page_cache(path)
+                except Exception as e:  # noqa: BLE001 - reported by the test
+                    errors.append(f"{rel}: {e!r}")
+
+        ts = [threading.Thread(target=reader) for _ in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    return errors
+
+
+def dataset_3x(limit: int) -> dict[str, int]:
+    sizes = image_like_sizes(520, classes=13, seed=31)
+    sizes.update({"big/a.bin": 3 * MiB + 5, "big/b.bin": 5 * MiB + 77, "big/c.bin": 2 * MiB})
+    return sizes
+
+
+@pytest.mark.parametrize("policy", ["lru", "fixed"])
+def test_size_limit_held_with_dataset_3x_cache(dataset, mounter, policy):
+    limit = 20 * MiB
+    ds = dataset(dataset_3x(limit), seed=31)
+    assert ds.total_bytes >= 3 * limit
+    m = mounter(ds.root, cache_size="20MiB", args=["--policy", policy, "--threads", "8"])
+    s0 = m.stats()
+    assert s0["cache"]["limit_bytes"] == limit
+    assert s0["policy"]["name"] == policy
+
+    sampler = Sampler(m)
+    sampler.start()
+    errors = read_epochs(m, ds, epochs=1, threads=6, seed=1)
+    s1 = m.stats()
+    errors += read_epochs(m, ds, epochs=1, threads=6, seed=2)
+    sampler.finish()
+    s2 = m.stats()
+
+    assert not errors, errors[:5]
+    assert sampler.samples >= 10
+    assert sampler.max_du <= limit, f"cache dir used {sampler.max_du} B on disk > limit {limit}"
+    assert sampler.max_used <= limit, f"stats used_bytes reached {sampler.max_used} > {limit}"
+    assert s2["cache"]["blocks"] > 0
+    assert s2["cache"]["used_bytes"] > limit // 4, "the cache should be well used"
+    # Pass 1 read everything from the origin; pass 2 could not find it all in the cache.
+    assert s1["origin"]["bytes"] == ds.total_bytes, s1["origin"]
+    assert delta(s1, s2, "origin.bytes") > 0
+    if policy == "lru":
+        assert s2["cache"]["evictions"] > 0, s2["cache"]
+    else:  # fixed: fill, then never evict; what is cached stays and hits in pass 2
+        assert s2["cache"]["evictions"] == 0, s2["cache"]
+        assert s2["cache"]["not_admitted"] > 0, s2["cache"]
+        assert delta(s1, s2, "cache.hits") > 0, s2["cache"]
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """small_fs(size_mib) -> path of a fresh tmpfs of that size, unmounted in teardown."""
+    import subprocess
+    made = []
+
+    def make(size_mib: int):
+        path = tmp_path / f"smallfs-{len(made)}"
+        path.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(path)],
+                       check=True, capture_output=True, timeout=30)
+        made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        if subprocess.run(["umount", str(path)], capture_output=True, timeout=30).returncode:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
+
+
+def test_min_free_space_kept(dataset, small_fs, mounter):
+    fs = small_fs(48)
+    min_free = 24 * MiB
+    ds = dataset(dataset_3x(20 * MiB), seed=32)
+    # The size limit alone would allow 40 MiB; min_free leaves only 24 MiB for the cache.
+    m = mounter(ds.root, cache_dir=fs / "cache", cache_size="40MiB",
+                args=["--min-free", "24MiB"])
+    sampler = Sampler(m, statvfs_path=fs)
+    sampler.start()
+    errors = read_epochs(m, ds, epochs=2, threads=4, seed=3)
+    sampler.finish()
+    assert not errors, errors[:5]
+    s = m.stats()
+    assert s["cache"]["blocks"] > 0, "nothing was cached at all"
+    assert sampler.min_free >= min_free, (
+        f"free space on the cache filesystem fell to {sampler.min_free} B < min_free {min_free}")
+
+
+def test_remount_reuses_cache_without_origin_reads(dataset, mounter):
+    ds = dataset({**image_like_sizes(60, classes=3, seed=33), "big/a.bin": 9 * MiB + 1}, seed=33)
+    m1 = mounter(ds.root)
+    read_all_verify(m1.mountpoint, ds)
+    s1 = m1.stats()
+    assert s1["cache"]["blocks"] == ds.nblocks()
+    m1.umount()
+
+    m2 = mounter(ds.root, cache_dir=m1.cache_dir)
+    s2a = m2.stats()
+    assert s2a["cache"]["blocks"] == ds.nblocks(), s2a["cache"]
+    assert s2a["cache"]["used_bytes"] == s1["cache"]["used_bytes"]
+    read_all_verify(m2.mountpoint, ds)
+    s2 = m2.stats()
+    assert s2["origin"]["bytes"] == 0, s2["origin"]
+    assert s2["origin"]["read_requests"] == 0, s2["origin"]
+    assert s2["cache"]["misses"] == 0, s2["cache"]
+    assert s2["cache"]["hits"] >= ds.nblocks(), s2["cache"]
+    assert s2["cache"]["checksum_failures"] == 0
+
+
+def test_kill9_recovery(dataset, mounter):
+    sizes = {"first/whole.bin": 6 * MiB + 3,
+             **image_like_sizes(300, classes=4, seed=34, prefix="rest/"),
+             "rest/big1.bin": 9 * MiB, "rest/big2.bin": 7 * MiB + 5}
+    ds = dataset(sizes, seed=34)
+    m1 = mounter(ds.root)
+    read_all_verify(m1.mountpoint, ds, rels=["first/whole.bin"])
+    assert m1.stats()["cache"]["blocks"] == 2
+
+    rest = [r for r in ds.files if r.startswith("rest/")]
+    random.Random(1).shuffle(rest)
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for rel in rest:
+        todo.put(rel)
+    cond = threading.Condition()
+    done = [0]
+    wrong: list[str] = []
+    io_errors: list[int] = []
+
+    def reader():
+        while True:
+            try:
+                rel = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                data = read_file(m1.mountpoint / rel, chunk=64 * KiB)
+            except OSError as e:  # expected once the daemon is gone
+                io_errors.append(e.errno)
+                return
+            if data != ds.files[rel]:
+                wrong.append(rel)
+            with cond:
+                done[0] += 1
+                cond.notify_all()
+
+    threads = [threading.Thread(target=reader, daemon=True) for _ in range(4)]
+    for t in threads:
+        t.start()
+    with cond:
+        assert cond.wait_for(lambda: done[0] >= 40, timeout=60), "readers made no progress"
+        read_at_kill = done[0]
+    m1.kill9()
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive(), "a reader stayed blocked after the daemon was killed"
+    assert not wrong, f"wrong bytes before the kill: {wrong[:5]}"
+    assert read_at_kill < len(rest), "the readers finished before the kill; not a mid-way kill"
+    m1.lazy_umount()
+    assert not m1.mounted
+
+    m2 = mounter(ds.root, cache_dir=m1.cache_dir)
+    s0 = m2.stats()
+    assert s0["cache"]["recovered_blocks"] > 0, s0["cache"]
+    assert s0["cache"]["blocks"] >= 2, s0["cache"]
+    # A file fully cached before the kill costs no origin read.
+    read_all_verify(m2.mountpoint, ds, rels=["first/whole.bin"])
+    s1 = m2.stats()
+    assert delta(s0, s1, "origin.bytes") == 0, s1["origin"]
+    assert delta(s0, s1, "origin.read_requests") == 0, s1["origin"]
+    read_all_verify(m2.mountpoint, ds)
+    s2 = m2.stats()
+    assert s2["cache"]["checksum_failures"] == 0, "a block from before the kill was torn"
+    assert s2["cache"]["blocks"] == ds.nblocks()
+    assert s2["origin"]["bytes"] < ds.total_bytes, "recovered blocks were not reused"
+    assert disk_usage(m2.cache_dir) <= s2["cache"]["limit_bytes"]
+
+
+@pytest.mark.parametrize("which", ["small-file block", "middle block of a large file"])
+def test_corrupted_block_detected_and_refetched(dataset, mounter, which):
+    ds = dataset({"small.jpg": 100 * KiB + 3, "big.bin": 9 * MiB + 5}, seed=35)
+    m1 = mounter(ds.root)
+    read_all_verify(m1.mountpoint, ds)
+    m1.umount()
+
+    files = block_files(m1.cache_dir)
+    assert len(files) == ds.nblocks() == 4, files
+    if which == "small-file block":
+        expected = ds.files["small.jpg"]
+    else:
+        expected = ds.files["big.bin"][DEFAULT_BLOCK:2 * DEFAULT_BLOCK]
+    victims = [p for p in files if p.read_bytes() == expected]
+    assert len(victims) == 1, "a block file should hold the block's raw bytes"
+    victim = victims[0]
+    with open(victim, "r+b") as f:
+        f.seek(len(expected) // 2)
+        b = f.read(1)
+        f.seek(len(expected) // 2)
+        f.write(bytes([b[0] ^ 0x5A]))
+
+    m2 = mounter(ds.root, cache_dir=m1.cache_dir)
+    read_all_verify(m2.mountpoint, ds)
+    s1 = m2.stats()
+    assert s1["cache"]["checksum_failures"] == 1, s1["cache"]
+    assert s1["origin"]["bytes"] == len(expected), s1["origin"]  # only that block refetched
+    # The refetched block is good on disk again: a second read from SSD is clean.
+    for rel in ds.files:
+        drop_page_cache(m2.mountpoint / rel)
+    read_all_verify(m2.mountpoint, ds)
+    s2 = m2.stats()
+    assert s2["cache"]["checksum_failures"] == 1, s2["cache"]
+    assert delta(s1, s2, "origin.bytes") == 0
+
+
+def _rewrite_same_size(ds, rel: str, seed: int) -> bytes:
+    """New bytes, same size, mtime moved 10 s ahead (so the change is seen even at 1 s mtime
+    granularity)."""
+    path = ds.root / rel
+    old = os.stat(path)
+    new = random.Random(seed).randbytes(old.st_size)
+    assert new != ds.files[rel]
+    ds.write(rel, new)
+    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns + 10 * 10**9))
+    return new
+
+
+def test_origin_change_seen_live(dataset, mounter, tmp_path):
+    ds = dataset({"a.jpg": 100 * KiB, "big.bin": 9 * MiB + 7, "grow.bin": 1000}, seed=36)
+    cfg = tmp_path / "live.yaml"
+    cfg.write_text("fuse:\n  attr_timeout: 0\n")
+    m = mounter(ds.root, config=cfg)
+    read_all_verify(m.mountpoint, ds)
+    fd = os.open(m.mountpoint / "big.bin", os.O_RDONLY)
+    assert os.pread(fd, 4096, 0) == ds.files["big.bin"][:4096]
+    os.close(fd)
+
+    _rewrite_same_size(ds, "a.jpg", seed=1)
+    _rewrite_same_size(ds, "big.bin", seed=2)
+    ds.write("grow.bin", random.Random(3).randbytes(5 * MiB + 1))
+    for _ in range(2):
+        read_all_verify(m.mountpoint, ds)
+    assert os.stat(m.mountpoint / "grow.bin").st_size == 5 * MiB + 1
+
+
+def test_origin_change_seen_after_remount(dataset, mounter):
+    ds = dataset({"a.jpg": 100 * KiB, "big.bin": 9 * MiB + 7, "same.jpg": 50 * KiB}, seed=37)
+    m1 = mounter(ds.root)
+    read_all_verify(m1.mountpoint, ds)
+    m1.umount()
+    _rewrite_same_size(ds, "a.jpg", seed=4)
+    _rewrite_same_size(ds, "big.bin", seed=5)
+
+    m2 = mounter(ds.root, cache_dir=m1.cache_dir)
+    read_all_verify(m2.mountpoint, ds)
+    s = m2.stats()
+    # The changed files came from the origin again; the unchanged one from the cache.
+    assert s["origin"]["bytes"] == len(ds.files["a.jpg"]) + len(ds.files["big.bin"]), s["origin"]

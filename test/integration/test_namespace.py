@@ -1,0 +1,195 @@
+"""The namespace through a real mount: names exactly as in the origin, nested directories,
+readdir equal to the origin's, a 100k-entry directory, stat, the hidden control dir, and EROFS
+on every kind of write."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import stat
+
+from epochfs_testlib import KiB, MiB, expect_errno, read_all_verify, read_file
+
+NAMES = {
+    "with space.jpg": 1000,
+    "  leading and trailing  ": 10,
+    "ünïcödé-データ-😀.png": 2000,
+    "plus+percent%20equals=.bin": 3000,
+    "semi;colon,comma'quote\"brace{}.txt": 5,
+    "#hash&amp@at!bang~tilde": 7,
+    "-dash-first": 8,
+    "back\\slash": 9,
+    "tab\tinside": 11,
+    ".hidden": 12,
+    "UPPER.lower": 13,
+    "upper.LOWER": 14,
+    "x" * 255: 15,                                  # the longest name Linux allows
+    "dir with space/sub dir/file name.jpg": 100 * KiB,
+    "データ/ñandú/π=3.14+e%.bin": 50 * KiB,
+    "d1/d2/d3/d4/d5/d6/d7/d8/deep.bin": 4 * MiB + 3,
+    "d1/sibling.bin": 0,
+    "class_000/img_0001.jpg": 90 * KiB,
+}
+
+
+def _tree(root) -> dict[str, tuple[list[str], list[str]]]:
+    """{relative dir: (sorted subdirs, sorted files)} by os.walk."""
+    out = {}
+    for d, dirs, files in os.walk(root):
+        rel = os.path.relpath(d, root)
+        out[rel] = (sorted(dirs), sorted(files))
+    return out
+
+
+def test_names_and_tree_match_origin(dataset, mounter):
+    ds = dataset(NAMES, seed=21)
+    (ds.root / "empty dir").mkdir()
+    (ds.root / "d1" / "empty").mkdir()
+    m = mounter(ds.root)
+
+    origin_tree, mount_tree = _tree(ds.root), _tree(m.mountpoint)
+    assert mount_tree.keys() == origin_tree.keys()
+    for rel in origin_tree:
+        assert mount_tree[rel] == origin_tree[rel], f"listing of {rel!r} differs"
+    for rel, data in ds.files.items():
+        st = os.stat(m.mountpoint / rel)
+        assert stat.S_ISREG(st.st_mode), rel
+        assert st.st_size == len(data), rel
+    for rel in origin_tree:
+        assert stat.S_ISDIR(os.stat(m.mountpoint / rel).st_mode), rel
+    # d_type from readdir agrees with the origin too.
+    with os.scandir(m.mountpoint) as it:
+        kinds = {e.name: e.is_dir(follow_symlinks=False) for e in it}
+    with os.scandir(ds.root) as it:
+        assert kinds == {e.name: e.is_dir(follow_symlinks=False) for e in it}
+    read_all_verify(m.mountpoint, ds)
+    # Lookups of names that do not exist fail cleanly, twice (the second from a negative entry).
+    for _ in range(2):
+        expect_errno(errno.ENOENT, os.stat, m.mountpoint / "no such file")
+        expect_errno(errno.ENOENT, os.stat, m.mountpoint / "with space.jpg" / "below a file")
+        expect_errno(errno.ENOENT, os.stat, m.mountpoint / "with  space.jpg")
+
+
+def test_stat_times_match_origin(dataset, mounter):
+    ds = dataset({"a.bin": 10, "dir/b.bin": 20}, seed=22)
+    os.utime(ds.root / "a.bin", ns=(1_600_000_000_123_456_789, 1_600_000_000_123_456_789))
+    m = mounter(ds.root)
+    for rel in ds.files:
+        assert os.stat(m.mountpoint / rel).st_mtime_ns // 10**9 == \
+            os.stat(ds.root / rel).st_mtime_ns // 10**9, rel
+
+
+def test_control_dir_hidden_but_reachable(dataset, mounter):
+    ds = dataset({"a.bin": 10}, seed=23)
+    m = mounter(ds.root)
+    assert sorted(os.listdir(m.mountpoint)) == ["a.bin"]
+    assert os.path.isdir(m.mountpoint / ".epochfs")
+    st = json.loads(read_file(m.mountpoint / ".epochfs" / "stats"))
+    assert os.path.realpath(st["mountpoint"]) == os.path.realpath(m.mountpoint)
+    assert os.path.realpath(st["source"]) == os.path.realpath(ds.root)
+    assert os.path.realpath(st["cache_dir"]) == os.path.realpath(m.cache_dir)
+    assert st["policy"]["name"] == "lru"
+    assert st["cache"]["limit_bytes"] == 256 * MiB
+    assert "stats" in os.listdir(m.mountpoint / ".epochfs")
+
+
+def test_directory_with_100k_entries(dataset, mounter):
+    ds = dataset({"big/tiny-a.bin": 3, "big/tiny-b.bin": 4000}, seed=24)
+    big = ds.root / "big"
+    names = [f"{i:06d}-{'ab cd' if i % 7 == 0 else 'x'}-é.jpg" for i in range(100_000)]
+    for name in names:
+        os.close(os.open(big / name, os.O_CREAT | os.O_WRONLY, 0o644))
+    expected = sorted(names + ["tiny-a.bin", "tiny-b.bin"])
+    m = mounter(ds.root)
+
+    for _ in range(2):  # the second listing may come from the kernel's or the daemon's cache
+        got = os.listdir(m.mountpoint / "big")
+        assert len(got) == len(expected)
+        assert sorted(got) == expected
+    with os.scandir(m.mountpoint / "big") as it:
+        assert sum(1 for e in it if e.is_file(follow_symlinks=False)) == len(expected)
+    rng = random.Random(5)
+    for name in rng.sample(names, 200):
+        assert os.stat(m.mountpoint / "big" / name).st_size == 0, name
+        assert read_file(m.mountpoint / "big" / name) == b""
+    read_all_verify(m.mountpoint, ds)
+
+
+def test_statfs(dataset, mounter):
+    ds = dataset({"a.bin": 10}, seed=25)
+    m = mounter(ds.root)
+    sv = os.statvfs(m.mountpoint)
+    assert sv.f_bsize > 0
+    assert sv.f_namemax >= 255
+
+
+def test_writes_fail_with_erofs(dataset, mounter):
+    ds = dataset({"dir/a.bin": 1000, "dir/b.bin": 2000, "top.bin": 3000}, seed=26)
+    (ds.root / "emptydir").mkdir()
+    m = mounter(ds.root)
+    mnt = m.mountpoint
+    a, d = mnt / "dir" / "a.bin", mnt / "dir"
+
+    def open_close(path, flags):
+        os.close(os.open(path, flags, 0o644))
+
+    def write_existing():
+        with open(a, "r+b") as f:
+            f.write(b"x")
+
+    ops = {
+        "open O_WRONLY": lambda: open_close(a, os.O_WRONLY),
+        "open O_RDWR": lambda: open_close(a, os.O_RDWR),
+        "open O_WRONLY|O_TRUNC": lambda: open_close(a, os.O_WRONLY | os.O_TRUNC),
+        "open O_APPEND": lambda: open_close(a, os.O_WRONLY | os.O_APPEND),
+        "write into existing (r+b)": write_existing,
+        "create new file": lambda: open_close(d / "new.bin", os.O_CREAT | os.O_WRONLY),
+        "create exclusive": lambda: open_close(mnt / "new2", os.O_CREAT | os.O_EXCL | os.O_RDWR),
+        "mkdir": lambda: os.mkdir(mnt / "newdir"),
+        "rmdir": lambda: os.rmdir(mnt / "emptydir"),
+        "unlink": lambda: os.unlink(a),
+        "rename": lambda: os.rename(a, d / "renamed.bin"),
+        "rename over existing": lambda: os.rename(a, d / "b.bin"),
+        "rename dir": lambda: os.rename(d, mnt / "dir2"),
+        "truncate": lambda: os.truncate(a, 0),
+        "chmod": lambda: os.chmod(a, 0o777),
+        "chown": lambda: os.chown(a, 1234, 1234),
+        "utime": lambda: os.utime(a, (0, 0)),
+        "symlink": lambda: os.symlink("dir/a.bin", mnt / "link"),
+        "hard link": lambda: os.link(a, mnt / "hardlink"),
+        "mknod fifo": lambda: os.mkfifo(mnt / "fifo"),
+    }
+    failures = []
+    for name, op in ops.items():
+        try:
+            op()
+            failures.append(f"{name}: succeeded")
+        except OSError as e:
+            if e.errno != errno.EROFS:
+                failures.append(f"{name}: {errno.errorcode.get(e.errno, e.errno)} ({e})")
+    # xattrs are not data, but setting one is still a write: it must not succeed.
+    try:
+        os.setxattr(a, "user.epochfs-test", b"1")
+        failures.append("setxattr: succeeded")
+    except OSError as e:
+        if e.errno not in (errno.EROFS, errno.ENOTSUP):
+            failures.append(f"setxattr: {errno.errorcode.get(e.errno, e.errno)}")
+    # The control file is read-only too.
+    try:
+        with open(mnt / ".epochfs" / "stats", "wb") as f:
+            f.write(b"{}")
+        failures.append("write .epochfs/stats: succeeded")
+    except OSError as e:
+        if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            failures.append(f"write .epochfs/stats: {errno.errorcode.get(e.errno, e.errno)}")
+    assert not failures, "\n".join(failures)
+
+    # Nothing changed, in the mount or in the origin.
+    assert sorted(os.listdir(mnt)) == ["dir", "emptydir", "top.bin"]
+    assert sorted(os.listdir(d)) == ["a.bin", "b.bin"]
+    assert sorted(os.listdir(ds.root)) == ["dir", "emptydir", "top.bin"]
+    read_all_verify(mnt, ds)
+    for rel, data in ds.files.items():
+        assert (ds.root / rel).read_bytes() == data
