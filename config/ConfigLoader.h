@@ -47,10 +47,11 @@ Status loadConfigText(std::string_view yaml, std::string_view sourceName, MountO
 
 // Checks the whole option set for impossible values and fills derived defaults (cache.dir from
 // the source, log.file from the cache dir unless foreground). Makes origin.source (unless it
-// is a URL), cache.dir and log.file absolute, since the daemon chdir()s to "/". Errors are
-// kInvalid naming the key ("fuse.threads: 0 is out of range (1..1024)"), every problem on its
-// own line. Reads the current directory and, for the default cache dir, the euid and
-// $XDG_CACHE_HOME/$HOME; touches no file.
+// is a URL), cache.dir and log.file absolute, since the daemon chdir()s to "/". Refuses a
+// cache.dir or log.file inside the mountpoint (when set) and a cache.dir inside a local source
+// or containing it. Errors are kInvalid naming the key ("fuse.threads: 0 is out of range
+// (1..1024)"), every problem on its own line. Idempotent. Reads the current directory and,
+// for the default cache dir, the euid and $XDG_CACHE_HOME/$HOME; touches no file.
 Status validate(MountOptions& opts);
 
 }  // namespace epochfs::config

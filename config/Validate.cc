@@ -1,0 +1,147 @@
+// config/Validate.cc: validate(), the last step before options reach the modules.
+//
+// Runs after the flags, so it sees the final values whichever layer set them, and it reports
+// every problem at once: a user fixing a config by trial and error should need one round trip,
+// not one per mistake. Paths are made absolute here because the daemon chdir()s to "/" after
+// forking, and a relative path would then silently mean something else.
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "config/Checks.h"
+#include "config/ConfigLoader.h"
+#include "config/Options.h"
+
+namespace epochfs::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Problems {
+ public:
+  void add(std::string_view key, const Status& s) {
+    if (!s.isOk()) lines_.push_back(std::string(key) + ": " + s.message());
+  }
+  void add(std::string line) { lines_.push_back(std::move(line)); }
+  Status status() const {
+    if (lines_.empty()) return Status::ok();
+    std::string msg;
+    for (const std::string& l : lines_) {
+      if (!msg.empty()) msg += '\n';
+      msg += l;
+    }
+    return invalid(std::move(msg));
+  }
+
+ private:
+  std::vector<std::string> lines_;
+};
+
+// "scheme://..." (s3://, later maybe gs:// or http://): the origin's business, kept verbatim.
+bool isUrl(std::string_view source) {
+  const size_t colon = source.find("://");
+  if (colon == std::string_view::npos || colon == 0) return false;
+  return std::all_of(source.begin(), source.begin() + static_cast<std::ptrdiff_t>(colon),
+                     [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                              (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+                     });
+}
+
+// Absolute, lexically normal, without a trailing '/': "data/x/" -> "/cwd/data/x". No symlinks
+// are resolved and the path need not exist.
+Status makeAbsolute(std::string& path) {
+  std::error_code ec;
+  fs::path p = fs::absolute(fs::path(path), ec);
+  if (ec) return invalid("cannot make '" + path + "' absolute: " + ec.message());
+  std::string out = p.lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  path = std::move(out);
+  return Status::ok();
+}
+
+// Both paths absolute and normal. True if `inner` is `outer` or below it.
+bool isWithin(const std::string& inner, const std::string& outer) {
+  if (outer == "/") return true;
+  if (inner == outer) return true;
+  return inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 &&
+         inner[outer.size()] == '/';
+}
+
+void checkPath(Problems& problems, std::string_view key, std::string& path) {
+  const Status s = checks::path(path);
+  if (!s.isOk()) {
+    problems.add(key, s);
+    return;
+  }
+  if (!path.empty()) problems.add(key, makeAbsolute(path));
+}
+
+}  // namespace
+
+Status validate(MountOptions& opts) {
+  Problems problems;
+
+  bool sourceOk = false;
+  if (opts.origin.source.empty()) {
+    problems.add("no origin: give SOURCE or origin.source in the config");
+  } else if (isUrl(opts.origin.source)) {
+    sourceOk = true;
+  } else {
+    Status s = checks::path(opts.origin.source);
+    if (s.isOk()) s = makeAbsolute(opts.origin.source);
+    problems.add("origin.source", s);
+    sourceOk = s.isOk();
+  }
+
+  problems.add("policy.name", checks::policyName(opts.policy.name));
+  problems.add("log.level", checks::logLevel(opts.log.level));
+  problems.add("fuse.threads", checks::fuseThreads(opts.fuse.threads));
+  problems.add("fuse.attr_timeout", checks::attrTimeout(opts.fuse.attrTimeoutSec));
+
+  const Status blockOk = checks::blockSize(opts.cache.blockSizeBytes);
+  problems.add("cache.block_size", blockOk);
+  // Fewer than a handful of blocks thrashes on every read; 16 MiB also leaves the index room.
+  const uint64_t minCache =
+      std::max(kMinCacheSize, blockOk.isOk() ? kMinCacheBlocks * opts.cache.blockSizeBytes : 0);
+  if (opts.cache.sizeBytes < minCache) {
+    problems.add("cache.size: " + formatSize(opts.cache.sizeBytes) + " is too small (at least " +
+                 formatSize(minCache) + ": " + std::to_string(kMinCacheBlocks) +
+                 " blocks of cache.block_size and no less than " + formatSize(kMinCacheSize) + ")");
+  }
+
+  checkPath(problems, "cache.dir", opts.cache.dir);
+  if (opts.cache.dir.empty() && sourceOk) opts.cache.dir = defaultCacheDir(opts.origin.source);
+  checkPath(problems, "log.file", opts.log.file);
+  if (opts.log.file.empty() && !opts.foreground && !opts.cache.dir.empty()) {
+    opts.log.file = opts.cache.dir + "/epochfs.log";
+  }
+
+  // Cached blocks under the mountpoint would be read through our own mount (a deadlock);
+  // under a local source they would show up as dataset files.
+  if (!opts.mountpoint.empty() && !opts.cache.dir.empty()) {
+    std::string mnt = opts.mountpoint;
+    if (makeAbsolute(mnt).isOk()) {
+      if (isWithin(opts.cache.dir, mnt)) {
+        problems.add("cache.dir: '" + opts.cache.dir + "' is inside the mountpoint '" + mnt + "'");
+      }
+      if (!opts.log.file.empty() && isWithin(opts.log.file, mnt)) {
+        problems.add("log.file: '" + opts.log.file + "' is inside the mountpoint '" + mnt + "'");
+      }
+    }
+  }
+  if (sourceOk && !isUrl(opts.origin.source) && !opts.cache.dir.empty()) {
+    if (isWithin(opts.cache.dir, opts.origin.source)) {
+      problems.add("cache.dir: '" + opts.cache.dir + "' is inside origin.source '" +
+                   opts.origin.source + "'");
+    } else if (isWithin(opts.origin.source, opts.cache.dir)) {
+      problems.add("cache.dir: '" + opts.cache.dir + "' contains origin.source '" +
+                   opts.origin.source + "'");
+    }
+  }
+  return problems.status();
+}
+
+}  // namespace epochfs::config

@@ -1,0 +1,223 @@
+#include <cmath>
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "config/ConfigLoader.h"
+
+namespace epochfs::config {
+namespace {
+
+MountOptions withSource(std::string source = "/data/imagenet") {
+  MountOptions o;
+  o.origin.source = std::move(source);
+  return o;
+}
+
+std::string validateError(MountOptions o) {
+  const Status s = validate(o);
+  if (s.isOk()) {
+    ADD_FAILURE() << "expected validate() to fail";
+    return "";
+  }
+  EXPECT_EQ(s.code(), Code::kInvalid);
+  return s.message();
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+TEST(ValidateTest, DefaultsWithASourcePass) {
+  MountOptions o = withSource();
+  ASSERT_TRUE(validate(o).isOk());
+  EXPECT_EQ(o.cache.dir, defaultCacheDir("/data/imagenet"));
+  EXPECT_EQ(o.log.file, o.cache.dir + "/epochfs.log");
+}
+
+TEST(ValidateTest, IsIdempotent) {
+  MountOptions o = withSource("data/x/");
+  ASSERT_TRUE(validate(o).isOk());
+  MountOptions again = o;
+  ASSERT_TRUE(validate(again).isOk());
+  EXPECT_EQ(again.origin.source, o.origin.source);
+  EXPECT_EQ(again.cache.dir, o.cache.dir);
+  EXPECT_EQ(again.log.file, o.log.file);
+}
+
+TEST(ValidateTest, SourceIsRequired) {
+  EXPECT_EQ(validateError(MountOptions()), "no origin: give SOURCE or origin.source in the config");
+}
+
+TEST(ValidateTest, RelativeSourceBecomesAbsoluteAndNormal) {
+  MountOptions o = withSource("data/./imagenet/");
+  ASSERT_TRUE(validate(o).isOk());
+  EXPECT_EQ(o.origin.source, (std::filesystem::current_path() / "data/imagenet").string());
+  // Spelling the same directory differently shares the cache.
+  MountOptions other = withSource(o.origin.source + "/");
+  ASSERT_TRUE(validate(other).isOk());
+  EXPECT_EQ(other.cache.dir, o.cache.dir);
+}
+
+TEST(ValidateTest, UrlSourceIsKeptVerbatim) {
+  MountOptions o = withSource("s3://bucket/train/");
+  ASSERT_TRUE(validate(o).isOk());
+  EXPECT_EQ(o.origin.source, "s3://bucket/train/");
+  EXPECT_EQ(o.cache.dir, defaultCacheDir("s3://bucket/train/"));
+}
+
+TEST(ValidateTest, ExplicitPathsAreMadeAbsolute) {
+  MountOptions o = withSource();
+  o.cache.dir = "cachedir/";
+  o.log.file = "logs/e.log";
+  ASSERT_TRUE(validate(o).isOk());
+  const std::string cwd = std::filesystem::current_path().string();
+  EXPECT_EQ(o.cache.dir, cwd + "/cachedir");
+  EXPECT_EQ(o.log.file, cwd + "/logs/e.log");
+}
+
+TEST(ValidateTest, ForegroundWithoutLogFileMeansStderr) {
+  MountOptions o = withSource();
+  o.foreground = true;
+  ASSERT_TRUE(validate(o).isOk());
+  EXPECT_EQ(o.log.file, "");
+}
+
+TEST(ValidateTest, LogFileFollowsAnExplicitCacheDir) {
+  MountOptions o = withSource();
+  o.cache.dir = "/ssd/c";
+  ASSERT_TRUE(validate(o).isOk());
+  EXPECT_EQ(o.log.file, "/ssd/c/epochfs.log");
+}
+
+TEST(ValidateTest, PolicyName) {
+  MountOptions o = withSource();
+  o.policy.name = "LRU";
+  EXPECT_EQ(validateError(o), "policy.name: 'LRU' is not a policy (known: lru, fixed)");
+  o.policy.name = "fixed";
+  EXPECT_TRUE(validate(o).isOk());
+}
+
+TEST(ValidateTest, FuseThreadsRange) {
+  MountOptions o = withSource();
+  o.fuse.threads = 0;
+  EXPECT_EQ(validateError(o), "fuse.threads: 0 is out of range (1..1024)");
+  o.fuse.threads = 1025;
+  EXPECT_EQ(validateError(o), "fuse.threads: 1025 is out of range (1..1024)");
+  o.fuse.threads = 1024;
+  EXPECT_TRUE(validate(o).isOk());
+}
+
+TEST(ValidateTest, AttrTimeout) {
+  MountOptions o = withSource();
+  o.fuse.attrTimeoutSec = -1;
+  EXPECT_EQ(validateError(o), "fuse.attr_timeout: -1 is not a number of seconds >= 0");
+  o.fuse.attrTimeoutSec = std::nan("");
+  EXPECT_TRUE(contains(validateError(o), "fuse.attr_timeout: "));
+  o.fuse.attrTimeoutSec = INFINITY;
+  EXPECT_TRUE(contains(validateError(o), "fuse.attr_timeout: "));
+  o.fuse.attrTimeoutSec = 0;
+  EXPECT_TRUE(validate(o).isOk());
+}
+
+TEST(ValidateTest, BlockSize) {
+  MountOptions o = withSource();
+  o.cache.blockSizeBytes = 32 * kKiB;
+  EXPECT_EQ(validateError(o), "cache.block_size: 32 KiB is out of range (64 KiB .. 256 MiB)");
+  o.cache.blockSizeBytes = 512 * kMiB;
+  EXPECT_TRUE(contains(validateError(o), "cache.block_size: 512 MiB is out of range"));
+  o.cache.blockSizeBytes = 96 * kKiB;
+  EXPECT_EQ(validateError(o), "cache.block_size: 96 KiB (98304 bytes) is not a multiple of 64 KiB");
+  for (uint64_t good : {64 * kKiB, 1 * kMiB, 256 * kMiB}) {
+    o.cache.blockSizeBytes = good;
+    EXPECT_TRUE(validate(o).isOk()) << good;
+  }
+}
+
+TEST(ValidateTest, CacheSizeMinimum) {
+  MountOptions o = withSource();
+  o.cache.sizeBytes = 16 * kMiB - 1;
+  EXPECT_EQ(validateError(o),
+            "cache.size: 16 MiB is too small (at least 16 MiB: 4 blocks of cache.block_size and no "
+            "less than 16 MiB)");
+  o.cache.sizeBytes = 16 * kMiB;
+  EXPECT_TRUE(validate(o).isOk());
+  // Bigger blocks need a bigger cache: 4 x 64 MiB.
+  o.cache.blockSizeBytes = 64 * kMiB;
+  EXPECT_TRUE(contains(validateError(o), "cache.size: 16 MiB is too small (at least 256 MiB"));
+  o.cache.sizeBytes = 256 * kMiB;
+  EXPECT_TRUE(validate(o).isOk());
+}
+
+TEST(ValidateTest, LogLevel) {
+  MountOptions o = withSource();
+  o.log.level = "warning";
+  EXPECT_EQ(validateError(o),
+            "log.level: 'warning' is not a log level (use one of trace, debug, info, warn, error, "
+            "off)");
+  for (const char* level : {"trace", "debug", "info", "warn", "error", "off"}) {
+    o.log.level = level;
+    EXPECT_TRUE(validate(o).isOk()) << level;
+  }
+}
+
+TEST(ValidateTest, TildeIsNotExpanded) {
+  MountOptions o = withSource("~/data");
+  EXPECT_EQ(validateError(o),
+            "origin.source: '~/data': '~' is not expanded here; write the full path");
+  o = withSource();
+  o.cache.dir = "~/c";
+  EXPECT_TRUE(contains(validateError(o), "cache.dir: '~/c'"));
+}
+
+TEST(ValidateTest, CacheDirMustNotBeInsideTheMountOrTheSource) {
+  MountOptions o = withSource("/data/imagenet");
+  o.mountpoint = "/mnt/imagenet";
+  o.cache.dir = "/mnt/imagenet/.cache";
+  const std::string msg = validateError(o);
+  EXPECT_TRUE(contains(
+      msg, "cache.dir: '/mnt/imagenet/.cache' is inside the mountpoint '/mnt/imagenet'"))
+      << msg;
+  EXPECT_TRUE(
+      contains(msg, "log.file: '/mnt/imagenet/.cache/epochfs.log' is inside the mountpoint"))
+      << msg;
+
+  o.cache.dir = "/data/imagenet/cache";
+  EXPECT_EQ(validateError(o),
+            "cache.dir: '/data/imagenet/cache' is inside origin.source '/data/imagenet'");
+  o.cache.dir = "/data";
+  EXPECT_EQ(validateError(o), "cache.dir: '/data' contains origin.source '/data/imagenet'");
+  // A sibling with a common prefix is fine.
+  o.cache.dir = "/data/imagenet-cache";
+  o.mountpoint = "/mnt/imagenet";
+  EXPECT_TRUE(validate(o).isOk());
+  o.cache.dir = "/mnt/imagenet2";
+  EXPECT_TRUE(validate(o).isOk());
+}
+
+TEST(ValidateTest, ReportsEveryProblemOnItsOwnLine) {
+  MountOptions o;
+  o.fuse.threads = -3;
+  o.log.level = "loud";
+  EXPECT_EQ(validateError(o),
+            "no origin: give SOURCE or origin.source in the config\n"
+            "log.level: 'loud' is not a log level (use one of trace, debug, info, warn, error, "
+            "off)\n"
+            "fuse.threads: -3 is out of range (1..1024)");
+}
+
+TEST(ValidateTest, FileThenFlagsThenValidate) {
+  // The order cli/ uses: a bad file value can be fixed by a flag before validate().
+  MountOptions o;
+  ASSERT_TRUE(loadConfigText("origin: {source: /d}\ncache: {size: 1GiB}\npolicy: {name: fixed}\n",
+                             "x.yaml", o)
+                  .isOk());
+  o.policy.name = "lru";  // --policy lru
+  ASSERT_TRUE(validate(o).isOk());
+  EXPECT_EQ(o.policy.name, "lru");
+  EXPECT_EQ(o.cache.sizeBytes, kGiB);
+}
+
+}  // namespace
+}  // namespace epochfs::config
