@@ -38,7 +38,7 @@ struct stat toStat(const NodeAttr& a) {
 
 void replyError(fuse_req_t req, const char* op, uint64_t ino, const Status& s) {
   int err = toErrno(s);
-  if (err == ENOENT) {
+  if (err == ENOENT || err == EROFS) {  // ordinary outcomes, not daemon trouble
     spdlog::debug("{} ino={}: {}", op, ino, s.toString());
   } else {
     spdlog::warn("{} ino={}: {}", op, ino, s.toString());
