@@ -79,6 +79,7 @@ def test_stats_and_umount_on_a_plain_directory_fail(tmp_path):
 def test_umount_waits_for_the_daemon(dataset, mounter):
     ds = dataset({"a.bin": 10}, seed=42)
     m = mounter(ds.root)
+    read_all_verify(m.mountpoint, ds)
     pid = m.pid
     m.umount()  # asserts: exit 0, no longer mounted, daemon gone
     assert not pid_alive(pid)
@@ -103,8 +104,15 @@ def test_foreground_mount(dataset, mounter):
         m.pid = int(st["pid"])
         assert m.pid == proc.pid, "a foreground mount serves from the process that was started"
         read_all_verify(m.mountpoint, ds)
-        m.umount()
-        assert proc.wait(timeout=CMD_TIMEOUT) == 0
+        # umount waits for the daemon to exit; as our child it stays a zombie until we reap
+        # it, so reap it (as a shell would) while umount runs.
+        umount = subprocess.Popen([epochfs_bin(), "umount", str(m.mountpoint)],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+        assert proc.wait(timeout=CMD_TIMEOUT) == 0, "foreground mount exited non-zero"
+        _, err = umount.communicate(timeout=CMD_TIMEOUT)
+        assert umount.returncode == 0, err
+        assert not m.mounted
     finally:
         if proc.poll() is None:
             m.cleanup()

@@ -68,7 +68,7 @@ def test_names_and_tree_match_origin(dataset, mounter):
     # Lookups of names that do not exist fail cleanly, twice (the second from a negative entry).
     for _ in range(2):
         expect_errno(errno.ENOENT, os.stat, m.mountpoint / "no such file")
-        expect_errno(errno.ENOENT, os.stat, m.mountpoint / "with space.jpg" / "below a file")
+        expect_errno(errno.ENOTDIR, os.stat, m.mountpoint / "with space.jpg" / "below a file")
         expect_errno(errno.ENOENT, os.stat, m.mountpoint / "with  space.jpg")
 
 

@@ -32,7 +32,7 @@ def read_plan(rng: random.Random, size: int, block: int = DEFAULT_BLOCK) -> list
     """(offset, length) reads: around every block boundary, random ones, and past the end."""
     plan = []
     for b in range(block, size + 1, block):
-        r1, r2 = rng.randrange(1, 300 * KiB), rng.randrange(1, 300 * KiB)
+        r1, r2 = rng.randrange(1, min(300 * KiB, b) + 1), rng.randrange(1, 300 * KiB)
         plan += [(b - r1, r1 + r2), (b - 1, 2), (b, 1), (b - 4096, 8192)]
     n_random = 25 if size > block else 4
     for _ in range(n_random):

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Configures and builds epochfs; prints the build directory (alone, on stdout) when done.
+#
+#   scripts/build.sh [Release|Debug|RelWithDebInfo] [--sanitize] [--werror] [-- CMAKE_ARGS...]
+#
+# Build dirs: build-release, build-debug, build-relwithdebinfo; "-asan" appended with
+# --sanitize (ASan + UBSan). $EPOCHFS_BUILD_DIR overrides the directory. Build output goes to
+# stderr, so `dir=$(scripts/build.sh Release)` works.
+set -euo pipefail
+exec 3>&1 1>&2
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+type=Release
+sanitize=OFF
+werror=OFF
+extra=()
+while (($#)); do
+  case "$1" in
+    Release|Debug|RelWithDebInfo) type=$1 ;;
+    --sanitize) sanitize=ON ;;
+    --werror) werror=ON ;;
+    --) shift; extra=("$@"); break ;;
+    -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&3; exit 0 ;;
+    *) echo "build.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+dir=${EPOCHFS_BUILD_DIR:-$root/build-${type,,}$([[ $sanitize == ON ]] && echo -asan)}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+cmake -S "$root" -B "$dir" -G Ninja \
+  -DCMAKE_BUILD_TYPE="$type" \
+  -DEPOCHFS_SANITIZE="$sanitize" \
+  -DEPOCHFS_WERROR="$werror" \
+  "${extra[@]}"
+cmake --build "$dir" -j "$jobs"
+echo "$dir" >&3

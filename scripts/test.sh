@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The project's test command (CI runs it through .ci/run):
+#   1. installs the Debian packages it needs (scripts/install-deps.sh);
+#   2. a Release build with warnings as errors, then every test: unit + integration (real
+#      FUSE mounts; needs root and /dev/fuse), `ctest -j2`;
+#   3. an ASan+UBSan build, then the unit tests under it.
+# Exits non-zero on any failure.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+scripts/install-deps.sh
+
+echo "== Release build (-Werror)"
+build=$(scripts/build.sh Release --werror)
+status=0
+echo "== Unit and integration tests"
+(cd "$build" && ctest -j2 --output-on-failure) || status=1
+
+echo "== ASan+UBSan build"
+asan=$(scripts/build.sh Debug --sanitize)
+echo "== Unit tests under ASan+UBSan"
+(cd "$asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -L unit -j2 --output-on-failure) || status=1
+
+# A test that leaked a mount would break the next run: say so, loudly.
+leaked=$(awk -v r="$root/" '$3 ~ /^fuse/ && index($2, r) == 1 {print $2}' /proc/mounts)
+if [[ -n "$leaked" ]]; then
+  echo "test.sh: FUSE mounts left behind under $root:" >&2
+  echo "$leaked" >&2
+  status=1
+fi
+
+if ((status == 0)); then echo "test.sh: all tests passed"; else echo "test.sh: FAILED" >&2; fi
+exit $status
