@@ -18,7 +18,9 @@
 // Size: the bytes the cache dir occupies on disk (allocated block sizes plus the index) never
 // exceed cache.size, and no block is written when that would leave less than cache.min_free
 // free on the cache filesystem. A block that cannot be admitted is served from the origin
-// without being cached.
+// without being cached. Blocks count at their allocated size (rounded up to 4 KiB); the index
+// and directories are measured at most ~1 s apart, and a reserve of 1% of cache.size (at least
+// 1 MiB, at most 64 MiB) is kept free for what they may grow by between measurements.
 //
 // Thread-safe; read() blocks on SSD and origin I/O.
 #pragma once
@@ -43,20 +45,24 @@ struct FileRef {
 };
 
 struct CacheStats {
+  // A "block read" is one block's share of one read() call. hits + misses counts them all.
   uint64_t hits = 0;              // block reads served from the SSD
-  uint64_t misses = 0;            // block reads that went to the origin
+  uint64_t misses = 0;            // block reads that went to the origin (waiters included)
   uint64_t hitBytes = 0;          // bytes returned to readers from cached blocks
   uint64_t missBytes = 0;         // bytes returned to readers from origin fetches
-  uint64_t usedBytes = 0;         // disk space used now (blocks + index)
+  uint64_t usedBytes = 0;         // disk space used now: allocated block bytes + index,
+                                  // directories and LOCK as measured by this call
   uint64_t limitBytes = 0;        // cache.size
   uint64_t blocks = 0;            // blocks cached now
   uint64_t checksumFailures = 0;  // blocks dropped because their bytes did not verify
   uint64_t evictions = 0;         // blocks evicted to make room
-  uint64_t staleDrops = 0;        // blocks dropped because the origin file changed
-  uint64_t notAdmitted = 0;       // misses served without caching (policy, space)
-  uint64_t singleFlightWaits = 0; // reads that waited on another reader's fetch
+  uint64_t staleDrops = 0;        // blocks dropped because the origin file changed (once a
+                                  // fetch with the newer etag succeeded)
+  uint64_t notAdmitted = 0;       // fetched blocks not cached (policy, space, write error)
+  uint64_t singleFlightWaits = 0; // block reads that waited on another reader's fetch
   uint64_t recoveredBlocks = 0;   // blocks found valid in the index at open
-  uint64_t orphansRemoved = 0;    // files/entries dropped by recovery at open
+  uint64_t orphansRemoved = 0;    // files/entries dropped by recovery at open: tmp files,
+                                  // entries without a valid file, files without an entry
 };
 
 class BlockCache {
@@ -74,6 +80,12 @@ class BlockCache {
   // at the end of the file. Never returns bytes that differ from the origin's version `etag`:
   // a cached block of another etag is dropped, a block failing its checksum is dropped and
   // refetched. Errors: the origin's (kStale, kNotFound, kUnavailable, kIo).
+  //
+  // A cached block of another etag is not served, and is dropped only once a fetch with
+  // `file.etag` succeeds: a reader holding an outdated FileRef gets kStale from the origin and
+  // does not evict the newer block. An error in any block fails the whole call. Local trouble
+  // (a block file that fails its checksum, vanished or cannot be written) never fails a read:
+  // the bytes come from the origin instead.
   virtual Result<size_t> read(const FileRef& file, uint64_t offset, std::span<std::byte> out) = 0;
 
   virtual CacheStats stats() const = 0;

@@ -1,0 +1,275 @@
+// The read path: split a read into blocks; serve each from the SSD (verified) or from a
+// single-flight origin fetch.
+#include "cache/BlockCacheImpl.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "cache/Checksum.h"
+
+namespace epochfs::cache {
+
+uint64_t metadataReserve(uint64_t cacheSizeBytes) {
+  return std::min(std::max(config::kMiB, cacheSizeBytes / 100), 64 * config::kMiB);
+}
+
+BlockCacheImpl::BlockCacheImpl(const config::CacheOptions& opts, origin::Origin& origin,
+                               std::unique_ptr<policy::Policy> policy, CacheDirLock lock,
+                               std::unique_ptr<BlockStore> store, std::unique_ptr<Index> index)
+    : opts_(opts),
+      reserve_(metadataReserve(opts.sizeBytes)),
+      origin_(origin),
+      lock_(std::move(lock)),
+      store_(std::move(store)),
+      index_(std::move(index)),
+      policy_(std::move(policy)) {}
+
+// Members go in reverse order: the policy, then the index (RocksDB closes; every write is
+// already in its WAL), then the store, and the dir lock last, so nobody can open the dir while
+// the index is still open.
+BlockCacheImpl::~BlockCacheImpl() = default;
+
+std::string BlockCacheImpl::policyName() const { return std::string(policy_->name()); }
+
+Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
+                                    std::span<std::byte> out) {
+  if (offset >= file.size || out.empty()) return size_t{0};
+  const uint64_t bs = opts_.blockSizeBytes;
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), file.size - offset));
+  size_t pos = 0;
+  while (pos < n) {
+    uint64_t at = offset + pos;
+    uint64_t blockNo = at / bs;
+    uint64_t blockStart = blockNo * bs;
+    uint64_t blockLen = std::min(file.size, blockStart + bs) - blockStart;
+    uint64_t inOffset = at - blockStart;
+    size_t len = static_cast<size_t>(std::min<uint64_t>(n - pos, blockLen - inOffset));
+    BlockRead br{&file, blockNo, blockKey(file.key, blockNo), static_cast<uint32_t>(blockLen),
+                 inOffset, out.subspan(pos, len)};
+    // A failed block fails the whole read: fs/ turns it into an errno and the reader retries;
+    // returning the bytes before it would only hide the error for one call.
+    EPOCHFS_RETURN_IF_ERROR(readBlock(br));
+    pos += len;
+  }
+  return n;
+}
+
+Status BlockCacheImpl::readBlock(const BlockRead& br) {
+  // Two attempts at a hit: a block can be filled between our miss and our lookup of flights_.
+  for (int attempt = 0;; ++attempt) {
+    if (tryHit(br) == HitOutcome::kServed) return Status::ok();
+    if (attempt == 1) break;
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = entries_.find(br.key);
+    if (it == entries_.end() || it->second.etag != br.file->etag) break;
+  }
+  return readMiss(br);
+}
+
+BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br) {
+  BlockId id = 0;
+  std::vector<uint64_t> sums;
+  {
+    std::vector<BlockId> unlinkLater;
+    std::unique_lock<std::mutex> g(mu_);
+    auto it = entries_.find(br.key);
+    if (it == entries_.end()) return HitOutcome::kAbsent;
+    // Another version of the file. Which one is current only the origin knows: the miss
+    // fetches with our etag, and only if that succeeds does fill() replace the cached block
+    // (a reader still holding an outdated FileRef gets kStale and must not evict the newer
+    // block).
+    if (it->second.etag != br.file->etag) return HitOutcome::kAbsent;
+    if (it->second.length != br.length) {
+      // Same version, different size: the entry cannot be right.
+      staleDrops_++;
+      dropLocked(it, unlinkLater);
+      g.unlock();
+      unlinkAll(unlinkLater);
+      return HitOutcome::kDropped;
+    }
+    id = it->second.id;
+    sums = it->second.checksums;
+  }
+
+  // Read the chunk-aligned range covering the request, straight into `out` when the request
+  // is itself chunk-aligned (the common 128 KiB FUSE read).
+  const uint64_t firstChunk = br.inOffset / kChecksumChunk;
+  const uint64_t start = firstChunk * kChecksumChunk;
+  const uint64_t end = std::min<uint64_t>(
+      br.length, (br.inOffset + br.out.size() + kChecksumChunk - 1) / kChecksumChunk * kChecksumChunk);
+  const bool direct = start == br.inOffset && end == br.inOffset + br.out.size();
+  std::vector<std::byte> scratch;
+  std::span<std::byte> buf = br.out;
+  if (!direct) {
+    scratch.resize(static_cast<size_t>(end - start));
+    buf = scratch;
+  }
+  Result<size_t> got = store_->pread(id, start, buf);
+  if (!got.isOk() || *got != buf.size()) {
+    // Usually the block was evicted under us (its entry is gone already); otherwise its file
+    // is missing or truncated and the block is useless.
+    if (!got.isOk() && got.status().code() != Code::kNotFound) {
+      spdlog::warn("cache: reading block {} failed, refetching: {}", id, got.status().toString());
+    }
+    dropIfSame(br.key, id);
+    return HitOutcome::kDropped;
+  }
+  if (!verifyChunks(sums, static_cast<size_t>(firstChunk), buf)) {
+    checksumFailures_++;
+    spdlog::warn("cache: block {} of '{}' (file {}) failed its checksum; dropping and refetching",
+                 br.blockNo, br.file->key, store_->blockPath(id));
+    dropIfSame(br.key, id);
+    return HitOutcome::kDropped;
+  }
+  if (!direct) {
+    std::memcpy(br.out.data(), scratch.data() + (br.inOffset - start), br.out.size());
+  }
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = entries_.find(br.key);
+    if (it != entries_.end() && it->second.id == id) policy_->onAccess(id);
+  }
+  hits_++;
+  hitBytes_ += br.out.size();
+  return HitOutcome::kServed;
+}
+
+Status BlockCacheImpl::readMiss(const BlockRead& br) {
+  std::string flightKey = br.key;
+  flightKey.push_back('\0');
+  flightKey += br.file->etag;
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto [it, inserted] = flights_.try_emplace(flightKey);
+    if (inserted) it->second = std::make_shared<Flight>();
+    flight = it->second;
+    leader = inserted;
+  }
+
+  if (!leader) {
+    singleFlightWaits_++;
+    const FetchResult& r = flight->result.get();
+    if (!r.isOk()) return r.status();
+    if ((*r)->size != br.length) {
+      return stale("block " + std::to_string(br.blockNo) + " of '" + br.file->key +
+                   "' changed size under the same etag");
+    }
+    std::memcpy(br.out.data(), (*r)->bytes.get() + br.inOffset, br.out.size());
+    misses_++;
+    missBytes_ += br.out.size();
+    return Status::ok();
+  }
+
+  // The leader: fetch the whole block, publish it, serve our part, then try to cache it. The
+  // flight stays in flights_ until the fill is done, so readers arriving meanwhile copy from
+  // our buffer instead of fetching again.
+  struct Unregister {
+    BlockCacheImpl* self;
+    const std::string& key;
+    ~Unregister() {
+      std::lock_guard<std::mutex> g(self->mu_);
+      self->flights_.erase(key);
+    }
+  } unregister{this, flightKey};
+
+  auto block = std::make_shared<Fetched>();
+  block->size = br.length;
+  block->bytes = std::make_unique_for_overwrite<std::byte[]>(br.length);
+  const uint64_t blockStart = br.blockNo * opts_.blockSizeBytes;
+  Result<size_t> got = origin_.read(br.file->key, br.file->etag, blockStart,
+                                    std::span<std::byte>(block->bytes.get(), block->size));
+  Status st;
+  if (!got.isOk()) {
+    st = got.status();
+  } else if (*got != block->size) {
+    // Short before the size fs/ saw at open: the object was replaced by a shorter one.
+    st = stale("origin returned " + std::to_string(*got) + " of " + std::to_string(block->size) +
+               " bytes of block " + std::to_string(br.blockNo) + " of '" + br.file->key + "'");
+  }
+  if (!st.isOk()) {
+    flight->promise.set_value(st);
+    return st;
+  }
+  flight->promise.set_value(std::shared_ptr<const Fetched>(block));
+  std::memcpy(br.out.data(), block->bytes.get() + br.inOffset, br.out.size());
+  misses_++;
+  missBytes_ += br.out.size();
+  fill(br, *block);
+  return Status::ok();
+}
+
+void BlockCacheImpl::dropIfSame(const std::string& key, BlockId id) {
+  std::vector<BlockId> unlinkLater;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.id != id) return;
+    dropLocked(it, unlinkLater);
+  }
+  unlinkAll(unlinkLater);
+}
+
+uint64_t BlockCacheImpl::measureMetaBytes() const {
+  uint64_t total = index_->diskBytes() + store_->directoryBytes();
+  struct stat st {};
+  std::string lockPath = opts_.dir + "/LOCK";
+  if (::stat(lockPath.c_str(), &st) == 0) {
+    total += std::max<uint64_t>(static_cast<uint64_t>(st.st_blocks) * 512,
+                                BlockStore::allocatedBytes(static_cast<uint64_t>(st.st_size)));
+  }
+  return total;
+}
+
+void BlockCacheImpl::maybeRefreshMeta(bool force) const {
+  constexpr int64_t kRefreshNs = 1'000'000'000;
+  constexpr uint64_t kMetaRefreshInserts = 64;
+  int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
+  if (!force && now - lastRefreshNs_.load() < kRefreshNs &&
+      insertsSinceRefresh_.load() < kMetaRefreshInserts) {
+    return;
+  }
+  // One measurer at a time; the others go on with the previous value (the reserve covers it).
+  if (refreshing_.exchange(true)) return;
+  uint64_t bytes = measureMetaBytes();
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    metaBytes_ = bytes;
+  }
+  lastRefreshNs_ = now;
+  insertsSinceRefresh_ = 0;
+  refreshing_ = false;
+}
+
+CacheStats BlockCacheImpl::stats() const {
+  maybeRefreshMeta(/*force=*/true);
+  CacheStats s;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    s.usedBytes = allocated_ + metaBytes_;
+    s.blocks = entries_.size();
+  }
+  s.limitBytes = opts_.sizeBytes;
+  s.hits = hits_;
+  s.misses = misses_;
+  s.hitBytes = hitBytes_;
+  s.missBytes = missBytes_;
+  s.checksumFailures = checksumFailures_;
+  s.evictions = evictions_;
+  s.staleDrops = staleDrops_;
+  s.notAdmitted = notAdmitted_;
+  s.singleFlightWaits = singleFlightWaits_;
+  s.recoveredBlocks = recoveredBlocks_;
+  s.orphansRemoved = orphansRemoved_;
+  return s;
+}
+
+}  // namespace epochfs::cache

@@ -1,0 +1,130 @@
+// cache/BlockCacheImpl.h: the BlockCache behind BlockCache::open() (private to cache/).
+//
+// Read path (BlockCacheImpl.cc): per block, a hit is pread from its file and its touched
+// chunks verified; a miss joins or leads a single-flight fetch of the whole block, and the
+// leader then offers the block to the Policy and writes it (BlockCacheFill.cc).
+// open() and recovery (BlockCache.cc): the index is the truth; see BlockCache.h.
+//
+// Space accounting, all in allocated bytes (BlockStore::allocatedBytes):
+//   allocated_   blocks in the cache
+//   reserved_    blocks being written right now (taken before the write, so concurrent fills
+//                cannot overshoot together)
+//   metaBytes_   index dir + store directories + LOCK, as last measured (at most ~1 s or
+//                kMetaRefreshInserts inserts ago)
+//   reserve_     metadataReserve(cache.size): headroom for what the index and directories may
+//                grow by between two measurements
+// A fill is admitted only if allocated_ + reserved_ + metaBytes_ + reserve_ + block <=
+// cache.size after evicting, and the filesystem keeps cache.min_free free.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/BlockCache.h"
+#include "cache/BlockStore.h"
+#include "cache/CacheDirLock.h"
+#include "cache/Index.h"
+
+namespace epochfs::cache {
+
+// Headroom kept for metadata growth between measurements: 1% of cache.size, at least 1 MiB
+// (a memtable flush plus a few new directories) and at most 64 MiB.
+uint64_t metadataReserve(uint64_t cacheSizeBytes);
+
+class BlockCacheImpl final : public BlockCache {
+ public:
+  BlockCacheImpl(const config::CacheOptions& opts, origin::Origin& origin,
+                 std::unique_ptr<policy::Policy> policy, CacheDirLock lock,
+                 std::unique_ptr<BlockStore> store, std::unique_ptr<Index> index);
+  ~BlockCacheImpl() override;
+
+  // Crash recovery; called once by open() before the cache is shared.
+  Status recover();
+
+  Result<size_t> read(const FileRef& file, uint64_t offset, std::span<std::byte> out) override;
+  CacheStats stats() const override;
+  std::string policyName() const override;
+
+ private:
+  // The in-memory copy of one index entry.
+  struct Entry {
+    BlockId id = 0;
+    uint32_t length = 0;
+    uint64_t allocated = 0;
+    std::string etag;
+    std::vector<uint64_t> checksums;
+  };
+  // A whole block fetched from the origin, shared by the leader and the waiters.
+  struct Fetched {
+    std::unique_ptr<std::byte[]> bytes;
+    size_t size = 0;
+  };
+  using FetchResult = Result<std::shared_ptr<const Fetched>>;
+  struct Flight {
+    std::promise<FetchResult> promise;
+    std::shared_future<FetchResult> result = promise.get_future().share();
+  };
+  // One block's share of a read() call.
+  struct BlockRead {
+    const FileRef* file;
+    uint64_t blockNo;
+    std::string key;     // blockKey(file->key, blockNo)
+    uint32_t length;     // bytes in the block
+    uint64_t inOffset;   // where the read starts inside the block
+    std::span<std::byte> out;
+  };
+  enum class HitOutcome { kServed, kAbsent, kDropped };
+
+  Status readBlock(const BlockRead& br);
+  HitOutcome tryHit(const BlockRead& br);
+  Status readMiss(const BlockRead& br);
+  void fill(const BlockRead& br, const Fetched& block);
+
+  // Removes the block in entries_ at `it` from memory, index and policy, and queues its file
+  // for unlinking (outside mu_). Returns its allocated bytes.
+  uint64_t dropLocked(std::unordered_map<std::string, Entry>::iterator it,
+                      std::vector<BlockId>& unlinkLater);
+  // Evicts `id` (a victim) like dropLocked; 0 if unknown to the cache.
+  uint64_t evictLocked(BlockId id, std::vector<BlockId>& unlinkLater);
+  // Drops the block under `key` if it is still block `id`.
+  void dropIfSame(const std::string& key, BlockId id);
+  void unlinkAll(const std::vector<BlockId>& ids);
+
+  uint64_t measureMetaBytes() const;
+  void maybeRefreshMeta(bool force) const;
+
+  const config::CacheOptions opts_;
+  const uint64_t reserve_;
+  origin::Origin& origin_;
+  CacheDirLock lock_;  // declared first of the owners: released last
+  std::unique_ptr<BlockStore> store_;
+  std::unique_ptr<Index> index_;
+
+  mutable std::mutex mu_;  // guards all below up to the counters, policy_, and index_ writes
+  std::unique_ptr<policy::Policy> policy_;
+  std::unordered_map<std::string, Entry> entries_;  // block key -> entry
+  std::map<BlockId, std::string> keysById_;         // id -> block key (ordered: oldest first)
+  std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // key + etag -> fetch
+  BlockId nextId_ = 1;
+  uint64_t allocated_ = 0;
+  uint64_t reserved_ = 0;
+  mutable uint64_t metaBytes_ = 0;
+
+  mutable std::atomic<bool> refreshing_{false};
+  mutable std::atomic<int64_t> lastRefreshNs_{0};
+  mutable std::atomic<uint64_t> insertsSinceRefresh_{0};
+
+  std::atomic<uint64_t> hits_{0}, misses_{0}, hitBytes_{0}, missBytes_{0};
+  std::atomic<uint64_t> checksumFailures_{0}, evictions_{0}, staleDrops_{0}, notAdmitted_{0};
+  std::atomic<uint64_t> singleFlightWaits_{0}, recoveredBlocks_{0}, orphansRemoved_{0};
+};
+
+}  // namespace epochfs::cache

@@ -1,0 +1,168 @@
+#include "cache/BlockStore.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace epochfs::cache {
+namespace {
+
+std::string hex(uint64_t v, int digits) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%0*llx", digits, static_cast<unsigned long long>(v));
+  return buf;
+}
+
+bool parseHex(const char* s, size_t digits, uint64_t& out) {
+  if (std::strlen(s) != digits) return false;
+  uint64_t v = 0;
+  for (size_t i = 0; i < digits; ++i) {
+    char c = s[i];
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else return false;
+    v = (v << 4) | static_cast<uint64_t>(d);
+  }
+  out = v;
+  return true;
+}
+
+Status makeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return errnoStatus(errno, "mkdir " + path);
+  return Status::ok();
+}
+
+bool isDots(const char* name) { return std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0; }
+
+uint64_t dirAllocated(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BlockStore>> BlockStore::open(const std::string& dir) {
+  std::unique_ptr<BlockStore> store(new BlockStore(dir));
+  EPOCHFS_RETURN_IF_ERROR(makeDir(dir + "/blocks"));
+  EPOCHFS_RETURN_IF_ERROR(makeDir(dir + "/tmp"));
+  std::string tmp = dir + "/tmp";
+  DIR* d = ::opendir(tmp.c_str());
+  if (d == nullptr) return errnoStatus(errno, "opendir " + tmp);
+  while (struct dirent* de = ::readdir(d)) {
+    if (isDots(de->d_name)) continue;
+    if (::unlinkat(::dirfd(d), de->d_name, 0) == 0) ++store->tmpRemoved_;
+  }
+  ::closedir(d);
+  return store;
+}
+
+std::string BlockStore::subdirPath(BlockId id) const { return dir_ + "/blocks/" + hex(id & 0xff, 2); }
+
+std::string BlockStore::blockPath(BlockId id) const { return subdirPath(id) + "/" + hex(id, 16); }
+
+std::string BlockStore::tmpPath(BlockId id) const { return dir_ + "/tmp/" + hex(id, 16); }
+
+Status BlockStore::write(BlockId id, std::span<const std::byte> bytes) {
+  std::string tmp = tmpPath(id);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errnoStatus(errno, "create " + tmp);
+  Status st;
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      st = errnoStatus(errno, "write " + tmp);
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  // close() can report a deferred write error (NFS, quota); treat it like a write error.
+  if (::close(fd) != 0 && st.isOk()) st = errnoStatus(errno, "close " + tmp);
+  if (st.isOk()) st = makeDir(subdirPath(id));
+  if (st.isOk()) {
+    std::string dst = blockPath(id);
+    if (::rename(tmp.c_str(), dst.c_str()) != 0) st = errnoStatus(errno, "rename to " + dst);
+  }
+  if (!st.isOk()) ::unlink(tmp.c_str());
+  return st;
+}
+
+Result<size_t> BlockStore::pread(BlockId id, uint64_t offset, std::span<std::byte> out) const {
+  std::string path = blockPath(id);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errnoStatus(errno, "open " + path);
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return errnoStatus(err, "read " + path);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return done;
+}
+
+Status BlockStore::remove(BlockId id) {
+  std::string path = blockPath(id);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errnoStatus(errno, "unlink " + path);
+  return Status::ok();
+}
+
+Result<std::vector<BlockStore::FileInfo>> BlockStore::list() {
+  std::vector<FileInfo> files;
+  std::string blocks = dir_ + "/blocks";
+  DIR* top = ::opendir(blocks.c_str());
+  if (top == nullptr) return errnoStatus(errno, "opendir " + blocks);
+  while (struct dirent* de = ::readdir(top)) {
+    if (isDots(de->d_name)) continue;
+    uint64_t sub = 0;
+    std::string subPath = blocks + "/" + de->d_name;
+    struct stat st {};
+    if (::fstatat(::dirfd(top), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (!S_ISDIR(st.st_mode) || !parseHex(de->d_name, 2, sub)) {
+      if (!S_ISDIR(st.st_mode)) ::unlinkat(::dirfd(top), de->d_name, 0);
+      continue;  // a foreign directory: not ours to delete
+    }
+    DIR* d = ::opendir(subPath.c_str());
+    if (d == nullptr) {
+      ::closedir(top);
+      return errnoStatus(errno, "opendir " + subPath);
+    }
+    while (struct dirent* fe = ::readdir(d)) {
+      if (isDots(fe->d_name)) continue;
+      uint64_t id = 0;
+      bool named = parseHex(fe->d_name, 16, id) && (id & 0xff) == sub;
+      if (::fstatat(::dirfd(d), fe->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (named && S_ISREG(st.st_mode)) {
+        files.push_back({id, static_cast<uint64_t>(st.st_size)});
+      } else if (!S_ISDIR(st.st_mode)) {
+        ::unlinkat(::dirfd(d), fe->d_name, 0);
+      }
+    }
+    ::closedir(d);
+  }
+  ::closedir(top);
+  return files;
+}
+
+uint64_t BlockStore::directoryBytes() const {
+  uint64_t total = dirAllocated(dir_) + dirAllocated(dir_ + "/blocks") + dirAllocated(dir_ + "/tmp");
+  std::string prefix = dir_ + "/blocks/";
+  for (uint64_t sub = 0; sub < 256; ++sub) total += dirAllocated(prefix + hex(sub, 2));
+  return total;
+}
+
+}  // namespace epochfs::cache

@@ -1,0 +1,75 @@
+// cache/BlockStore.h: block files on the cache SSD.
+//
+// BlockCache names each cached block by a BlockId and keeps its bytes in one file,
+// <dir>/blocks/<2 hex: low byte of id>/<16 hex: id>. A block is written to <dir>/tmp/<id> and
+// renamed into blocks/, so a file under blocks/ is always complete (its bytes may still be lost
+// by a power failure, which the checksums catch). Ids are never reused, so a path always means
+// the same block for the life of the dir.
+//
+// No fsync: see Index.h for the durability argument. Files are opened per read; the page cache
+// and the dentry cache make that cheap next to the read itself.
+//
+// Thread-safe: distinct ids touch distinct files, and concurrent remove/pread of one id give
+// either the bytes or kNotFound.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/Status.h"
+#include "policy/Policy.h"
+
+namespace epochfs::cache {
+
+using policy::BlockId;
+
+class BlockStore {
+ public:
+  // Creates <dir>/blocks and <dir>/tmp if needed and empties tmp/ (blocks whose write was cut
+  // short by a crash). Errors: kIo/kPermissionDenied naming the path.
+  static Result<std::unique_ptr<BlockStore>> open(const std::string& dir);
+
+  // Writes block `id` (tmp file, then rename). Errors: kNoSpace, kIo; on error nothing is left
+  // under blocks/ or tmp/.
+  Status write(BlockId id, std::span<const std::byte> bytes);
+  // Reads up to out.size() bytes of block `id` at `offset`; short only at the end of the file.
+  // kNotFound if the block file does not exist.
+  Result<size_t> pread(BlockId id, uint64_t offset, std::span<std::byte> out) const;
+  // Removes block `id`; removing a missing block is ok.
+  Status remove(BlockId id);
+
+  struct FileInfo {
+    BlockId id = 0;
+    uint64_t size = 0;
+  };
+  // Every block file under blocks/ with its size (for recovery). Files whose names are not a
+  // block file name are deleted (nothing else is ever written there).
+  Result<std::vector<FileInfo>> list();
+
+  // Bytes a block file of `length` bytes occupies on disk: rounded up to 4 KiB, the block size
+  // of ext4/xfs. What BlockCache accounts for each block.
+  static uint64_t allocatedBytes(uint64_t length) { return (length + 4095) / 4096 * 4096; }
+
+  // Bytes the store's directories occupy on disk (<dir> itself, blocks/, its subdirectories,
+  // tmp/): 258 stats at most. Their growth is part of the cache's disk usage.
+  uint64_t directoryBytes() const;
+
+  // Number of files found in tmp/ and deleted by open().
+  uint64_t tmpFilesRemoved() const { return tmpRemoved_; }
+
+  std::string blockPath(BlockId id) const;
+
+ private:
+  explicit BlockStore(std::string dir) : dir_(std::move(dir)) {}
+
+  std::string subdirPath(BlockId id) const;
+  std::string tmpPath(BlockId id) const;
+
+  std::string dir_;
+  uint64_t tmpRemoved_ = 0;
+};
+
+}  // namespace epochfs::cache

@@ -1,0 +1,461 @@
+#include "cache/BlockCache.h"
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <latch>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "cache/BlockStore.h"
+#include "cache/tests/BlockCacheTestFixture.h"
+
+namespace epochfs::cache::testing {
+namespace {
+
+TEST_F(BlockCacheTest, RandomReadsAreByteExact) {
+  auto cache = open();
+  ASSERT_TRUE(cache);
+  std::vector<std::pair<FileRef, std::string>> files;
+  for (uint64_t size : std::vector<uint64_t>{0, 1, kBlock - 1, kBlock, kBlock + 1, 5 * kBlock + 123, 700000}) {
+    std::string bytes = randomBytes(size, size);
+    files.emplace_back(put("d/f" + std::to_string(size), bytes), bytes);
+  }
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    const auto& [f, bytes] = files[rng() % files.size()];
+    uint64_t off = rng() % (f.size + 2);
+    size_t len = rng() % 3 == 0 ? static_cast<size_t>(rng() % (3 * kBlock)) : rng() % 5000;
+    auto got = readRange(*cache, f, off, len);
+    ASSERT_TRUE(got.isOk()) << got.status().toString();
+    std::string want = off >= bytes.size() ? std::string() : bytes.substr(off, len);
+    ASSERT_EQ(*got, want) << f.key << " off " << off << " len " << len;
+  }
+  CacheStats s = cache->stats();
+  EXPECT_GT(s.hits, 0u);
+  EXPECT_EQ(s.checksumFailures, 0u);
+  // Every non-empty block cached once: 1+1+1+2+6+11.
+  EXPECT_EQ(s.blocks, 22u);
+  EXPECT_EQ(originReads(), 22u);
+}
+
+TEST_F(BlockCacheTest, SecondReadIsAHit) {
+  auto cache = open();
+  FileRef f = put("a.bin", randomBytes(3 * kBlock + 10, 1));
+  std::string first = readAll(*cache, f);
+  EXPECT_EQ(originReads(), 4u);
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.misses, 4u);
+  EXPECT_EQ(s.missBytes, f.size);
+  EXPECT_EQ(s.hits, 0u);
+  EXPECT_EQ(readAll(*cache, f), first);
+  EXPECT_EQ(originReads(), 4u);
+  s = cache->stats();
+  EXPECT_EQ(s.hits, 4u);
+  EXPECT_EQ(s.hitBytes, f.size);
+  EXPECT_EQ(s.blocks, 4u);
+  EXPECT_GT(s.usedBytes, 4 * kBlock);
+  EXPECT_EQ(s.limitBytes, opts_.sizeBytes);
+  EXPECT_EQ(cache->policyName(), "lru");
+}
+
+TEST_F(BlockCacheTest, ReopenServesEverythingWithoutTheOrigin) {
+  std::vector<std::pair<FileRef, std::string>> files;
+  for (int i = 0; i < 10; ++i) {
+    std::string bytes = randomBytes(static_cast<size_t>(i) * 40000 + 1, static_cast<uint64_t>(i));
+    files.emplace_back(put("f" + std::to_string(i), bytes), bytes);
+  }
+  uint64_t blocks = 0;
+  {
+    auto cache = open();
+    for (auto& [f, bytes] : files) ASSERT_EQ(readAll(*cache, f), bytes);
+    blocks = cache->stats().blocks;
+  }
+  uint64_t before = originReads();
+  auto cache = open();
+  ASSERT_TRUE(cache);
+  EXPECT_EQ(cache->stats().recoveredBlocks, blocks);
+  EXPECT_EQ(cache->stats().orphansRemoved, 0u);
+  for (auto& [f, bytes] : files) ASSERT_EQ(readAll(*cache, f), bytes);
+  EXPECT_EQ(originReads(), before);
+  EXPECT_EQ(cache->stats().hits, blocks);
+}
+
+// Flips one byte of the only block file in the cache dir.
+void corruptOnlyBlock(const std::string& cacheDir, uint64_t at) {
+  auto blocks = filesUnder(cacheDir + "/blocks");
+  ASSERT_EQ(blocks.size(), 1u);
+  std::fstream f(blocks[0], std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(at));
+  char c = 0;
+  f.get(c);
+  f.seekp(static_cast<std::streamoff>(at));
+  f.put(static_cast<char>(c ^ 0x20));
+  ASSERT_TRUE(f.good());
+}
+
+TEST_F(BlockCacheTest, CorruptBlockIsDroppedAndRefetched) {
+  auto cache = open();
+  std::string bytes = randomBytes(kBlock, 3);
+  FileRef f = put("x", bytes);
+  ASSERT_EQ(readAll(*cache, f), bytes);
+  corruptOnlyBlock(opts_.dir, 1000);
+  EXPECT_EQ(originReads(), 1u);
+  auto got = readRange(*cache, f, 900, 200);  // touches the flipped byte
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ(*got, bytes.substr(900, 200));
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.checksumFailures, 1u);
+  EXPECT_EQ(originReads(), 2u);
+  // Refetched and cached again, this time intact.
+  EXPECT_EQ(s.blocks, 1u);
+  EXPECT_EQ(readAll(*cache, f), bytes);
+  EXPECT_EQ(originReads(), 2u);
+  EXPECT_EQ(cache->stats().checksumFailures, 1u);
+}
+
+TEST_F(BlockCacheTest, OnlyTouchedChunksAreVerified) {
+  opts_.blockSizeBytes = 4 * 128 * 1024;  // four checksum chunks
+  auto cache = open();
+  std::string bytes = randomBytes(opts_.blockSizeBytes, 4);
+  FileRef f = put("big", bytes);
+  ASSERT_EQ(readAll(*cache, f), bytes);
+  corruptOnlyBlock(opts_.dir, 3 * 128 * 1024 + 5);  // in the last chunk
+  auto got = readRange(*cache, f, 0, 128 * 1024);  // first chunk: still a good hit
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ(*got, bytes.substr(0, 128 * 1024));
+  EXPECT_EQ(cache->stats().checksumFailures, 0u);
+  EXPECT_EQ(originReads(), 1u);
+  got = readRange(*cache, f, 3 * 128 * 1024 - 10, 20);  // crosses into the bad chunk
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ(*got, bytes.substr(3 * 128 * 1024 - 10, 20));
+  EXPECT_EQ(cache->stats().checksumFailures, 1u);
+  EXPECT_EQ(originReads(), 2u);
+}
+
+TEST_F(BlockCacheTest, VanishedBlockFileIsAMiss) {
+  auto cache = open();
+  std::string bytes = randomBytes(1000, 5);
+  FileRef f = put("v", bytes);
+  ASSERT_EQ(readAll(*cache, f), bytes);
+  for (const auto& p : filesUnder(opts_.dir + "/blocks")) std::filesystem::remove(p);
+  EXPECT_EQ(readAll(*cache, f), bytes);
+  EXPECT_EQ(originReads(), 2u);
+  EXPECT_EQ(cache->stats().blocks, 1u);  // cached again
+}
+
+TEST_F(BlockCacheTest, SizeLimitHoldsOnDiskWithLru) {
+  auto cache = open("lru");
+  std::vector<std::pair<FileRef, std::string>> files;
+  uint64_t total = 0;
+  for (int i = 0; total < 3 * opts_.sizeBytes; ++i) {
+    size_t size = 10000 + static_cast<size_t>(i) * 7919 % (3 * kBlock);
+    std::string bytes = randomBytes(size, static_cast<uint64_t>(i) + 100);
+    total += size;
+    files.emplace_back(put("train/" + std::to_string(i), bytes), bytes);
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    for (auto& [f, bytes] : files) {
+      ASSERT_EQ(readAll(*cache, f), bytes);
+      CacheStats s = cache->stats();
+      ASSERT_LE(s.usedBytes, s.limitBytes) << f.key << " pass " << pass;
+      ASSERT_LE(diskUsage(opts_.dir), opts_.sizeBytes) << f.key << " pass " << pass;
+    }
+  }
+  CacheStats s = cache->stats();
+  EXPECT_GT(s.evictions, 0u);
+  EXPECT_EQ(s.notAdmitted, 0u);
+  // The cache is actually used: most of it holds blocks.
+  EXPECT_GT(s.usedBytes, opts_.sizeBytes / 2);
+  EXPECT_EQ(s.checksumFailures, 0u);
+}
+
+TEST_F(BlockCacheTest, FixedPolicyStopsAdmittingWhenFull) {
+  auto cache = open("fixed");
+  EXPECT_EQ(cache->policyName(), "fixed");
+  std::vector<std::pair<FileRef, std::string>> files;
+  for (int i = 0; i < 3 * static_cast<int>(opts_.sizeBytes / kBlock); ++i) {
+    std::string bytes = randomBytes(kBlock, static_cast<uint64_t>(i));
+    files.emplace_back(put("s/" + std::to_string(i), bytes), bytes);
+  }
+  for (auto& [f, bytes] : files) ASSERT_EQ(readAll(*cache, f), bytes);
+  CacheStats first = cache->stats();
+  EXPECT_EQ(first.evictions, 0u);
+  EXPECT_GT(first.notAdmitted, 0u);
+  EXPECT_GT(first.blocks, 0u);
+  EXPECT_EQ(first.blocks + first.notAdmitted, files.size());
+  EXPECT_LE(first.usedBytes, first.limitBytes);
+  // The second epoch hits exactly the blocks kept by the first, and the set does not change.
+  for (auto& [f, bytes] : files) ASSERT_EQ(readAll(*cache, f), bytes);
+  CacheStats second = cache->stats();
+  EXPECT_EQ(second.hits, first.blocks);
+  EXPECT_EQ(second.blocks, first.blocks);
+  EXPECT_EQ(second.evictions, 0u);
+  EXPECT_LE(diskUsage(opts_.dir), opts_.sizeBytes);
+}
+
+// Admits everything but never names a victim: once full, the cache must stop caching.
+class NoVictimPolicy final : public policy::Policy {
+ public:
+  std::string_view name() const override { return "novictim"; }
+  void onInsert(policy::BlockId id, uint64_t) override { ids_.insert(id); }
+  void onAccess(policy::BlockId) override {}
+  void onErase(policy::BlockId id) override { ids_.erase(id); }
+  bool shouldAdmit(uint64_t, uint64_t) override { return true; }
+  std::optional<policy::BlockId> pickVictim() override { return std::nullopt; }
+  size_t size() const override { return ids_.size(); }
+
+ private:
+  std::set<policy::BlockId> ids_;
+};
+
+TEST_F(BlockCacheTest, AdmittedButNoVictimIsNotCached) {
+  auto owned = std::make_unique<NoVictimPolicy>();
+  NoVictimPolicy* policy = owned.get();
+  auto cache = open(std::move(owned));
+  EXPECT_EQ(cache->policyName(), "novictim");
+  std::vector<std::pair<FileRef, std::string>> files;
+  for (int i = 0; i < 2 * static_cast<int>(opts_.sizeBytes / kBlock); ++i) {
+    std::string bytes = randomBytes(kBlock, static_cast<uint64_t>(i) + 7);
+    files.emplace_back(put("nv/" + std::to_string(i), bytes), bytes);
+  }
+  for (auto& [f, bytes] : files) ASSERT_EQ(readAll(*cache, f), bytes);
+  CacheStats s = cache->stats();
+  EXPECT_GT(s.notAdmitted, 0u);
+  EXPECT_EQ(s.evictions, 0u);
+  EXPECT_EQ(s.blocks + s.notAdmitted, files.size());
+  EXPECT_EQ(policy->size(), s.blocks);
+  EXPECT_LE(s.usedBytes, s.limitBytes);
+}
+
+TEST_F(BlockCacheTest, MinFreeKeepsBlocksOut) {
+  opts_.minFreeBytes = 1ULL << 60;  // more than any disk has
+  auto cache = open();
+  std::string bytes = randomBytes(2 * kBlock, 9);
+  FileRef f = put("m", bytes);
+  EXPECT_EQ(readAll(*cache, f), bytes);
+  EXPECT_EQ(readAll(*cache, f), bytes);
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.blocks, 0u);
+  EXPECT_EQ(s.notAdmitted, 4u);
+  EXPECT_EQ(s.misses, 4u);
+  EXPECT_EQ(originReads(), 4u);
+}
+
+TEST_F(BlockCacheTest, SecondOpenOfTheDirIsBusy) {
+  auto cache = open();
+  ASSERT_TRUE(cache);
+  auto second = BlockCache::open(opts_, faulty_, makePolicy("lru"));
+  ASSERT_FALSE(second.isOk());
+  EXPECT_EQ(second.status().code(), Code::kBusy);
+  EXPECT_NE(second.status().message().find("pid " + std::to_string(::getpid())),
+            std::string::npos)
+      << second.status().message();
+  EXPECT_NE(second.status().message().find(opts_.dir), std::string::npos);
+  cache.reset();
+  EXPECT_TRUE(BlockCache::open(opts_, faulty_, makePolicy("lru")).isOk());  // released
+}
+
+TEST_F(BlockCacheTest, ConcurrentMissesShareOneOriginRead) {
+  auto cache = open();
+  std::string bytes = randomBytes(kBlock, 11);
+  FileRef f = put("hot", bytes);
+  faulty_.setReadDelay(std::chrono::milliseconds(200));
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  std::latch start(16);
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      auto got = readRange(*cache, f, static_cast<uint64_t>(i) * 100, 1000);
+      if (!got.isOk() || *got != bytes.substr(static_cast<size_t>(i) * 100, 1000)) wrong++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(faulty_.readCalls(), 1u);
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.hits + s.misses, 16u);
+  EXPECT_GE(s.singleFlightWaits, 1u);
+  EXPECT_EQ(s.singleFlightWaits + s.hits, 15u);
+}
+
+TEST_F(BlockCacheTest, OriginErrorReachesEveryWaiterAndTheNextReadRetries) {
+  auto cache = open();
+  std::string bytes = randomBytes(kBlock, 12);
+  FileRef f = put("e", bytes);
+  // The delay is long next to thread start-up, so all four join the one failing fetch.
+  faulty_.setReadDelay(std::chrono::milliseconds(1000));
+  faulty_.failNextReads(1, Code::kUnavailable);
+  std::vector<std::thread> threads;
+  std::atomic<int> unavailable{0};
+  std::latch start(4);
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      auto got = readRange(*cache, f, 0, 10);
+      if (!got.isOk() && got.status().code() == Code::kUnavailable) unavailable++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(unavailable.load(), 4);  // one fetch, failed, shared by all four
+  EXPECT_EQ(cache->stats().blocks, 0u);
+  faulty_.setReadDelay(std::chrono::milliseconds(0));
+  EXPECT_EQ(readAll(*cache, f), bytes);
+  EXPECT_EQ(cache->stats().blocks, 1u);
+}
+
+TEST_F(BlockCacheTest, OriginErrorsPropagate) {
+  auto cache = open();
+  FileRef f = put("n", randomBytes(100, 1));
+  faulty_.failNextReads(1, Code::kIo);
+  EXPECT_EQ(readRange(*cache, f, 0, 10).status().code(), Code::kIo);
+  FileRef gone{"missing", "v999", 100};
+  EXPECT_EQ(readRange(*cache, gone, 0, 10).status().code(), Code::kNotFound);
+  EXPECT_EQ(cache->stats().blocks, 0u);
+}
+
+TEST_F(BlockCacheTest, StaleBlockIsDroppedAndRefetched) {
+  auto cache = open();
+  std::string v1 = randomBytes(kBlock + 10, 20);
+  FileRef f1 = put("s", v1);
+  ASSERT_EQ(readAll(*cache, f1), v1);
+  std::string v2 = randomBytes(kBlock + 10, 21);
+  FileRef f2 = put("s", v2);
+  ASSERT_NE(f1.etag, f2.etag);
+  EXPECT_EQ(readAll(*cache, f2), v2);
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.staleDrops, 2u);
+  EXPECT_EQ(s.blocks, 2u);
+  EXPECT_EQ(originReads(), 4u);
+  // A reader still holding the old version: its blocks are gone and the origin says kStale.
+  EXPECT_EQ(readRange(*cache, f1, 0, 10).status().code(), Code::kStale);
+  EXPECT_EQ(readAll(*cache, f2), v2);  // the new version survived
+  EXPECT_EQ(originReads(), 5u);
+}
+
+TEST_F(BlockCacheTest, TruncatedOriginReadIsStale) {
+  auto cache = open();
+  FileRef f = put("t", randomBytes(kBlock, 22));
+  faulty_.setTruncateReads(true);
+  EXPECT_EQ(readRange(*cache, f, 0, 10).status().code(), Code::kStale);
+  // A FileRef claiming more bytes than the object has: also stale, never padded.
+  faulty_.setTruncateReads(false);
+  FileRef longer = f;
+  longer.size += 5;
+  EXPECT_EQ(readRange(*cache, longer, kBlock, 5).status().code(), Code::kStale);
+  EXPECT_EQ(cache->stats().blocks, 0u);
+}
+
+TEST_F(BlockCacheTest, EdgeFileSizes) {
+  auto cache = open();
+  for (uint64_t size : std::vector<uint64_t>{0, 1, kBlock, kBlock + 1}) {
+    std::string bytes = randomBytes(size, size + 1);
+    FileRef f = put("edge" + std::to_string(size), bytes);
+    uint64_t before = originReads();
+    EXPECT_EQ(readAll(*cache, f), bytes) << size;
+    EXPECT_EQ(originReads() - before, (size + kBlock - 1) / kBlock) << size;
+    // At and past the end: 0 bytes, no origin call.
+    auto end = readRange(*cache, f, size, 10);
+    ASSERT_TRUE(end.isOk());
+    EXPECT_TRUE(end->empty());
+    EXPECT_TRUE(readRange(*cache, f, size + 100, 10)->empty());
+    if (size > 0) {
+      EXPECT_EQ(*readRange(*cache, f, size - 1, 10), bytes.substr(size - 1));
+    }
+    EXPECT_EQ(readAll(*cache, f), bytes) << size;
+    EXPECT_EQ(originReads() - before, (size + kBlock - 1) / kBlock) << size;
+  }
+  EXPECT_EQ(cache->stats().blocks, 1u + 1u + 2u);
+}
+
+TEST_F(BlockCacheTest, ConcurrentRandomReadersOverASmallCache) {
+  opts_.sizeBytes = 8 * config::kMiB;
+  auto cache = open("lru");
+  std::vector<std::pair<FileRef, std::string>> files;
+  for (int i = 0; i < 60; ++i) {
+    std::string bytes = randomBytes(static_cast<size_t>(i % 7 + 1) * 50000, static_cast<uint64_t>(i));
+    files.emplace_back(put("c/" + std::to_string(i), bytes), bytes);
+  }
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(static_cast<uint64_t>(t));
+      for (int i = 0; i < 300; ++i) {
+        const auto& [f, bytes] = files[rng() % files.size()];
+        uint64_t off = rng() % f.size;
+        size_t len = static_cast<size_t>(rng() % (2 * kBlock));
+        auto got = readRange(*cache, f, off, len);
+        if (!got.isOk() || *got != bytes.substr(off, len)) wrong++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  CacheStats s = cache->stats();
+  EXPECT_LE(s.usedBytes, s.limitBytes);
+  EXPECT_LE(diskUsage(opts_.dir), opts_.sizeBytes);
+  EXPECT_GT(s.evictions, 0u);
+  EXPECT_GT(s.hits, 0u);
+  // The in-memory view matches the disk.
+  EXPECT_EQ(countFiles(opts_.dir + "/blocks"), s.blocks);
+  EXPECT_TRUE(std::filesystem::is_empty(opts_.dir + "/tmp"));
+}
+
+TEST_F(BlockCacheTest, WriteFailureStillServesTheBytes) {
+  auto cache = open();
+  std::string bytes = randomBytes(3000, 30);
+  FileRef f = put("wf", bytes);
+  // Blocks are written into tmp/ first: a file in its place makes every write fail.
+  std::filesystem::remove_all(opts_.dir + "/tmp");
+  std::ofstream(opts_.dir + "/tmp") << "in the way";
+  EXPECT_EQ(readAll(*cache, f), bytes);
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.notAdmitted, 1u);
+  EXPECT_EQ(s.blocks, 0u);
+  std::filesystem::remove(opts_.dir + "/tmp");
+  std::filesystem::create_directory(opts_.dir + "/tmp");
+  EXPECT_EQ(readAll(*cache, f), bytes);
+  EXPECT_EQ(cache->stats().blocks, 1u);
+  EXPECT_EQ(originReads(), 2u);
+}
+
+TEST_F(BlockCacheTest, CorruptIndexStartsEmpty) {
+  std::string bytes = randomBytes(3000, 31);
+  FileRef f = put("ci", bytes);
+  {
+    auto cache = open();
+    ASSERT_EQ(readAll(*cache, f), bytes);
+  }
+  std::ofstream(opts_.dir + "/index/CURRENT", std::ios::trunc) << "garbage";
+  auto cache = open();
+  ASSERT_TRUE(cache);
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.recoveredBlocks, 0u);
+  EXPECT_EQ(s.orphansRemoved, 1u);  // the block file nothing describes any more
+  EXPECT_EQ(readAll(*cache, f), bytes);
+  EXPECT_EQ(cache->stats().blocks, 1u);
+}
+
+TEST_F(BlockCacheTest, InvalidOptions) {
+  config::CacheOptions bad = opts_;
+  bad.dir.clear();
+  EXPECT_EQ(BlockCache::open(bad, faulty_, makePolicy("lru")).status().code(), Code::kInvalid);
+  bad = opts_;
+  bad.blockSizeBytes = 0;
+  EXPECT_EQ(BlockCache::open(bad, faulty_, makePolicy("lru")).status().code(), Code::kInvalid);
+  bad = opts_;
+  bad.dir = "/proc/self/nope";
+  auto r = BlockCache::open(bad, faulty_, makePolicy("lru"));
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("/proc/self/nope"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace epochfs::cache::testing
