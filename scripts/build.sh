@@ -3,8 +3,9 @@
 #
 #   scripts/build.sh [Release|Debug|RelWithDebInfo] [--sanitize] [--werror] [-- CMAKE_ARGS...]
 #
-# Build dirs: build-release, build-debug, build-relwithdebinfo; "-asan" appended with
-# --sanitize (ASan + UBSan). $EPOCHFS_BUILD_DIR overrides the directory. Build output goes to
+# Build dirs: build-release, build-debug, build-relwithdebinfo, with "-asan" appended for
+# --sanitize (ASan + UBSan) and "-werror" for --werror (warnings as errors), so switching never
+# rebuilds everything. $EPOCHFS_BUILD_DIR overrides the directory. Build output goes to
 # stderr, so `dir=$(scripts/build.sh Release)` works.
 set -euo pipefail
 exec 3>&1 1>&2
@@ -20,13 +21,16 @@ while (($#)); do
     --sanitize) sanitize=ON ;;
     --werror) werror=ON ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&3; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "${BASH_SOURCE[0]}" >&3; exit 0 ;;
     *) echo "build.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
-dir=${EPOCHFS_BUILD_DIR:-$root/build-${type,,}$([[ $sanitize == ON ]] && echo -asan)}
+suffix=""
+[[ $sanitize == ON ]] && suffix+=-asan
+[[ $werror == ON ]] && suffix+=-werror
+dir=${EPOCHFS_BUILD_DIR:-$root/build-${type,,}$suffix}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 cmake -S "$root" -B "$dir" -G Ninja \

@@ -156,15 +156,20 @@ def _in_mount_table(mnt: Path) -> bool:
         return any(line.split()[1] == str(mnt) for line in f)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     args = parse_args()
     if not os.access(args.bin, os.X_OK):
         print(f"demo: no epochfs binary at {args.bin} (build it with scripts/build.sh Release, "
               "or pass --bin)", file=sys.stderr)
         return 1
-    # SIGTERM (and SIGHUP) clean up like Ctrl-C.
+    # Ctrl-C (even if the shell started us with SIGINT ignored), SIGTERM and SIGHUP all clean up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(sig, _interrupt)
 
     tmp = Path(tempfile.mkdtemp(prefix="epochfs-demo-", dir=args.workdir))
     src, mnt, cache = tmp / "dataset", tmp / "mnt", tmp / "cache"
@@ -192,8 +197,10 @@ def main() -> int:
               f"policy {args.policy}, {args.threads} reader threads, {args.epochs} epochs")
 
         rng = random.Random(args.seed + 1)
+        # hit ratio: of the block reads that reached the daemon (stats hits and misses);
+        # bytes cached: the share of the bytes read that did not come from the origin.
         header = (f"{'epoch':>5} {'time s':>8} {'files/s':>9} {'MB/s':>8} {'hit ratio':>9} "
-                  f"{'from origin':>12} {'cache used':>11}")
+                  f"{'from origin':>12} {'bytes cached':>12} {'cache used':>11}")
         print(header)
         print("-" * len(header))
         # Baseline: the same files read directly (the origin dir; its pages are warm in RAM).
@@ -201,7 +208,7 @@ def main() -> int:
         nf, nb = run_epoch(src, names, args.threads, rng, drop=False, stop=stop)
         dt = time.monotonic() - t0
         print(f"{'direct':>5} {dt:8.2f} {nf / dt:9.0f} {nb / MB / dt:8.1f} {'':>9} {'':>12} "
-              f"{'':>11}  (origin dir read directly, page cache warm)")
+              f"{'':>12} {'':>11}  (origin dir read directly, page cache warm)")
         for epoch in range(1, args.epochs + 1):
             before = read_stats(mnt)
             t0 = time.monotonic()
@@ -213,9 +220,10 @@ def main() -> int:
             misses = after["cache"]["misses"] - before["cache"]["misses"]
             origin = after["origin"]["bytes"] - before["origin"]["bytes"]
             ratio = f"{hits / (hits + misses):9.1%}" if hits + misses else f"{'n/a':>9}"
+            cached = f"{max(0.0, 1 - origin / nb):12.1%}" if nb else f"{'n/a':>12}"
             print(f"{epoch:>5} {dt:8.2f} {nf / dt:9.0f} {nb / MB / dt:8.1f} {ratio} "
-                  f"{fmt_bytes(origin):>12} {fmt_bytes(after['cache']['used_bytes']):>11}",
-                  flush=True)
+                  f"{fmt_bytes(origin):>12} {cached} "
+                  f"{fmt_bytes(after['cache']['used_bytes']):>11}", flush=True)
         c = read_stats(mnt)["cache"]
         print(f"demo: cache blocks {c['blocks']}, evictions {c['evictions']}, not admitted "
               f"{c['not_admitted']}, checksum failures {c['checksum_failures']}")
