@@ -45,13 +45,13 @@ void BlockCacheImpl::fill(const BlockRead& br, const Fetched& block) {
       toFree = usage + alloc > limit ? usage + alloc - limit : 0;
     }
     if (possible && avail) {
-      uint64_t free = *avail - std::min(*avail, reserved_);
+      uint64_t freeNow = *avail - std::min(*avail, reserved_);
       uint64_t need = opts_.minFreeBytes + alloc;
-      if (free < need) {
+      if (freeNow < need) {
         // Evicting our own blocks is the only way to get the space; give up early when even
         // evicting all of them would not do.
-        possible = need - free <= allocated_;
-        toFree = std::max(toFree, need - free);
+        possible = need - freeNow <= allocated_;
+        toFree = std::max(toFree, need - freeNow);
       }
     }
     if (possible && policy_->shouldAdmit(len, toFree)) {
