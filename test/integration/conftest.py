@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
-from epochfs_testlib import Dataset, Mount, epochfs_bin, fuse_mounts, make_dataset
+from epochfs_testlib import (Dataset, Mount, daemon_pids_for, epochfs_bin, fuse_mounts,
+                             make_dataset)
 
 WATCHDOG_SEC = float(os.environ.get("EPOCHFS_TEST_WATCHDOG", "150"))
 
@@ -49,9 +51,6 @@ def _ours(tmp_root: Path) -> list[str]:
 
 
 def _force_unmount(points: list[str]) -> None:
-    import subprocess
-
-    from epochfs_testlib import daemon_pids_for
     for m in points:
         for pid in daemon_pids_for(m):
             try:
@@ -61,8 +60,12 @@ def _force_unmount(points: list[str]) -> None:
         subprocess.run(["fusermount3", "-uz", m], capture_output=True, timeout=30)
 
 
+_test_dirs: list[Path] = []  # every test's tmp_path, for the check at session end
+
+
 @pytest.fixture(autouse=True)
 def _no_leaked_mounts(tmp_path):
+    _test_dirs.append(tmp_path)
     yield
     leaked = _ours(tmp_path)
     if leaked:
@@ -71,11 +74,7 @@ def _no_leaked_mounts(tmp_path):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    try:
-        base = session.config._tmp_path_factory.getbasetemp()  # noqa: SLF001
-    except Exception:  # noqa: BLE001 - no test created a tmp dir
-        return
-    leaked = _ours(base)
+    leaked = [m for d in _test_dirs for m in _ours(d)]
     if leaked:
         _force_unmount(leaked)
         print(f"\nERROR: FUSE mounts leaked by the session (now unmounted): {leaked}")

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import signal
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -349,12 +350,35 @@ class Mount:
 def disk_usage(path) -> int:
     """Real disk usage of a tree, like `du -s --block-size=1`: st_blocks * 512 of every file and
     directory (including `path` itself). Files vanishing during the walk are skipped."""
-    total = 0
-    stack = [os.fspath(path)]
+    return sum(disk_usage_by_entry(path).values())
+
+
+def disk_usage_by_entry(path) -> dict[str, int]:
+    """disk_usage() split by top-level entry ("." is `path` itself), for messages."""
     try:
-        total += os.lstat(stack[0]).st_blocks * 512
+        out = {".": os.lstat(path).st_blocks * 512}
+    except FileNotFoundError:
+        return {}
+    try:
+        with os.scandir(path) as it:
+            entries = [(e.name, e.path) for e in it]
+    except FileNotFoundError:
+        return out
+    for name, p in entries:
+        out[name] = _tree_usage(p)
+    return out
+
+
+def _tree_usage(top: str) -> int:
+    total = 0
+    stack = [top]
+    try:
+        st = os.lstat(top)
     except FileNotFoundError:
         return 0
+    total += st.st_blocks * 512
+    if not stat.S_ISDIR(st.st_mode):
+        return total
     while stack:
         d = stack.pop()
         try:

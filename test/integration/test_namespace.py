@@ -91,6 +91,11 @@ def test_control_dir_hidden_but_reachable(dataset, mounter):
     assert os.path.realpath(st["source"]) == os.path.realpath(ds.root)
     assert os.path.realpath(st["cache_dir"]) == os.path.realpath(m.cache_dir)
     assert st["policy"]["name"] == "lru"
+    for key in ("hits", "misses", "hit_bytes", "miss_bytes", "used_bytes", "limit_bytes",
+                "blocks", "checksum_failures"):
+        assert isinstance(st["cache"][key], int), key
+    for key in ("requests", "bytes", "errors"):
+        assert isinstance(st["origin"][key], int), key
     assert st["cache"]["limit_bytes"] == 256 * MiB
     assert "stats" in os.listdir(m.mountpoint / ".epochfs")
 
