@@ -81,4 +81,72 @@ Status path(std::string_view path) {
   return Status::ok();
 }
 
+Status s3Endpoint(std::string_view endpoint) {
+  if (endpoint.empty()) return Status::ok();
+  const std::string quoted = "'" + std::string(endpoint) + "'";
+  std::string_view rest;
+  if (endpoint.starts_with("http://")) {
+    rest = endpoint.substr(7);
+  } else if (endpoint.starts_with("https://")) {
+    rest = endpoint.substr(8);
+  } else {
+    return invalid(quoted + " is not an endpoint URL (use http://HOST[:PORT] or "
+                   "https://HOST[:PORT])");
+  }
+  while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.empty()) return invalid(quoted + " has no host");
+  for (char c : rest) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
+    if (!ok) {
+      return invalid(quoted + ": only scheme://HOST[:PORT] is accepted (no path, query or "
+                     "user name)");
+    }
+  }
+  return Status::ok();
+}
+
+Status s3Region(std::string_view region) {
+  if (region.empty()) return invalid("the region must not be empty (e.g. us-east-1)");
+  for (char c : region) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+      return invalid("'" + std::string(region) +
+                     "' is not a region name (lower-case letters, digits and '-', e.g. "
+                     "us-east-1)");
+    }
+  }
+  return Status::ok();
+}
+
+Status s3Addressing(std::string_view addressing) {
+  if (contains(kS3Addressings, addressing)) return Status::ok();
+  return invalid("'" + std::string(addressing) + "' is not an addressing style (use one of " +
+                 joined(kS3Addressings) + ")");
+}
+
+Status envName(std::string_view name) {
+  bool ok = true;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (!(letter || (i > 0 && c >= '0' && c <= '9'))) ok = false;
+  }
+  if (ok) return Status::ok();
+  // The value is not quoted: whoever gets this wrong may have pasted the secret itself.
+  return invalid("not an environment variable name (letters, digits and '_'; give the "
+                 "variable's name, not its value)");
+}
+
+Status positiveSeconds(double seconds) {
+  if (std::isfinite(seconds) && seconds > 0) return Status::ok();
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", seconds);
+  return invalid(std::string(text) + " is not a number of seconds > 0");
+}
+
+Status countInRange(int64_t value, int64_t max) {
+  if (value >= 1 && value <= max) return Status::ok();
+  return invalid(std::to_string(value) + " is out of range (1.." + std::to_string(max) + ")");
+}
+
 }  // namespace epochfs::config::checks

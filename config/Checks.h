@@ -28,4 +28,18 @@ Status blockSize(uint64_t bytes);
 // YAML nor we expand, nor start or end with whitespace.
 Status path(std::string_view path);
 
+// s3 section.
+// "" (AWS) or "http://host[:port]" / "https://host[:port]", without path, query or user info.
+Status s3Endpoint(std::string_view endpoint);
+// Non-empty, [a-z0-9-] only ("us-east-1"): it becomes part of a host name and the signature.
+Status s3Region(std::string_view region);
+// One of kS3Addressings.
+Status s3Addressing(std::string_view addressing);
+// "" or an environment variable name: [A-Za-z_][A-Za-z0-9_]*.
+Status envName(std::string_view name);
+// Finite and > 0.
+Status positiveSeconds(double seconds);
+// 1..max.
+Status countInRange(int64_t value, int64_t max);
+
 }  // namespace epochfs::config::checks

@@ -173,9 +173,125 @@ constexpr Field kLogFields[] = {
        return Status::ok();
      }},
 };
+// s3 fields: a single-value check runs here (so a bad value has a line), validate() runs it
+// again on the final options.
+Status setSeconds(std::string_view t, double& out, Status (*check)(double)) {
+  Result<double> v = parseSeconds(t);
+  if (!v.isOk()) return v.status();
+  EPOCHFS_RETURN_IF_ERROR(check(*v));
+  out = *v;
+  return Status::ok();
+}
+
+Status setCount(std::string_view t, int& out, int max) {
+  Result<int64_t> v = parseInt(t);
+  if (!v.isOk()) return invalid(v.status().message() + " (1.." + std::to_string(max) + ")");
+  EPOCHFS_RETURN_IF_ERROR(checks::countInRange(*v, max));
+  out = static_cast<int>(*v);
+  return Status::ok();
+}
+
+constexpr Field kS3Fields[] = {
+    {"endpoint", Kind::kString,
+     [](std::string_view t, MountOptions& o) {
+       EPOCHFS_RETURN_IF_ERROR(checks::s3Endpoint(t));
+       o.origin.s3.endpoint = t;
+       return Status::ok();
+     }},
+    {"region", Kind::kString,
+     [](std::string_view t, MountOptions& o) {
+       EPOCHFS_RETURN_IF_ERROR(checks::s3Region(t));
+       o.origin.s3.region = t;
+       return Status::ok();
+     }},
+    {"addressing", Kind::kString,
+     [](std::string_view t, MountOptions& o) {
+       EPOCHFS_RETURN_IF_ERROR(checks::s3Addressing(t));
+       o.origin.s3.addressing = t;
+       return Status::ok();
+     }},
+    {"verify_tls", Kind::kBool,
+     [](std::string_view t, MountOptions& o) {
+       Result<bool> v = parseBool(t);
+       if (!v.isOk()) return v.status();
+       o.origin.s3.verifyTls = *v;
+       return Status::ok();
+     }},
+    {"ca_bundle", Kind::kString,
+     [](std::string_view t, MountOptions& o) {
+       EPOCHFS_RETURN_IF_ERROR(checks::path(t));
+       o.origin.s3.caBundle = t;
+       return Status::ok();
+     }},
+    {"credentials_file", Kind::kString,
+     [](std::string_view t, MountOptions& o) {
+       EPOCHFS_RETURN_IF_ERROR(checks::path(t));
+       o.origin.s3.credentials.file = t;
+       return Status::ok();
+     }},
+    {"profile", Kind::kString,
+     [](std::string_view t, MountOptions& o) {
+       o.origin.s3.credentials.profile = t;
+       return Status::ok();
+     }},
+    {"access_key_env", Kind::kString,
+     [](std::string_view t, MountOptions& o) {
+       EPOCHFS_RETURN_IF_ERROR(checks::envName(t));
+       o.origin.s3.credentials.accessKeyEnv = t;
+       return Status::ok();
+     }},
+    {"secret_key_env", Kind::kString,
+     [](std::string_view t, MountOptions& o) {
+       EPOCHFS_RETURN_IF_ERROR(checks::envName(t));
+       o.origin.s3.credentials.secretKeyEnv = t;
+       return Status::ok();
+     }},
+    {"session_token_env", Kind::kString,
+     [](std::string_view t, MountOptions& o) {
+       EPOCHFS_RETURN_IF_ERROR(checks::envName(t));
+       o.origin.s3.credentials.sessionTokenEnv = t;
+       return Status::ok();
+     }},
+    {"connect_timeout", Kind::kSeconds,
+     [](std::string_view t, MountOptions& o) {
+       return setSeconds(t, o.origin.s3.connectTimeoutSec, checks::positiveSeconds);
+     }},
+    {"low_speed_time", Kind::kSeconds,
+     [](std::string_view t, MountOptions& o) {
+       return setSeconds(t, o.origin.s3.lowSpeedTimeSec, checks::positiveSeconds);
+     }},
+    {"low_speed_limit", Kind::kSize,
+     [](std::string_view t, MountOptions& o) {
+       uint64_t v = 0;
+       EPOCHFS_RETURN_IF_ERROR(setSize(t, v));
+       if (v == 0) return invalid("must be at least 1 byte (per second)");
+       o.origin.s3.lowSpeedLimitBytes = v;
+       return Status::ok();
+     }},
+    {"max_connections", Kind::kInt,
+     [](std::string_view t, MountOptions& o) {
+       return setCount(t, o.origin.s3.maxConnections, kMaxS3Connections);
+     }},
+    {"retry_max_attempts", Kind::kInt,
+     [](std::string_view t, MountOptions& o) {
+       return setCount(t, o.origin.s3.retry.maxAttempts, kMaxS3Attempts);
+     }},
+    {"retry_base_delay", Kind::kSeconds,
+     [](std::string_view t, MountOptions& o) {
+       return setSeconds(t, o.origin.s3.retry.baseDelaySec, checks::attrTimeout);
+     }},
+    {"retry_max_delay", Kind::kSeconds,
+     [](std::string_view t, MountOptions& o) {
+       return setSeconds(t, o.origin.s3.retry.maxDelaySec, checks::attrTimeout);
+     }},
+    {"retry_budget", Kind::kSeconds,
+     [](std::string_view t, MountOptions& o) {
+       return setSeconds(t, o.origin.s3.retry.budgetSec, checks::positiveSeconds);
+     }},
+};
 constexpr Section kSections[] = {
     {"origin", kOriginFields}, {"cache", kCacheFields}, {"policy", kPolicyFields},
-    {"fuse", kFuseFields},     {"log", kLogFields},
+    {"fuse", kFuseFields},     {"log", kLogFields},     {"s3", kS3Fields},
 };
 
 std::string sectionNames() {

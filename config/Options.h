@@ -33,12 +33,83 @@ inline constexpr std::array<std::string_view, 2> kPolicyNames = {"lru", "fixed"}
 inline constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                                "warn",  "error", "off"};
 
+// Limits that validate() enforces on the s3 section; docs/config.md quotes them.
+inline constexpr int kMaxS3Connections = 1024;
+inline constexpr int kMaxS3Attempts = 100;
+// The values s3.addressing accepts.
+inline constexpr std::array<std::string_view, 3> kS3Addressings = {"auto", "path", "virtual"};
+
+// Where S3 credentials come from when set; all empty means the standard AWS places (see
+// origin/s3/Credentials.h for the order). Names and paths only: a secret never sits in the
+// config, so it can never be echoed back from it.
+struct S3CredentialOptions {
+  // An AWS shared-credentials file (INI). YAML: s3.credentials_file. Default: "" (not used).
+  std::string file;
+  // Profile (INI section) in that file or in the standard one. YAML: s3.profile. Default: ""
+  // ($AWS_PROFILE, else "default").
+  std::string profile;
+  // Names of environment variables that hold the access key id, the secret and the session
+  // token. YAML: s3.access_key_env, s3.secret_key_env, s3.session_token_env. Default: "" (the
+  // standard AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
+  std::string accessKeyEnv;
+  std::string secretKeyEnv;
+  std::string sessionTokenEnv;
+};
+
+struct S3RetryOptions {
+  // Attempts per request, the first included. YAML: s3.retry_max_attempts. Default: 6.
+  // Range: 1..100.
+  int maxAttempts = 6;
+  // Backoff before retry n (0-based) is uniform in [0, min(max_delay, base_delay * 2^n)]
+  // ("full jitter"). YAML: s3.retry_base_delay, s3.retry_max_delay (seconds). Defaults: 0.1,
+  // 5. Range: >= 0, base <= max.
+  double baseDelaySec = 0.1;
+  double maxDelaySec = 5.0;
+  // No retry starts later than this many seconds after the first attempt did.
+  // YAML: s3.retry_budget. Default: 30. Range: > 0.
+  double budgetSec = 30.0;
+};
+
+// Options of an s3:// origin; ignored for other sources. YAML: the `s3` section.
+struct S3Options {
+  // "http[s]://host[:port]" of an S3-compatible store (Ceph RGW, MinIO). YAML: s3.endpoint.
+  // Default: "" = AWS S3 (https://s3.<region>.amazonaws.com).
+  std::string endpoint;
+  // Signing region. YAML: s3.region. Default: us-east-1.
+  std::string region = "us-east-1";
+  // "path" (ENDPOINT/BUCKET/KEY), "virtual" (BUCKET.ENDPOINT/KEY) or "auto": path when an
+  // endpoint is set or the bucket name has a '.', virtual for AWS. YAML: s3.addressing.
+  // Default: auto.
+  std::string addressing = "auto";
+  // Verify the server's TLS certificate. YAML: s3.verify_tls. Default: true.
+  bool verifyTls = true;
+  // A PEM file of CA certificates to verify against instead of the system's. YAML:
+  // s3.ca_bundle. Default: "" (the system's). validate() makes it absolute.
+  std::string caBundle;
+  S3CredentialOptions credentials;
+  // Seconds to wait for a TCP (and TLS) connection. YAML: s3.connect_timeout. Default: 5.
+  // Range: > 0.
+  double connectTimeoutSec = 5.0;
+  // A transfer slower than low_speed_limit bytes/s for low_speed_time seconds is aborted (and
+  // retried): this is what catches a stalled connection. YAML: s3.low_speed_time (seconds),
+  // s3.low_speed_limit (a size per second). Defaults: 15, 1KiB. Range: time > 0, limit >= 1.
+  double lowSpeedTimeSec = 15.0;
+  uint64_t lowSpeedLimitBytes = 1 * kKiB;
+  // The most requests in flight (and open connections) at once. YAML: s3.max_connections.
+  // Default: 32. Range: 1..1024.
+  int maxConnections = 32;
+  S3RetryOptions retry;
+};
+
 struct OriginOptions {
-  // Where the dataset lives: a local directory path, later also "s3://bucket/prefix".
+  // Where the dataset lives: a local directory path, or "s3://BUCKET[/PREFIX]".
   // YAML: origin.source. Required (from the file or the SOURCE argument). validate() makes a
   // local path absolute and lexically normal ("data/x/" -> "/home/u/data/x"); a URL
   // ("scheme://...") is kept as written.
   std::string source;
+  // For an s3:// source. YAML: the top-level `s3` section. The mount flags --endpoint and
+  // --region set s3.endpoint and s3.region.
+  S3Options s3;
 };
 
 struct CacheOptions {

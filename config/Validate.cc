@@ -79,6 +79,37 @@ void checkPath(Problems& problems, std::string_view key, std::string& path) {
   if (!path.empty()) problems.add(key, makeAbsolute(path));
 }
 
+// Checked whatever the source, so a mistake in a shared config file shows up at once rather
+// than the first time it is used with a bucket.
+void validateS3(Problems& problems, S3Options& s3) {
+  problems.add("s3.endpoint", checks::s3Endpoint(s3.endpoint));
+  problems.add("s3.region", checks::s3Region(s3.region));
+  problems.add("s3.addressing", checks::s3Addressing(s3.addressing));
+  checkPath(problems, "s3.ca_bundle", s3.caBundle);
+  checkPath(problems, "s3.credentials_file", s3.credentials.file);
+  problems.add("s3.access_key_env", checks::envName(s3.credentials.accessKeyEnv));
+  problems.add("s3.secret_key_env", checks::envName(s3.credentials.secretKeyEnv));
+  problems.add("s3.session_token_env", checks::envName(s3.credentials.sessionTokenEnv));
+  if (s3.credentials.accessKeyEnv.empty() != s3.credentials.secretKeyEnv.empty()) {
+    problems.add("s3.access_key_env, s3.secret_key_env: set both or neither");
+  }
+  problems.add("s3.connect_timeout", checks::positiveSeconds(s3.connectTimeoutSec));
+  problems.add("s3.low_speed_time", checks::positiveSeconds(s3.lowSpeedTimeSec));
+  if (s3.lowSpeedLimitBytes == 0) {
+    problems.add("s3.low_speed_limit: must be at least 1 byte (per second)");
+  }
+  problems.add("s3.max_connections", checks::countInRange(s3.maxConnections, kMaxS3Connections));
+  problems.add("s3.retry_max_attempts", checks::countInRange(s3.retry.maxAttempts, kMaxS3Attempts));
+  const Status base = checks::attrTimeout(s3.retry.baseDelaySec);
+  const Status max = checks::attrTimeout(s3.retry.maxDelaySec);
+  problems.add("s3.retry_base_delay", base);
+  problems.add("s3.retry_max_delay", max);
+  if (base.isOk() && max.isOk() && s3.retry.baseDelaySec > s3.retry.maxDelaySec) {
+    problems.add("s3.retry_base_delay: larger than s3.retry_max_delay");
+  }
+  problems.add("s3.retry_budget", checks::positiveSeconds(s3.retry.budgetSec));
+}
+
 }  // namespace
 
 Status validate(MountOptions& opts) {
@@ -95,6 +126,15 @@ Status validate(MountOptions& opts) {
     problems.add("origin.source", s);
     sourceOk = s.isOk();
   }
+
+  if (sourceOk && opts.origin.source.starts_with("s3://")) {
+    const std::string_view rest = std::string_view(opts.origin.source).substr(5);
+    if (rest.empty() || rest.front() == '/') {
+      problems.add("origin.source: '" + opts.origin.source +
+                   "' names no bucket (use s3://BUCKET[/PREFIX])");
+    }
+  }
+  validateS3(problems, opts.origin.s3);
 
   problems.add("policy.name", checks::policyName(opts.policy.name));
   problems.add("log.level", checks::logLevel(opts.log.level));

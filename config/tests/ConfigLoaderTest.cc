@@ -141,7 +141,7 @@ TEST(LoadConfigErrorTest, KeyInTheWrongSection) {
 
 TEST(LoadConfigErrorTest, UnknownTopLevelKey) {
   EXPECT_EQ(loadError("origin: {source: /d}\ncahce:\n  size: 1GiB\n"),
-            "x.yaml:2: unknown key 'cahce' (known sections: origin, cache, policy, fuse, log; "
+            "x.yaml:2: unknown key 'cahce' (known sections: origin, cache, policy, fuse, log, s3; "
             "did you mean 'cache'?)");
   EXPECT_NE(loadError("source: /d\n").find("write 'source:' nested under 'origin:'"),
             std::string::npos);
@@ -211,7 +211,7 @@ TEST(LoadConfigErrorTest, SectionThatIsNotAMap) {
 TEST(LoadConfigErrorTest, TopLevelThatIsNotAMap) {
   EXPECT_EQ(loadError("- origin\n- cache\n"),
             "x.yaml:1: the top level must be a map of sections (origin, cache, policy, fuse, "
-            "log), not a list");
+            "log, s3), not a list");
   EXPECT_NE(loadError("just some text\n").find("not a scalar"), std::string::npos);
 }
 

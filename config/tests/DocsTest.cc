@@ -40,7 +40,13 @@ TEST(DocsTest, EveryKeyIsInTheTable) {
   const std::string doc = readDoc();
   for (const char* key : {"origin.source", "cache.dir", "cache.size", "cache.min_free",
                           "cache.block_size", "policy.name", "fuse.threads", "fuse.attr_timeout",
-                          "fuse.allow_other", "log.level", "log.file"}) {
+                          "fuse.allow_other", "log.level", "log.file", "s3.endpoint",
+                          "s3.region", "s3.addressing", "s3.verify_tls", "s3.ca_bundle",
+                          "s3.credentials_file", "s3.profile", "s3.access_key_env",
+                          "s3.secret_key_env", "s3.session_token_env", "s3.connect_timeout",
+                          "s3.low_speed_time", "s3.low_speed_limit", "s3.max_connections",
+                          "s3.retry_max_attempts", "s3.retry_base_delay", "s3.retry_max_delay",
+                          "s3.retry_budget"}) {
     EXPECT_NE(doc.find("| `" + std::string(key) + "` |"), std::string::npos) << key;
     // And the loader knows it: a wrong-type value is reported against that key.
     const std::string k(key);
