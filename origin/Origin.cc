@@ -4,12 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <system_error>
 
 #include "config/Options.h"
 #include "origin/posix/PosixOrigin.h"
+#include "origin/s3/S3Origin.h"
 
 namespace epochfs::origin {
 
@@ -41,6 +43,38 @@ Status checkKey(std::string_view key) {
   }
 }
 
+Result<std::vector<TreeEntry>> Origin::listRecursive(std::string_view key) {
+  // Depth-first over list(); the result is sorted at the end, as list()'s bytewise name order
+  // is not the key order ("a/b" vs "a+": '/' sorts after '+').
+  Result<std::vector<DirEntry>> top = list(key);
+  if (!top.isOk()) return top.status();
+  std::vector<TreeEntry> out;
+  std::vector<std::pair<std::string, std::vector<DirEntry>>> stack;
+  stack.emplace_back(std::string(key), std::move(*top));
+  while (!stack.empty()) {
+    auto [dir, entries] = std::move(stack.back());
+    stack.pop_back();
+    for (DirEntry& e : entries) {
+      std::string child = joinKey(dir, e.name);
+      if (e.info.type == EntryType::kDirectory) {
+        Result<std::vector<DirEntry>> sub = list(child);
+        if (sub.isOk()) {
+          stack.emplace_back(child, std::move(*sub));
+        } else if (sub.status().code() != Code::kNotFound &&
+                   sub.status().code() != Code::kNotDirectory) {
+          return sub.status();
+        } else {
+          continue;  // replaced or removed since its parent was listed
+        }
+      }
+      out.push_back(TreeEntry{std::move(child), std::move(e.info)});
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const TreeEntry& a, const TreeEntry& b) { return a.key < b.key; });
+  return out;
+}
+
 // Every call counts, errors included: the counters answer "how hard are we hitting the
 // origin", and a failed request costs a round trip too.
 Result<ObjectInfo> InstrumentedOrigin::stat(std::string_view key) {
@@ -59,6 +93,14 @@ Result<std::vector<DirEntry>> InstrumentedOrigin::list(std::string_view key) {
   counters_.requests.fetch_add(1, std::memory_order_relaxed);
   counters_.listRequests.fetch_add(1, std::memory_order_relaxed);
   Result<std::vector<DirEntry>> r = inner_->list(key);
+  if (!r.isOk()) counters_.errors.fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
+
+Result<std::vector<TreeEntry>> InstrumentedOrigin::listRecursive(std::string_view key) {
+  counters_.requests.fetch_add(1, std::memory_order_relaxed);
+  counters_.listRequests.fetch_add(1, std::memory_order_relaxed);
+  Result<std::vector<TreeEntry>> r = inner_->listRecursive(key);
   if (!r.isOk()) counters_.errors.fetch_add(1, std::memory_order_relaxed);
   return r;
 }
@@ -106,12 +148,10 @@ bool hasScheme(std::string_view source) {
 Result<std::unique_ptr<Origin>> makeOrigin(const config::OriginOptions& opts) {
   const std::string& source = opts.source;
   if (source.empty()) return invalid("origin source is empty: give a directory");
-  if (source.starts_with("s3://")) {
-    return invalid("S3 origins are not supported yet: " + source);
-  }
+  if (source.starts_with("s3://")) return s3::makeS3Origin(opts);
   if (hasScheme(source)) {
     return invalid("unsupported origin scheme: " + source +
-                   " (give a local directory; s3:// comes later)");
+                   " (give a local directory or s3://BUCKET[/PREFIX])");
   }
   Result<std::string> root = absoluteRoot(source);
   if (!root.isOk()) return root.status();

@@ -5,7 +5,7 @@
 // slash; "" is the root directory. A key never contains an empty, "." or ".." component or a
 // NUL byte (checkKey()); every implementation answers such a key with kInvalid, so no key can
 // reach outside the origin root. Names are bytes: spaces, '%', '+', UTF-8 and so on pass
-// through untouched. Implementations: PosixOrigin (a local or NFS directory), later S3Origin;
+// through untouched. Implementations: PosixOrigin (a local or NFS directory), S3Origin;
 // test doubles live in origin/testing/ (MemoryOrigin, FaultyOrigin). The contract suite in
 // origin/tests/OriginContract.h runs against every implementation.
 #pragma once
@@ -41,6 +41,11 @@ struct DirEntry {
   ObjectInfo info;
 };
 
+struct TreeEntry {
+  std::string key;  // the full origin key ("dir/sub/c.txt"), not just the name
+  ObjectInfo info;
+};
+
 // Thread-safe. Calls may block (disk, network).
 class Origin {
  public:
@@ -67,6 +72,14 @@ class Origin {
   // kInvalid, kPermissionDenied, kIo, kUnavailable. Reading at or past the end returns 0.
   virtual Result<size_t> read(std::string_view key, std::string_view etag, uint64_t offset,
                               std::span<std::byte> out) = 0;
+
+  // Everything below directory `key` ("" = the whole origin) in one call: every file and every
+  // directory at any depth (not `key` itself), each with its full key and the info list()
+  // would give it, sorted by key (bytewise). For taking a namespace snapshot in one pass. The
+  // default walks list() depth-first, one call per directory; S3Origin overrides it with a
+  // flat listing (one request per 1000 objects). Errors: as list() for `key` (kNotFound,
+  // kNotDirectory, ...); a directory that vanishes during the walk is left out.
+  virtual Result<std::vector<TreeEntry>> listRecursive(std::string_view key);
 };
 
 // Counters kept by InstrumentedOrigin; all monotonic since construction.
@@ -89,6 +102,8 @@ class InstrumentedOrigin final : public Origin {
   Result<std::vector<DirEntry>> list(std::string_view key) override;
   Result<size_t> read(std::string_view key, std::string_view etag, uint64_t offset,
                       std::span<std::byte> out) override;
+  // Counted as one list request, however many the inner origin makes.
+  Result<std::vector<TreeEntry>> listRecursive(std::string_view key) override;
 
   const OriginCounters& counters() const { return counters_; }
 
@@ -97,11 +112,17 @@ class InstrumentedOrigin final : public Origin {
   OriginCounters counters_;
 };
 
-// Picks the implementation from the source: a local directory -> PosixOrigin (not wrapped; the
-// caller wraps it in InstrumentedOrigin). A relative path is made absolute against the current
-// directory, so a daemon that later chdir()s to "/" still finds it. Errors name the source:
-// kInvalid for an empty source, an unsupported scheme ("s3://" for now) or a path that is not
-// a directory; kNotFound for a missing path; kPermissionDenied.
+// Picks the implementation from the source (not wrapped; the caller wraps it in
+// InstrumentedOrigin):
+//   - "s3://BUCKET[/PREFIX]" -> S3Origin (origin/s3/S3Origin.h) configured by opts.s3, after
+//     one cheap request that checks endpoint, credentials and bucket (a few seconds at most).
+//     Errors name the cause: kUnavailable (endpoint unreachable), kPermissionDenied (unknown
+//     access key, wrong secret, access denied), kNotFound (no such bucket), kInvalid (bad
+//     source, no credentials, wrong region).
+//   - a local directory -> PosixOrigin. A relative path is made absolute against the current
+//     directory, so a daemon that later chdir()s to "/" still finds it. Errors name the
+//     source: kInvalid for an empty source, an unsupported scheme or a path that is not a
+//     directory; kNotFound for a missing path; kPermissionDenied.
 Result<std::unique_ptr<Origin>> makeOrigin(const config::OriginOptions& opts);
 
 // Joins a directory key and a name: join("", "a") == "a", join("a", "b") == "a/b".

@@ -86,11 +86,23 @@ TEST(MakeOriginTest, RelativePathIsMadeAbsolute) {
   ASSERT_TRUE(info.isOk()) << info.status().toString();
 }
 
-TEST(MakeOriginTest, S3IsNotSupportedYet) {
-  Result<std::unique_ptr<Origin>> o = makeOrigin(config::OriginOptions{"s3://bucket/prefix"});
+// makeOrigin() hands s3:// to S3Origin (tested in S3FaultTest.cc and S3RgwTest.cc); these
+// fail before any request is made.
+TEST(MakeOriginTest, S3SourcesGoToS3Origin) {
+  Result<std::unique_ptr<Origin>> noBucket = makeOrigin(config::OriginOptions{"s3://"});
+  ASSERT_FALSE(noBucket.isOk());
+  EXPECT_EQ(noBucket.status().code(), Code::kInvalid);
+  EXPECT_NE(noBucket.status().message().find("names no bucket"), std::string::npos);
+
+  config::OriginOptions opts;
+  opts.source = "s3://bucket/prefix";
+  opts.s3.endpoint = "http://127.0.0.1:9";
+  opts.s3.credentials.file = "/nonexistent/epochfs-test-credentials";
+  Result<std::unique_ptr<Origin>> o = makeOrigin(opts);
   ASSERT_FALSE(o.isOk());
-  EXPECT_EQ(o.status().code(), Code::kInvalid);
-  EXPECT_EQ(o.status().message(), "S3 origins are not supported yet: s3://bucket/prefix");
+  EXPECT_EQ(o.status().code(), Code::kNotFound);
+  EXPECT_NE(o.status().message().find("/nonexistent/epochfs-test-credentials"), std::string::npos)
+      << o.status().message();
 }
 
 TEST(MakeOriginTest, OtherSchemesAreInvalid) {
