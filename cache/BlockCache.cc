@@ -52,7 +52,7 @@ Result<std::unique_ptr<BlockCache>> BlockCache::open(const config::CacheOptions&
 }
 
 Status BlockCacheImpl::recover() {
-  std::lock_guard<std::mutex> g(mu_);  // uncontended; keeps the *Locked helpers honest
+  std::unique_lock<std::mutex> g(mu_);  // uncontended; keeps the *Locked helpers honest
   uint64_t orphans = store_->tmpFilesRemoved();
 
   std::vector<std::pair<std::string, IndexEntry>> loaded;
@@ -111,7 +111,7 @@ Status BlockCacheImpl::recover() {
 
   // cache.size may have been lowered since the last run: evict down to it now.
   metaBytes_ = measureMetaBytes();
-  std::vector<BlockId> unlinkLater;
+  Doomed unlinkLater;
   uint64_t evicted = 0;
   while (!entries_.empty() && allocated_ + metaBytes_ + reserve_ > opts_.sizeBytes) {
     std::optional<BlockId> victim = policy_->pickVictim();
@@ -120,6 +120,7 @@ Status BlockCacheImpl::recover() {
     if (freed == 0) evictLocked(keysById_.begin()->first, unlinkLater);
     ++evicted;
   }
+  g.unlock();  // unlinkAll takes mu_ itself
   unlinkAll(unlinkLater);
   if (orphans > 0 || evicted > 0) {
     spdlog::info("cache {}: recovered {} blocks, removed {} orphans, evicted {} over cache.size",

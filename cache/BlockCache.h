@@ -26,9 +26,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/Status.h"
 #include "config/Options.h"
@@ -58,7 +62,7 @@ struct CacheStats {
   uint64_t evictions = 0;         // blocks evicted to make room
   uint64_t staleDrops = 0;        // blocks dropped because the origin file changed (once a
                                   // fetch with the newer etag succeeded)
-  uint64_t notAdmitted = 0;       // fetched blocks not cached (policy, space, write error)
+  uint64_t notAdmitted = 0;       // misses not cached (policy declined, no space, write error)
   uint64_t singleFlightWaits = 0; // block reads that waited on another reader's fetch
   uint64_t recoveredBlocks = 0;   // blocks found valid in the index at open
   uint64_t orphansRemoved = 0;    // files/entries dropped by recovery at open: tmp files,
@@ -92,6 +96,13 @@ class BlockCache {
 
   // Policy name for stats.
   virtual std::string policyName() const = 0;
+
+  // Persistence for the namespace snapshot (fs/Namespace), kept in the cache's index so that it
+  // counts against cache.size and lives and dies with the cache. Replaced as a whole,
+  // atomically.
+  virtual Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) = 0;
+  virtual Status loadNamespace(
+      const std::function<void(std::string_view key, std::string_view value)>& fn) const = 0;
 };
 
 }  // namespace epochfs::cache

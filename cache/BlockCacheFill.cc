@@ -12,20 +12,51 @@
 
 namespace epochfs::cache {
 
+std::optional<uint64_t> BlockCacheImpl::availableBytes() const {
+  struct statvfs vfs {};
+  if (::statvfs(opts_.dir.c_str(), &vfs) != 0) return std::nullopt;
+  return static_cast<uint64_t>(vfs.f_bavail) * static_cast<uint64_t>(vfs.f_frsize);
+}
+
+BlockCacheImpl::AdmitPlan BlockCacheImpl::planLocked(uint64_t alloc,
+                                                     std::optional<uint64_t> avail) const {
+  AdmitPlan plan;
+  const uint64_t limit = opts_.sizeBytes;
+  const uint64_t fixed = metaBytes_ + reserve_;
+  plan.possible = fixed + alloc <= limit;
+  if (!plan.possible) return plan;
+  uint64_t usage = allocated_ + reserved_ + unlinking_ + fixed;
+  plan.toFree = usage + alloc > limit ? usage + alloc - limit : 0;
+  if (avail) {
+    // Blocks reserved but not yet written will take their space too; the metadata reserve
+    // covers index growth, as it does for cache.size.
+    uint64_t freeNow = *avail - std::min(*avail, reserved_);
+    uint64_t need = opts_.minFreeBytes + reserve_ + alloc;
+    if (freeNow < need) {
+      // Evicting our own blocks is the only way to get the space; give up early when even
+      // evicting all of them would not do.
+      plan.possible = need - freeNow <= allocated_;
+      plan.toFree = std::max(plan.toFree, need - freeNow);
+    }
+  }
+  return plan;
+}
+
+bool BlockCacheImpl::wouldAdmit(uint64_t len) {
+  std::optional<uint64_t> avail = availableBytes();
+  std::lock_guard<std::mutex> g(mu_);
+  AdmitPlan plan = planLocked(BlockStore::allocatedBytes(len), avail);
+  return plan.possible && policy_->shouldAdmit(len, plan.toFree);
+}
+
 void BlockCacheImpl::fill(const BlockRead& br, const Fetched& block) {
   const uint64_t len = block.size;
   const uint64_t alloc = BlockStore::allocatedBytes(len);
   maybeRefreshMeta(/*force=*/false);
+  // Read before taking the lock (a syscall).
+  std::optional<uint64_t> avail = availableBytes();
 
-  // Free space on the cache filesystem, read before taking the lock (a syscall); the bytes
-  // other fills have reserved but not yet written are subtracted under the lock.
-  std::optional<uint64_t> avail;
-  struct statvfs vfs {};
-  if (::statvfs(opts_.dir.c_str(), &vfs) == 0) {
-    avail = static_cast<uint64_t>(vfs.f_bavail) * static_cast<uint64_t>(vfs.f_frsize);
-  }
-
-  std::vector<BlockId> unlinkLater;
+  Doomed unlinkLater;
   BlockId id = 0;
   bool admitted = false;
   {
@@ -36,34 +67,17 @@ void BlockCacheImpl::fill(const BlockRead& br, const Fetched& block) {
       staleDrops_++;
       dropLocked(existing, unlinkLater);
     }
-    const uint64_t limit = opts_.sizeBytes;
-    const uint64_t fixed = metaBytes_ + reserve_;
-    uint64_t toFree = 0;
-    bool possible = fixed + alloc <= limit;
-    if (possible) {
-      uint64_t usage = allocated_ + reserved_ + fixed;
-      toFree = usage + alloc > limit ? usage + alloc - limit : 0;
-    }
-    if (possible && avail) {
-      uint64_t freeNow = *avail - std::min(*avail, reserved_);
-      uint64_t need = opts_.minFreeBytes + alloc;
-      if (freeNow < need) {
-        // Evicting our own blocks is the only way to get the space; give up early when even
-        // evicting all of them would not do.
-        possible = need - freeNow <= allocated_;
-        toFree = std::max(toFree, need - freeNow);
-      }
-    }
-    if (possible && policy_->shouldAdmit(len, toFree)) {
+    AdmitPlan plan = planLocked(alloc, avail);
+    if (plan.possible && policy_->shouldAdmit(len, plan.toFree)) {
       uint64_t freed = 0;
       // Bounded: a policy naming blocks the cache does not know must not spin us forever.
       size_t budget = entries_.size() + policy_->size() + 1;
-      while (freed < toFree && budget-- > 0) {
+      while (freed < plan.toFree && budget-- > 0) {
         std::optional<BlockId> victim = policy_->pickVictim();
         if (!victim) break;
         freed += evictLocked(*victim, unlinkLater);
       }
-      if (freed >= toFree) {
+      if (freed >= plan.toFree) {
         admitted = true;
         id = nextId_++;
         reserved_ += alloc;
@@ -71,6 +85,7 @@ void BlockCacheImpl::fill(const BlockRead& br, const Fetched& block) {
     }
     if (!admitted) notAdmitted_++;
   }
+  // The victims' files go before ours is written, so the disk never holds both.
   unlinkAll(unlinkLater);
   unlinkLater.clear();
   if (!admitted) return;
@@ -113,13 +128,16 @@ void BlockCacheImpl::fill(const BlockRead& br, const Fetched& block) {
       }
     }
     if (!st.isOk()) notAdmitted_++;
+    if (written && !indexed) {
+      unlinking_ += alloc;
+      unlinkLater.emplace_back(id, alloc);
+    }
   }
-  if (written && !indexed) unlinkLater.push_back(id);
   unlinkAll(unlinkLater);
 }
 
 uint64_t BlockCacheImpl::dropLocked(std::unordered_map<std::string, Entry>::iterator it,
-                                    std::vector<BlockId>& unlinkLater) {
+                                    Doomed& unlinkLater) {
   const BlockId id = it->second.id;
   const uint64_t alloc = it->second.allocated;
   // Index first: if we crash before the unlink, recovery deletes the unreferenced file; the
@@ -129,12 +147,13 @@ uint64_t BlockCacheImpl::dropLocked(std::unordered_map<std::string, Entry>::iter
   keysById_.erase(id);
   entries_.erase(it);
   allocated_ -= alloc;
+  unlinking_ += alloc;
   policy_->onErase(id);
-  unlinkLater.push_back(id);
+  unlinkLater.emplace_back(id, alloc);
   return alloc;
 }
 
-uint64_t BlockCacheImpl::evictLocked(BlockId id, std::vector<BlockId>& unlinkLater) {
+uint64_t BlockCacheImpl::evictLocked(BlockId id, Doomed& unlinkLater) {
   auto k = keysById_.find(id);
   if (k == keysById_.end()) {
     policy_->onErase(id);  // the policy tracks a block we do not have: let it forget it
@@ -146,12 +165,17 @@ uint64_t BlockCacheImpl::evictLocked(BlockId id, std::vector<BlockId>& unlinkLat
   return dropLocked(it, unlinkLater);
 }
 
-void BlockCacheImpl::unlinkAll(const std::vector<BlockId>& ids) {
-  for (BlockId id : ids) {
+void BlockCacheImpl::unlinkAll(const Doomed& doomed) {
+  if (doomed.empty()) return;
+  uint64_t bytes = 0;
+  for (const auto& [id, alloc] : doomed) {
     Status st = store_->remove(id);
     // Not fatal: the index no longer names the file, so the next open deletes it.
     if (!st.isOk()) spdlog::warn("cache: {}", st.toString());
+    bytes += alloc;
   }
+  std::lock_guard<std::mutex> g(mu_);
+  unlinking_ -= bytes;
 }
 
 }  // namespace epochfs::cache

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -35,6 +36,18 @@ BlockCacheImpl::BlockCacheImpl(const config::CacheOptions& opts, origin::Origin&
 BlockCacheImpl::~BlockCacheImpl() = default;
 
 std::string BlockCacheImpl::policyName() const { return std::string(policy_->name()); }
+
+Status BlockCacheImpl::saveNamespace(
+    const std::vector<std::pair<std::string, std::string>>& records) {
+  Status st = index_->replaceNamespace(records);
+  maybeRefreshMeta(/*force=*/true);  // the index grew: account for it before the next fill
+  return st;
+}
+
+Status BlockCacheImpl::loadNamespace(
+    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+  return index_->forEachNamespace(fn);
+}
 
 Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
                                     std::span<std::byte> out) {
@@ -75,7 +88,7 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br) {
   BlockId id = 0;
   std::vector<uint64_t> sums;
   {
-    std::vector<BlockId> unlinkLater;
+    Doomed unlinkLater;
     std::unique_lock<std::mutex> g(mu_);
     auto it = entries_.find(br.key);
     if (it == entries_.end()) return HitOutcome::kAbsent;
@@ -143,6 +156,28 @@ Status BlockCacheImpl::readMiss(const BlockRead& br) {
   std::string flightKey = br.key;
   flightKey.push_back('\0');
   flightKey += br.file->etag;
+  bool flying = false;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    flying = flights_.contains(flightKey);
+  }
+  if (!flying && !wouldAdmit(br.length)) {
+    // The block will not be cached (the policy declines, or no space): fetching all of it
+    // would be wasted on every read that touches it. Read just what was asked.
+    const uint64_t at = br.blockNo * opts_.blockSizeBytes + br.inOffset;
+    Result<size_t> got = origin_.read(br.file->key, br.file->etag, at, br.out);
+    if (!got.isOk()) return got.status();
+    if (*got != br.out.size()) {
+      return stale("origin returned " + std::to_string(*got) + " of " +
+                   std::to_string(br.out.size()) + " bytes at " + std::to_string(at) + " of '" +
+                   br.file->key + "'");
+    }
+    misses_++;
+    missBytes_ += br.out.size();
+    notAdmitted_++;
+    return Status::ok();
+  }
+
   std::shared_ptr<Flight> flight;
   bool leader = false;
   {
@@ -206,7 +241,7 @@ Status BlockCacheImpl::readMiss(const BlockRead& br) {
 }
 
 void BlockCacheImpl::dropIfSame(const std::string& key, BlockId id) {
-  std::vector<BlockId> unlinkLater;
+  Doomed unlinkLater;
   {
     std::lock_guard<std::mutex> g(mu_);
     auto it = entries_.find(key);
@@ -217,12 +252,29 @@ void BlockCacheImpl::dropIfSame(const std::string& key, BlockId id) {
 }
 
 uint64_t BlockCacheImpl::measureMetaBytes() const {
+  // Everything in the cache dir that is not a block: the index, the store's directories, and
+  // any other file or directory (LOCK, a log file kept there, leftovers), so that the limit
+  // holds for the directory as a whole.
   uint64_t total = index_->diskBytes() + store_->directoryBytes();
-  struct stat st {};
-  std::string lockPath = opts_.dir + "/LOCK";
-  if (::stat(lockPath.c_str(), &st) == 0) {
-    total += std::max<uint64_t>(static_cast<uint64_t>(st.st_blocks) * 512,
-                                BlockStore::allocatedBytes(static_cast<uint64_t>(st.st_size)));
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(opts_.dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name == "index" || name == "blocks" || name == "tmp") continue;
+    auto addFile = [&](const std::filesystem::path& p) {
+      struct stat st {};
+      if (::lstat(p.c_str(), &st) == 0) {
+        total += std::max<uint64_t>(static_cast<uint64_t>(st.st_blocks) * 512,
+                                    BlockStore::allocatedBytes(static_cast<uint64_t>(st.st_size)));
+      }
+    };
+    addFile(it->path());
+    if (it->is_directory(ec) && !it->is_symlink(ec)) {
+      for (auto sub = std::filesystem::recursive_directory_iterator(it->path(), ec);
+           !ec && sub != std::filesystem::recursive_directory_iterator(); sub.increment(ec)) {
+        addFile(sub->path());
+      }
+    }
   }
   return total;
 }

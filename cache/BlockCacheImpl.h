@@ -9,12 +9,13 @@
 //   allocated_   blocks in the cache
 //   reserved_    blocks being written right now (taken before the write, so concurrent fills
 //                cannot overshoot together)
+//   unlinking_   blocks dropped from the index whose files are not unlinked yet
 //   metaBytes_   index dir + store directories + LOCK, as last measured (at most ~1 s or
 //                kMetaRefreshInserts inserts ago)
 //   reserve_     metadataReserve(cache.size): headroom for what the index and directories may
 //                grow by between two measurements
-// A fill is admitted only if allocated_ + reserved_ + metaBytes_ + reserve_ + block <=
-// cache.size after evicting, and the filesystem keeps cache.min_free free.
+// A fill is admitted only if allocated_ + reserved_ + unlinking_ + metaBytes_ + reserve_ +
+// block <= cache.size after evicting, and the filesystem keeps cache.min_free + reserve_ free.
 #pragma once
 
 #include <atomic>
@@ -24,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -52,6 +54,9 @@ class BlockCacheImpl final : public BlockCache {
   Result<size_t> read(const FileRef& file, uint64_t offset, std::span<std::byte> out) override;
   CacheStats stats() const override;
   std::string policyName() const override;
+  Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) override;
+  Status loadNamespace(const std::function<void(std::string_view key, std::string_view value)>&
+                           fn) const override;
 
  private:
   // The in-memory copy of one index entry.
@@ -82,6 +87,14 @@ class BlockCacheImpl final : public BlockCache {
     std::span<std::byte> out;
   };
   enum class HitOutcome { kServed, kAbsent, kDropped };
+  // Block files to unlink once mu_ is released, with their allocated bytes (still counted in
+  // unlinking_ until the files are gone, so that the disk never holds more than the limit).
+  using Doomed = std::vector<std::pair<BlockId, uint64_t>>;
+  // Whether a fill of `len` bytes could be admitted now, and how much it must evict first.
+  struct AdmitPlan {
+    bool possible = false;
+    uint64_t toFree = 0;
+  };
 
   Status readBlock(const BlockRead& br);
   HitOutcome tryHit(const BlockRead& br);
@@ -91,12 +104,18 @@ class BlockCacheImpl final : public BlockCache {
   // Removes the block in entries_ at `it` from memory, index and policy, and queues its file
   // for unlinking (outside mu_). Returns its allocated bytes.
   uint64_t dropLocked(std::unordered_map<std::string, Entry>::iterator it,
-                      std::vector<BlockId>& unlinkLater);
+                      Doomed& unlinkLater);
   // Evicts `id` (a victim) like dropLocked; 0 if unknown to the cache.
-  uint64_t evictLocked(BlockId id, std::vector<BlockId>& unlinkLater);
+  uint64_t evictLocked(BlockId id, Doomed& unlinkLater);
   // Drops the block under `key` if it is still block `id`.
   void dropIfSame(const std::string& key, BlockId id);
-  void unlinkAll(const std::vector<BlockId>& ids);
+  void unlinkAll(const Doomed& doomed);
+  AdmitPlan planLocked(uint64_t alloc, std::optional<uint64_t> avail) const;
+  // Free bytes on the cache filesystem, if statvfs answers.
+  std::optional<uint64_t> availableBytes() const;
+  // Whether a missed block of `len` bytes would be cached, asked before fetching it: a block
+  // that will not be cached is read from the origin only as far as the reader asked.
+  bool wouldAdmit(uint64_t len);
 
   uint64_t measureMetaBytes() const;
   void maybeRefreshMeta(bool force) const;
@@ -116,6 +135,7 @@ class BlockCacheImpl final : public BlockCache {
   BlockId nextId_ = 1;
   uint64_t allocated_ = 0;
   uint64_t reserved_ = 0;
+  uint64_t unlinking_ = 0;
   mutable uint64_t metaBytes_ = 0;
 
   mutable std::atomic<bool> refreshing_{false};

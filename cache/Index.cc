@@ -10,6 +10,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
 
 namespace epochfs::cache {
 namespace {
@@ -123,8 +124,12 @@ Result<IndexEntry> decodeEntry(std::string_view bytes) {
   return e;
 }
 
+constexpr const char* kNamespaceFamily = "namespace";
+
 struct Index::Impl {
   std::unique_ptr<rocksdb::DB> db;
+  // Column families: [0] blocks (RocksDB's default family), [1] the namespace snapshot.
+  std::vector<rocksdb::ColumnFamilyHandle*> families;
   rocksdb::WriteOptions writeOptions;
 };
 
@@ -133,6 +138,10 @@ Index::Index(std::string dir, std::unique_ptr<Impl> impl)
 
 Index::~Index() {
   if (impl_ && impl_->db) {
+    for (auto* h : impl_->families) {
+      rocksdb::Status ds = impl_->db->DestroyColumnFamilyHandle(h);
+      (void)ds;
+    }
     // Close() waits for background flushes/compactions; the WAL already holds every write, so
     // no flush or fsync is needed here.
     rocksdb::Status s = impl_->db->Close();
@@ -162,10 +171,15 @@ Result<std::unique_ptr<Index>> Index::open(const std::string& dir) {
   t.block_cache = nullptr;  // default small cache; the index is read once, at open
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
 
+  o.create_missing_column_families = true;  // an index made before the namespace family
+  rocksdb::ColumnFamilyOptions cfo(o);
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, cfo}, {kNamespaceFamily, cfo}};
+
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(o, dir, &raw);
-  if (!s.ok()) return fromRocks(s, "open index " + dir);
   auto impl = std::make_unique<Impl>();
+  rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(o), dir, cfs, &impl->families, &raw);
+  if (!s.ok()) return fromRocks(s, "open index " + dir);
   impl->db.reset(raw);
   impl->writeOptions.sync = false;  // see the header: WAL without fsync
   return std::unique_ptr<Index>(new Index(dir, std::move(impl)));
@@ -205,6 +219,41 @@ Status Index::forEach(
     fn(std::string_view(k.data(), k.size()), decodeEntry(std::string_view(v.data(), v.size())));
   }
   if (!it->status().ok()) return fromRocks(it->status(), "index scan");
+  return Status::ok();
+}
+
+Status Index::replaceNamespace(
+    const std::vector<std::pair<std::string, std::string>>& records) {
+  rocksdb::ColumnFamilyHandle* cf = impl_->families.at(1);
+  rocksdb::WriteBatch batch;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      rocksdb::Status ds = batch.Delete(cf, it->key());
+      if (!ds.ok()) return fromRocks(ds, "namespace delete");
+    }
+    if (!it->status().ok()) return fromRocks(it->status(), "namespace scan");
+  }
+  for (const auto& [k, v] : records) {
+    rocksdb::Status ps = batch.Put(cf, k, v);
+    if (!ps.ok()) return fromRocks(ps, "namespace put");
+  }
+  rocksdb::Status s = impl_->db->Write(impl_->writeOptions, &batch);
+  if (!s.ok()) return fromRocks(s, "namespace write");
+  return Status::ok();
+}
+
+Status Index::forEachNamespace(
+    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->families.at(1)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key();
+    rocksdb::Slice v = it->value();
+    fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size()));
+  }
+  if (!it->status().ok()) return fromRocks(it->status(), "namespace scan");
   return Status::ok();
 }
 

@@ -65,6 +65,12 @@ class Index {
   Status forEach(const std::function<void(std::string_view key, Result<IndexEntry> entry)>& fn)
       const;
 
+  // The namespace snapshot (fs/Namespace): opaque records in their own column family, replaced
+  // as a whole so that a crash leaves either the old snapshot or the new one.
+  Status replaceNamespace(const std::vector<std::pair<std::string, std::string>>& records);
+  Status forEachNamespace(
+      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+
   // Bytes the index dir occupies on disk (allocated size of its files, plus the dir itself).
   // A readdir and one stat per file: cheap, a dozen files or so.
   uint64_t diskBytes() const;

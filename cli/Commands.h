@@ -28,5 +28,6 @@ struct MountFlags {
 int runMount(const MountFlags& flags);
 int runUmount(const std::string& mountpoint, bool lazy, int waitSec);
 int runStats(const std::string& mountpoint, bool json);
+int runRefresh(const std::string& mountpoint);
 
 }  // namespace epochfs::cli

@@ -3,11 +3,13 @@
 #include <chrono>
 #include <filesystem>
 
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace epochfs::cli {
+
+constexpr size_t kMaxLogBytes = 4 << 20;  // then one rotated file: 8 MiB at most
 
 Status setupLogging(const std::string& level, const std::string& file) {
   std::shared_ptr<spdlog::logger> logger;
@@ -16,7 +18,8 @@ Status setupLogging(const std::string& level, const std::string& file) {
       logger = spdlog::stderr_color_mt("epochfs");
     } else {
       std::filesystem::create_directories(std::filesystem::path(file).parent_path());
-      logger = spdlog::basic_logger_mt("epochfs", file);
+      // Bounded: the default log file lives in the cache dir and counts against cache.size.
+      logger = spdlog::rotating_logger_mt("epochfs", file, kMaxLogBytes, 1);
     }
   } catch (const std::exception& e) {
     return ioError("cannot open log file " + file + ": " + e.what());

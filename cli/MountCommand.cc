@@ -25,6 +25,7 @@
 #include "config/ConfigLoader.h"
 #include "fs/FileSystem.h"
 #include "fs/FuseServer.h"
+#include "fs/Namespace.h"
 #include "origin/Origin.h"
 #include "policy/Policy.h"
 
@@ -95,7 +96,12 @@ Status serve(const config::MountOptions& opts, std::unique_ptr<origin::Origin> r
   if (!policy.isOk()) return policy.status();
   auto cache = cache::BlockCache::open(opts.cache, origin, std::move(*policy));
   if (!cache.isOk()) return cache.status();
-  auto fs = fs::FileSystem::create(opts, origin, **cache);
+  fs::NamespaceOptions nsOpts;
+  nsOpts.ttlSec = opts.origin.source.rfind("s3://", 0) == 0 ? -1 : 0;
+  nsOpts.source = opts.origin.source;
+  auto ns = fs::Namespace::open(nsOpts, origin, **cache);
+  if (!ns.isOk()) return ns.status();
+  auto fs = fs::FileSystem::create(opts, origin, **ns, **cache);
   if (!fs.isOk()) return fs.status();
   auto server = fs::FuseServer::mount(**fs, opts);
   if (!server.isOk()) return server.status();

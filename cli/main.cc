@@ -50,9 +50,15 @@ int main(int argc, char** argv) {
   stats->add_option("MOUNTPOINT", statsPoint, "An epochfs mountpoint")->required();
   stats->add_flag("--json", json, "Print the raw JSON of MOUNTPOINT/.epochfs/stats");
 
+  std::string refreshPoint;
+  auto* refresh = app.add_subcommand(
+      "refresh", "Re-list the origin of MOUNTPOINT (a namespace snapshot) and wait until done");
+  refresh->add_option("MOUNTPOINT", refreshPoint, "An epochfs mountpoint")->required();
+
   CLI11_PARSE(app, argc, argv);
   if (mount->parsed()) return epochfs::cli::runMount(mf);
   if (umount->parsed()) return epochfs::cli::runUmount(umountPoint, lazy, waitSec);
   if (stats->parsed()) return epochfs::cli::runStats(statsPoint, json);
+  if (refresh->parsed()) return epochfs::cli::runRefresh(refreshPoint);
   return 2;
 }

@@ -9,7 +9,7 @@
 namespace epochfs::fs {
 
 std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
-                        const origin::OriginCounters& o) {
+                        const origin::OriginCounters& o, const NamespaceStats& ns) {
   nlohmann::ordered_json j;
   j["version"] = kVersion;
   j["pid"] = static_cast<int64_t>(getpid());
@@ -41,6 +41,14 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
       {"stat_requests", o.statRequests.load()},
   };
   j["policy"] = {{"name", ctx.policyName}};
+  j["namespace"] = {
+      {"mode", ns.mode},
+      {"directories", ns.directories},
+      {"entries", ns.entries},
+      {"loaded_from_snapshot", ns.loadedFromSnapshot},
+      {"snapshot_age_sec", ns.snapshotAgeSec},
+      {"refreshes", ns.refreshes},
+  };
   j["fs"] = {{"inodes", ctx.inodes}};
   return j.dump(2) + "\n";
 }

@@ -3,7 +3,9 @@
 // It is reachable by path but never listed by readdir of the root, so dataset walkers (e.g.
 // torchvision's ImageFolder, which treats every subdirectory as a class) do not see it. It
 // shadows an origin entry of the same name. Files:
-//   .epochfs/stats  read-only JSON: cache, origin and policy counters (renderStats()).
+//   .epochfs/stats    read-only JSON: cache, origin and policy counters (renderStats()).
+//   .epochfs/refresh  write-only: any write re-lists the origin (a namespace snapshot) and
+//                     returns once done, or fails with the error (`epochfs refresh`).
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <string_view>
 
 #include "cache/BlockCache.h"
+#include "fs/Namespace.h"
 #include "origin/Origin.h"
 
 namespace epochfs::fs {
@@ -19,6 +22,8 @@ inline constexpr std::string_view kControlDirName = ".epochfs";
 inline constexpr std::string_view kStatsName = "stats";
 inline constexpr uint64_t kControlDirIno = 2;
 inline constexpr uint64_t kStatsIno = 3;
+inline constexpr std::string_view kRefreshName = "refresh";
+inline constexpr uint64_t kRefreshIno = 4;
 
 inline bool isControlIno(uint64_t ino) { return ino >= kControlDirIno && ino < 16; }
 
@@ -32,6 +37,6 @@ struct StatsContext {
 
 // The JSON served by .epochfs/stats, pretty-printed, ending with a newline.
 std::string renderStats(const StatsContext& ctx, const cache::CacheStats& cache,
-                        const origin::OriginCounters& origin);
+                        const origin::OriginCounters& origin, const NamespaceStats& ns);
 
 }  // namespace epochfs::fs

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <functional>
 
+#include <spdlog/spdlog.h>
+
 #include "fs/ControlFiles.h"
 
 namespace epochfs::fs {
@@ -26,18 +28,18 @@ bool isValidName(std::string_view name) {
 
 Result<std::unique_ptr<FileSystem>> FileSystem::create(const config::MountOptions& opts,
                                                        origin::InstrumentedOrigin& origin,
-                                                       cache::BlockCache& cache) {
-  auto root = origin.stat("");
+                                                       Namespace& ns, cache::BlockCache& cache) {
+  auto root = ns.stat("");
   if (!root.isOk()) return root.status();
   if (root->type != origin::EntryType::kDirectory) {
     return Status(Code::kNotDirectory, origin.describe() + " is not a directory");
   }
-  return std::unique_ptr<FileSystem>(new FileSystem(opts, origin, cache, *root));
+  return std::unique_ptr<FileSystem>(new FileSystem(opts, origin, ns, cache, *root));
 }
 
 FileSystem::FileSystem(const config::MountOptions& opts, origin::InstrumentedOrigin& origin,
-                       cache::BlockCache& cache, origin::ObjectInfo rootInfo)
-    : opts_(opts), origin_(origin), cache_(cache), inodes_(std::move(rootInfo)),
+                       Namespace& ns, cache::BlockCache& cache, origin::ObjectInfo rootInfo)
+    : opts_(opts), origin_(origin), ns_(ns), cache_(cache), inodes_(std::move(rootInfo)),
       mountTimeNs_(nowNs()) {}
 
 NodeAttr FileSystem::toAttr(uint64_t ino, const origin::ObjectInfo& info) {
@@ -57,6 +59,8 @@ NodeAttr FileSystem::controlAttr(uint64_t ino) const {
   if (ino == kControlDirIno) {
     a.isDir = true;
     a.perm = 0555;
+  } else if (ino == kRefreshIno) {
+    a.perm = 0200;
   } else {
     // Size 0, like /proc: the content is rendered at open and read with direct I/O.
     a.perm = 0444;
@@ -67,6 +71,7 @@ NodeAttr FileSystem::controlAttr(uint64_t ino) const {
 Result<NodeAttr> FileSystem::controlLookup(uint64_t parent, std::string_view name) const {
   if (parent == kRootIno && name == kControlDirName) return controlAttr(kControlDirIno);
   if (parent == kControlDirIno && name == kStatsName) return controlAttr(kStatsIno);
+  if (parent == kControlDirIno && name == kRefreshName) return controlAttr(kRefreshIno);
   return notFound(std::string(name));
 }
 
@@ -81,7 +86,7 @@ Result<NodeAttr> FileSystem::lookup(uint64_t parent, std::string_view name) {
     return Status(Code::kNotDirectory, dir->key);
   }
   std::string key = origin::joinKey(dir->key, name);
-  auto info = origin_.stat(key);
+  auto info = ns_.stat(key);
   if (!info.isOk()) return info.status();
   Inode node = inodes_.lookup(key, *info);
   return toAttr(node.ino, node.info);
@@ -99,10 +104,15 @@ Result<NodeAttr> FileSystem::getattr(uint64_t ino) {
 }
 
 Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags) {
+  auto f = std::make_unique<OpenFile>();
+  if (ino == kRefreshIno) {
+    if ((flags & O_ACCMODE) == O_RDONLY) return Status(Code::kPermissionDenied, "write-only");
+    f->isControl = true;
+    return f;
+  }
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
     return Status(Code::kReadOnly, "read-only file system");
   }
-  auto f = std::make_unique<OpenFile>();
   if (ino == kStatsIno) {
     f->isControl = true;
     f->content = statsJson();
@@ -114,8 +124,8 @@ Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags) {
   if (node->info.type == origin::EntryType::kDirectory) {
     return Status(Code::kIsDirectory, node->key);
   }
-  // Close-to-open consistency: take the origin's current version.
-  auto info = origin_.stat(node->key);
+  // Close-to-open consistency: take the current version.
+  auto info = ns_.stat(node->key);
   if (!info.isOk()) return info.status();
   if (info->type != origin::EntryType::kFile) return Status(Code::kIsDirectory, node->key);
   f->keepCache = info->etag == node->info.etag;
@@ -131,7 +141,21 @@ Result<size_t> FileSystem::read(const OpenFile& f, uint64_t offset, std::span<st
     std::memcpy(out.data(), f.content.data() + offset, n);
     return n;
   }
-  return cache_.read(f.file, offset, out);
+  auto n = cache_.read(f.file, offset, out);
+  if (!n.isOk() && n.status().code() == Code::kStale) {
+    // The file changed at the origin since it was opened. This open keeps failing (no mixed
+    // versions); the next open must see the new version, so revalidate it now.
+    Status st = ns_.invalidate(f.file.key);
+    if (!st.isOk()) spdlog::warn("revalidating '{}': {}", f.file.key, st.toString());
+  }
+  return n;
+}
+
+Result<size_t> FileSystem::controlWrite(uint64_t ino, std::string_view data) {
+  if (ino != kRefreshIno) return Status(Code::kReadOnly, "read-only control file");
+  spdlog::info("refresh requested through .epochfs/refresh");
+  EPOCHFS_RETURN_IF_ERROR(ns_.refresh());
+  return data.size();
 }
 
 Result<std::unique_ptr<OpenDir>> FileSystem::opendir(uint64_t ino) {
@@ -141,6 +165,9 @@ Result<std::unique_ptr<OpenDir>> FileSystem::opendir(uint64_t ino) {
     origin::DirEntry stats;
     stats.name = std::string(kStatsName);
     d->entries.push_back(std::move(stats));
+    origin::DirEntry refresh;
+    refresh.name = std::string(kRefreshName);
+    d->entries.push_back(std::move(refresh));
     return d;
   }
   auto node = inodes_.get(ino);
@@ -148,7 +175,7 @@ Result<std::unique_ptr<OpenDir>> FileSystem::opendir(uint64_t ino) {
   if (node->info.type != origin::EntryType::kDirectory) {
     return Status(Code::kNotDirectory, node->key);
   }
-  auto entries = origin_.list(node->key);
+  auto entries = ns_.list(node->key);
   if (!entries.isOk()) return entries.status();
   d->key = node->key;
   d->entries = std::move(*entries);
@@ -157,14 +184,14 @@ Result<std::unique_ptr<OpenDir>> FileSystem::opendir(uint64_t ino) {
 
 NodeAttr FileSystem::lookupEntry(const OpenDir& dir, size_t index) {
   const origin::DirEntry& e = dir.entries.at(index);
-  if (dir.ino == kControlDirIno) return controlAttr(kStatsIno);
+  if (dir.ino == kControlDirIno) return controlAttr(index == 0 ? kStatsIno : kRefreshIno);
   Inode node = inodes_.lookup(origin::joinKey(dir.key, e.name), e.info);
   return toAttr(node.ino, node.info);
 }
 
 NodeAttr FileSystem::peekEntry(const OpenDir& dir, size_t index) const {
   const origin::DirEntry& e = dir.entries.at(index);
-  if (dir.ino == kControlDirIno) return controlAttr(kStatsIno);
+  if (dir.ino == kControlDirIno) return controlAttr(index == 0 ? kStatsIno : kRefreshIno);
   // Plain readdir hands out no inode references; d_ino is informational only, so a stable
   // hash outside the range of real inode numbers will do.
   uint64_t ino = std::hash<std::string>{}(origin::joinKey(dir.key, e.name)) | (1ULL << 63);
@@ -188,7 +215,7 @@ std::string FileSystem::statsJson() const {
   ctx.cacheDir = opts_.cache.dir;
   ctx.policyName = cache_.policyName();
   ctx.inodes = inodes_.size();
-  return renderStats(ctx, cache_.stats(), origin_.counters());
+  return renderStats(ctx, cache_.stats(), origin_.counters(), ns_.stats());
 }
 
 }  // namespace epochfs::fs

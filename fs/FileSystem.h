@@ -1,14 +1,15 @@
 // fs/FileSystem.h: what the FUSE callbacks do, without FUSE types.
 //
 // FuseOps.cc turns each kernel request into one call here and the result into one reply.
-// Metadata (lookup, getattr, readdir) comes from the Origin; file bytes come through the
-// BlockCache. The mount is read-only: mutating requests are answered in FuseOps with EROFS.
+// Metadata (lookup, getattr, readdir) comes from the Namespace (the origin, or a snapshot of
+// it); file bytes come through the BlockCache. The mount is read-only: mutating requests are answered in FuseOps with EROFS.
 //
 // Consistency: attributes and entries are cached by the kernel for fuse.attr_timeout. open()
-// revalidates the file at the origin (close-to-open, as NFS does): a changed etag drops the
-// kernel's page cache for the file and every later read uses the new version; an open file
-// keeps reading the version it opened (reads of a version that disappeared fail with ESTALE,
-// never with mixed bytes).
+// revalidates the file in the Namespace (close-to-open, as NFS does; with a snapshot this costs
+// no request): a changed etag drops the kernel's page cache for the file and every later read
+// uses the new version. An open file keeps reading the version it opened: reads of a version
+// that disappeared fail with ESTALE, never with mixed bytes, and revalidate the file so that
+// the next open reads the new version.
 //
 // Thread-safe.
 #pragma once
@@ -24,6 +25,7 @@
 #include "common/Status.h"
 #include "config/Options.h"
 #include "fs/InodeTable.h"
+#include "fs/Namespace.h"
 #include "origin/Origin.h"
 
 namespace epochfs::fs {
@@ -63,7 +65,7 @@ class FileSystem {
   // Fails if the origin root cannot be stat'ed. `origin` and `cache` must outlive this.
   static Result<std::unique_ptr<FileSystem>> create(const config::MountOptions& opts,
                                                     origin::InstrumentedOrigin& origin,
-                                                    cache::BlockCache& cache);
+                                                    Namespace& ns, cache::BlockCache& cache);
 
   // Counts one kernel lookup of the returned inode.
   Result<NodeAttr> lookup(uint64_t parent, std::string_view name);
@@ -73,6 +75,8 @@ class FileSystem {
   // `flags` are open(2) flags; any write access is kReadOnly.
   Result<std::unique_ptr<OpenFile>> open(uint64_t ino, int flags);
   Result<size_t> read(const OpenFile& f, uint64_t offset, std::span<std::byte> out);
+  // A write to a control file (.epochfs/refresh); returns the bytes consumed.
+  Result<size_t> controlWrite(uint64_t ino, std::string_view data);
 
   Result<std::unique_ptr<OpenDir>> opendir(uint64_t ino);
   // For readdirplus: the attributes of entry `index` of `dir`, counting one kernel lookup.
@@ -86,13 +90,14 @@ class FileSystem {
 
  private:
   FileSystem(const config::MountOptions& opts, origin::InstrumentedOrigin& origin,
-             cache::BlockCache& cache, origin::ObjectInfo rootInfo);
+             Namespace& ns, cache::BlockCache& cache, origin::ObjectInfo rootInfo);
   Result<NodeAttr> controlLookup(uint64_t parent, std::string_view name) const;
   NodeAttr controlAttr(uint64_t ino) const;
   static NodeAttr toAttr(uint64_t ino, const origin::ObjectInfo& info);
 
   const config::MountOptions opts_;
   origin::InstrumentedOrigin& origin_;
+  Namespace& ns_;
   cache::BlockCache& cache_;
   InodeTable inodes_;
   const int64_t mountTimeNs_;

@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "fs/ControlFiles.h"
 #include "fs/Errno.h"
 #include "fs/FileSystem.h"
 
@@ -91,7 +92,7 @@ void doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto f = fsOf(req).open(ino, fi->flags);
   if (!f.isOk()) return replyError(req, "open", ino, f.status());
   if ((*f)->isControl) {
-    fi->direct_io = 1;  // size 0 in getattr; the content is read as it is
+    fi->direct_io = 1;  // size 0 in getattr; the content is read (or written) as it is
   } else {
     fi->keep_cache = (*f)->keepCache ? 1 : 0;
   }
@@ -205,7 +206,14 @@ void doStatfs(fuse_req_t req, fuse_ino_t) {
 
 // Everything that would change the dataset: the mount is read-only.
 void erofs(fuse_req_t req) { fuse_reply_err(req, EROFS); }
-void doSetattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { erofs(req); }
+void doSetattr(fuse_req_t req, fuse_ino_t ino, struct stat*, int, fuse_file_info*) {
+  if (ino != kRefreshIno) return erofs(req);
+  // `echo > .epochfs/refresh` truncates before writing: a no-op on a control file.
+  auto attr = fsOf(req).getattr(ino);
+  if (!attr.isOk()) return replyError(req, "setattr", ino, attr.status());
+  struct stat st = toStat(*attr);
+  fuse_reply_attr(req, &st, 0);
+}
 void doMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { erofs(req); }
 void doMkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { erofs(req); }
 void doUnlink(fuse_req_t req, fuse_ino_t, const char*) { erofs(req); }
@@ -214,8 +222,12 @@ void doRename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, 
   erofs(req);
 }
 void doLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { erofs(req); }
-void doWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) {
-  erofs(req);
+void doWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t,
+             fuse_file_info*) {
+  if (!isControlIno(ino)) return erofs(req);
+  auto n = fsOf(req).controlWrite(ino, std::string_view(data, size));
+  if (!n.isOk()) return replyError(req, "write", ino, n.status());
+  fuse_reply_write(req, *n);
 }
 void doCreate(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) { erofs(req); }
 void doSetxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) { erofs(req); }

@@ -39,12 +39,18 @@ class FileSystemTest : public ::testing::Test {
     auto cache = cache::BlockCache::open(opts_.cache, *origin_, std::move(*policy));
     ASSERT_TRUE(cache.isOk()) << cache.status().toString();
     cache_ = std::move(*cache);
-    auto fs = FileSystem::create(opts_, *origin_, *cache_);
+    NamespaceOptions nsOpts;
+    nsOpts.source = opts_.origin.source;
+    auto ns = Namespace::open(nsOpts, *origin_, *cache_);
+    ASSERT_TRUE(ns.isOk()) << ns.status().toString();
+    ns_ = std::move(*ns);
+    auto fs = FileSystem::create(opts_, *origin_, *ns_, *cache_);
     ASSERT_TRUE(fs.isOk()) << fs.status().toString();
     fs_ = std::move(*fs);
   }
   void TearDown() override {
     fs_.reset();
+    ns_.reset();
     cache_.reset();
     origin_.reset();
     std::filesystem::remove_all(dir_);
@@ -70,6 +76,7 @@ class FileSystemTest : public ::testing::Test {
   std::unique_ptr<origin::InstrumentedOrigin> origin_;
   config::MountOptions opts_;
   std::unique_ptr<cache::BlockCache> cache_;
+  std::unique_ptr<Namespace> ns_;
   std::unique_ptr<FileSystem> fs_;
 };
 

@@ -1,0 +1,158 @@
+#include "fs/Namespace.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "origin/testing/MemoryOrigin.h"
+#include "policy/Policy.h"
+
+namespace epochfs::fs {
+namespace {
+
+class NamespaceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("epochfs-ns-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    mem_ = new origin::MemoryOrigin();
+    mem_->put("a/x.jpg", "x");
+    mem_->put("a/y.jpg", "yy");
+    mem_->put("b/c/z.jpg", "zzz");
+    mem_->put("top", "t");
+    origin_ = std::make_unique<origin::InstrumentedOrigin>(std::unique_ptr<origin::Origin>(mem_));
+    openCache();
+  }
+  void TearDown() override {
+    cache_.reset();
+    origin_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void openCache() {
+    cache_.reset();
+    config::CacheOptions o;
+    o.dir = dir_.string();
+    o.sizeBytes = 64 * config::kMiB;
+    o.minFreeBytes = 0;
+    auto policy = policy::makePolicy("lru");
+    ASSERT_TRUE(policy.isOk());
+    auto c = cache::BlockCache::open(o, *origin_, std::move(*policy));
+    ASSERT_TRUE(c.isOk()) << c.status().toString();
+    cache_ = std::move(*c);
+  }
+  std::unique_ptr<Namespace> open(double ttl, const std::string& source = "mem") {
+    auto ns = Namespace::open(NamespaceOptions{ttl, source}, *origin_, *cache_);
+    EXPECT_TRUE(ns.isOk()) << ns.status().toString();
+    return ns.isOk() ? std::move(*ns) : nullptr;
+  }
+  uint64_t requests() const { return origin_->counters().requests.load(); }
+
+  std::filesystem::path dir_;
+  origin::MemoryOrigin* mem_ = nullptr;  // owned by origin_
+  std::unique_ptr<origin::InstrumentedOrigin> origin_;
+  std::unique_ptr<cache::BlockCache> cache_;
+};
+
+std::vector<std::string> names(const std::vector<origin::DirEntry>& entries) {
+  std::vector<std::string> out;
+  for (const auto& e : entries) out.push_back(e.name);
+  return out;
+}
+
+TEST_F(NamespaceTest, SplitKey) {
+  EXPECT_EQ(splitKey("a/b/c"), std::make_pair(std::string_view("a/b"), std::string_view("c")));
+  EXPECT_EQ(splitKey("c"), std::make_pair(std::string_view(), std::string_view("c")));
+}
+
+TEST_F(NamespaceTest, ImmutableSnapshotServesWithoutRequestsAndSurvivesReopen) {
+  auto ns = open(-1);
+  ASSERT_TRUE(ns);
+  EXPECT_GT(origin_->counters().listRequests.load(), 0u);
+  uint64_t before = requests();
+  auto st = ns->stat("b/c/z.jpg");
+  ASSERT_TRUE(st.isOk());
+  EXPECT_EQ(st->size, 3u);
+  EXPECT_EQ(ns->stat("a/nope").status().code(), Code::kNotFound);
+  EXPECT_EQ(ns->stat("nodir/x").status().code(), Code::kNotFound);
+  EXPECT_EQ(names(*ns->list("a")), (std::vector<std::string>{"x.jpg", "y.jpg"}));
+  EXPECT_EQ(requests(), before) << "a snapshot answers without the origin";
+  EXPECT_FALSE(ns->stats().loadedFromSnapshot);
+
+  ns.reset();
+  openCache();  // a remount: new cache object on the same dir
+  before = requests();
+  ns = open(-1);
+  ASSERT_TRUE(ns);
+  EXPECT_TRUE(ns->stats().loadedFromSnapshot);
+  EXPECT_EQ(names(*ns->list("")), (std::vector<std::string>{"a", "b", "top"}));
+  EXPECT_EQ(ns->stat("a/y.jpg")->size, 2u);
+  EXPECT_EQ(requests(), before) << "a remount lists nothing";
+}
+
+TEST_F(NamespaceTest, SnapshotOfAnotherSourceIsIgnored) {
+  ASSERT_TRUE(open(-1, "one"));
+  openCache();
+  uint64_t lists = origin_->counters().listRequests.load();
+  auto ns = open(-1, "two");
+  ASSERT_TRUE(ns);
+  EXPECT_FALSE(ns->stats().loadedFromSnapshot);
+  EXPECT_GT(origin_->counters().listRequests.load(), lists);
+}
+
+TEST_F(NamespaceTest, RefreshSeesNewFilesAndPersistsThem) {
+  auto ns = open(-1);
+  ASSERT_TRUE(ns);
+  mem_->put("a/new.jpg", "n");
+  EXPECT_EQ(ns->stat("a/new.jpg").status().code(), Code::kNotFound);
+  ASSERT_TRUE(ns->refresh().isOk());
+  EXPECT_TRUE(ns->stat("a/new.jpg").isOk());
+  ns.reset();
+  openCache();
+  ns = open(-1);
+  EXPECT_TRUE(ns->stat("a/new.jpg").isOk());
+}
+
+TEST_F(NamespaceTest, InvalidateUpdatesOneEntry) {
+  auto ns = open(-1);
+  ASSERT_TRUE(ns);
+  std::string oldEtag = ns->stat("top")->etag;
+  mem_->put("top", "changed");
+  EXPECT_EQ(ns->stat("top")->etag, oldEtag);
+  ASSERT_TRUE(ns->invalidate("top").isOk());
+  EXPECT_NE(ns->stat("top")->etag, oldEtag);
+  EXPECT_EQ(ns->stat("top")->size, 7u);
+  mem_->remove("a/x.jpg");
+  ASSERT_TRUE(ns->invalidate("a/x.jpg").isOk());
+  EXPECT_EQ(ns->stat("a/x.jpg").status().code(), Code::kNotFound);
+}
+
+TEST_F(NamespaceTest, PassthroughAsksTheOriginEveryTime) {
+  auto ns = open(0);
+  ASSERT_TRUE(ns);
+  uint64_t before = requests();
+  ASSERT_TRUE(ns->stat("top").isOk());
+  ASSERT_TRUE(ns->stat("top").isOk());
+  EXPECT_EQ(requests(), before + 2);
+  mem_->put("late", "l");
+  EXPECT_TRUE(ns->stat("late").isOk());
+}
+
+TEST_F(NamespaceTest, TtlReusesListingsUntilTheyExpire) {
+  auto ns = open(0.2);
+  ASSERT_TRUE(ns);
+  ASSERT_TRUE(ns->stat("a/x.jpg").isOk());
+  uint64_t before = requests();
+  ASSERT_TRUE(ns->stat("a/y.jpg").isOk());
+  EXPECT_EQ(requests(), before) << "the listing of 'a' is reused";
+  mem_->put("a/late.jpg", "l");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(ns->stat("a/late.jpg").isOk()) << "an expired listing is fetched again";
+}
+
+}  // namespace
+}  // namespace epochfs::fs
