@@ -25,7 +25,8 @@ Status setupLogging(const std::string& level, const std::string& file) {
     return ioError("cannot open log file " + file + ": " + e.what());
   }
   logger->set_level(spdlog::level::from_str(level));
-  logger->flush_on(spdlog::level::warn);
+  // Info and above are rare (mount, unmount, trouble) and must survive a kill -9.
+  logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
   spdlog::flush_every(std::chrono::seconds(1));
   return Status::ok();

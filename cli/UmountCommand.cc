@@ -8,6 +8,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -39,6 +40,17 @@ int unmount(const std::string& mp, bool lazy) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : EBUSY;
 }
 
+// True while `pid` runs. A zombie has exited: the daemon was reparented when the mount command
+// returned, and its new parent (often PID 1 in containers) may reap it late.
+bool running(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  size_t close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
+}
+
 }  // namespace
 
 int runUmount(const std::string& mountpoint, bool lazy, int waitSec) {
@@ -57,7 +69,7 @@ int runUmount(const std::string& mountpoint, bool lazy, int waitSec) {
   if (err != 0) return fail("cannot unmount " + mp + ": " + strerror(err));
   if (pid <= 0) return 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(waitSec);
-  while (::kill(pid, 0) == 0 || errno == EPERM) {
+  while (running(pid)) {
     if (std::chrono::steady_clock::now() > deadline) {
       return fail("unmounted " + mp + ", but its daemon (pid " + std::to_string(pid) +
                   ") is still running after " + std::to_string(waitSec) + " s");
