@@ -1,10 +1,11 @@
 // origin/tests/S3RgwTest.cc: S3Origin against a real Ceph RADOS Gateway on loopback.
 //
-// The binary starts one RGW with test/rgw/rgw.sh for all its tests (a global environment) and
-// stops it at the end, also when tests fail and on SIGINT/SIGTERM/SIGABRT/SIGSEGV. When the
-// gateway cannot be started (script missing, Ceph not installable), the tests are skipped
-// with a loud message, or FAIL when EPOCHFS_REQUIRE_RGW=1 (as CI sets it). Objects are
-// uploaded with S3Client's own signed PUT, so RGW checks our signer on every upload too.
+// The binary starts one RGW with test/rgw/rgw.sh (or $EPOCHFS_RGW_SCRIPT) for all its tests
+// (a global environment) and stops it at the end, also when tests fail and on SIGINT,
+// SIGTERM, SIGABRT and SIGSEGV. When the gateway cannot be started (script missing, Ceph not
+// installable), the tests are skipped with a loud message, or FAIL when EPOCHFS_REQUIRE_RGW=1
+// (for CI). Objects are uploaded with S3Client's own signed PUT, so RGW checks our signer on
+// every upload too.
 //
 // What runs here: the Origin contract (OriginContract.h), S3 shapes that only a real server
 // can vouch for (directory markers, a key that is both a file and a prefix, listings over
@@ -52,6 +53,11 @@ Rgw& rgw() {
   return r;
 }
 
+bool rgwRequired() {
+  const char* v = std::getenv("EPOCHFS_REQUIRE_RGW");
+  return v != nullptr && std::string(v) == "1";
+}
+
 std::string gStopCommand;  // run from signal handlers too: prepared in advance
 
 void stopFromSignal(int sig) {
@@ -77,7 +83,16 @@ std::string shellQuote(const std::string& s) {
 class RgwEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
-    const std::string script = std::string(EPOCHFS_SOURCE_DIR) + "/test/rgw/rgw.sh";
+    start();
+    announce();
+  }
+
+  void start() {
+    // EPOCHFS_RGW_SCRIPT overrides the script (to check the no-gateway paths, say).
+    const char* override = std::getenv("EPOCHFS_RGW_SCRIPT");
+    const std::string script = override != nullptr && *override != '\0'
+                                   ? std::string(override)
+                                   : std::string(EPOCHFS_SOURCE_DIR) + "/test/rgw/rgw.sh";
     if (::access(script.c_str(), R_OK) != 0) {
       rgw().failure = script + " is missing";
       return;
@@ -122,6 +137,15 @@ class RgwEnvironment : public ::testing::Environment {
                 std::chrono::duration<double>(Clock::now() - start).count());
   }
 
+  // Called once the environment is set up, whatever happened.
+  static void announce() {
+    if (rgw().up) return;
+    std::fprintf(stderr,
+                 "\n*** NO RGW: every S3 test of this binary is %s. Cause: %s\n\n",
+                 rgwRequired() ? "FAILED (EPOCHFS_REQUIRE_RGW=1)" : "SKIPPED",
+                 rgw().failure.c_str());
+  }
+
   void TearDown() override {
     if (!gStopCommand.empty()) {
       int rc = std::system(gStopCommand.c_str());
@@ -138,11 +162,6 @@ class RgwEnvironment : public ::testing::Environment {
   std::string parent_;
   std::string dir_;
 };
-
-bool rgwRequired() {
-  const char* v = std::getenv("EPOCHFS_REQUIRE_RGW");
-  return v != nullptr && std::string(v) == "1";
-}
 
 // In each test: skip (loudly) or fail when there is no gateway.
 #define REQUIRE_RGW()                                                                     \
