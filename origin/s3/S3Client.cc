@@ -159,7 +159,9 @@ Result<S3Response> S3Client::send(const S3Request& req, const RetryPolicy* polic
           cause = {r.error, transportWord(r.error) + ": " + r.errorMessage};
           last.reset();
           if (!r.retryable()) {
-            fatal = Status(r.error == TransportError::kTls ? Code::kPermissionDenied : Code::kIo,
+            // Not worth retrying, and not transient either: a TLS verification failure or a
+            // malformed URL will fail the same way every time.
+            fatal = Status(r.error == TransportError::kTls ? Code::kUnavailable : Code::kIo,
                            "S3 " + req.method + " " + url + ": " + cause.message);
           }
           return r.retryable();

@@ -323,9 +323,7 @@ Status S3Origin::probe(std::string_view credentialSource) {
     if (failure.transport == TransportError::kTls) {
       hint = " (check s3.ca_bundle, or set s3.verify_tls: false for a test server)";
     }
-    return Status(failure.transport == TransportError::kTls ? Code::kPermissionDenied
-                                                            : Code::kUnavailable,
-                  "cannot reach S3 endpoint " + endpoint + ": " + cause + hint);
+    return unavailable("cannot reach S3 endpoint " + endpoint + ": " + cause + hint);
   }
   const S3ErrorDoc& e = r->error;
   switch (r->status) {

@@ -3,6 +3,12 @@
 // (503 SlowDown, dropped connections, stalls) within and beyond the retry budget, connection
 // reuse and concurrency, and the mount-time probe's messages. The same contract against a
 // real Ceph RGW is in S3RgwTest.cc.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -514,6 +520,41 @@ TEST(S3ProbeTest, RefusedConnectionNamesTheEndpointWithinSeconds) {
   EXPECT_NE(s.message().find("cannot reach S3 endpoint " + endpoint), std::string::npos)
       << s.message();
   expectNoSecret(s);
+}
+
+TEST(S3ProbeTest, HttpsToAPlainHttpServerIsATlsFailureWithAHint) {
+  // A server that answers every connection with plain text at once, as an HTTP server does
+  // to a TLS ClientHello it cannot parse.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::atomic<bool> stop{false};
+  std::thread server([&] {
+    while (!stop) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      int c = ::accept(fd, nullptr, nullptr);
+      if (c < 0) continue;
+      const char reply[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+      (void)!::send(c, reply, sizeof reply - 1, MSG_NOSIGNAL);
+      ::close(c);
+    }
+  });
+  const std::string endpoint = "https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  Status s = probeAt(endpoint);
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_NE(s.message().find("cannot reach S3 endpoint " + endpoint + ": TLS failure"),
+            std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("s3.ca_bundle"), std::string::npos) << s.message();
+  stop = true;
+  server.join();
+  ::close(fd);
 }
 
 TEST(S3ProbeTest, AServerThatNeverAnswersFailsWithinTenSeconds) {
