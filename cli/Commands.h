@@ -20,6 +20,9 @@ struct MountFlags {
   std::optional<int> threads;
   std::optional<std::string> logLevel;
   std::optional<std::string> logFile;
+  std::optional<std::string> endpoint;
+  std::optional<std::string> region;
+  std::optional<std::string> metadataTtl;
   bool allowOther = false;
   bool foreground = false;
   int readyTimeoutSec = 120;

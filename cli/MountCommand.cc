@@ -58,6 +58,13 @@ Result<config::MountOptions> buildOptions(const MountFlags& f) {
   if (f.logLevel) o.log.level = *f.logLevel;
   if (f.logFile) o.log.file = *f.logFile;
   if (f.allowOther) o.fuse.allowOther = true;
+  if (f.endpoint) o.origin.s3.endpoint = *f.endpoint;
+  if (f.region) o.origin.s3.region = *f.region;
+  if (f.metadataTtl) {
+    auto ttl = config::parseTtl(*f.metadataTtl);
+    if (!ttl.isOk()) return invalid("--metadata-ttl: " + ttl.status().message());
+    o.metadata.ttlSec = *ttl;
+  }
   o.foreground = f.foreground;
   std::error_code ec;
   o.mountpoint = std::filesystem::absolute(f.mountpoint, ec).lexically_normal().string();
@@ -97,7 +104,7 @@ Status serve(const config::MountOptions& opts, std::unique_ptr<origin::Origin> r
   auto cache = cache::BlockCache::open(opts.cache, origin, std::move(*policy));
   if (!cache.isOk()) return cache.status();
   fs::NamespaceOptions nsOpts;
-  nsOpts.ttlSec = opts.origin.source.rfind("s3://", 0) == 0 ? -1 : 0;
+  nsOpts.ttlSec = opts.metadata.ttlSec;
   nsOpts.source = opts.origin.source;
   auto ns = fs::Namespace::open(nsOpts, origin, **cache);
   if (!ns.isOk()) return ns.status();

@@ -13,8 +13,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   MountFlags mf;
-  auto* mount = app.add_subcommand("mount", "Mount SOURCE (a directory) on MOUNTPOINT");
-  mount->add_option("SOURCE", mf.source, "Dataset origin: a local directory")->required();
+  auto* mount = app.add_subcommand("mount", "Mount SOURCE (a directory or an S3 bucket) on MOUNTPOINT");
+  mount->add_option("SOURCE", mf.source,
+                    "Dataset origin: a local directory or s3://BUCKET[/PREFIX]")
+      ->required();
   mount->add_option("MOUNTPOINT", mf.mountpoint, "Existing empty directory to mount on")
       ->required();
   mount->add_option("--config", mf.configFile, "YAML config file (see docs/config.md)");
@@ -28,6 +30,11 @@ int main(int argc, char** argv) {
   mount->add_option("--log-level", mf.logLevel,
                     "trace, debug, info, warn, error or off (log.level)");
   mount->add_option("--log-file", mf.logFile, "Log file (log.file)");
+  mount->add_option("--endpoint", mf.endpoint,
+                    "S3 endpoint URL, e.g. http://127.0.0.1:7480 (s3.endpoint; default AWS)");
+  mount->add_option("--region", mf.region, "S3 signing region (s3.region)");
+  mount->add_option("--metadata-ttl", mf.metadataTtl,
+                    "immutable, or seconds to trust listings (metadata.ttl)");
   mount->add_flag("--allow-other", mf.allowOther,
                   "Let other users access the mount (fuse.allow_other)");
   mount->add_flag("-f,--foreground", mf.foreground, "Stay in the foreground; log to stderr");

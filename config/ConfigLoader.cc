@@ -24,6 +24,18 @@
 #include "config/Suggest.h"
 
 namespace epochfs::config {
+
+Result<double> parseTtl(std::string_view text) {
+  if (text == "immutable") return kTtlImmutable;
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !(v >= 0)) {
+    return invalid("'" + std::string(text) +
+                   "' is not a ttl (use immutable, or seconds >= 0 such as 0 or 300)");
+  }
+  return v;
+}
+
 namespace {
 
 constexpr size_t kMaxConfigBytes = 1 << 20;
@@ -289,9 +301,19 @@ constexpr Field kS3Fields[] = {
        return setSeconds(t, o.origin.s3.retry.budgetSec, checks::positiveSeconds);
      }},
 };
+constexpr Field kMetadataFields[] = {
+    {"ttl", Kind::kString,
+     [](std::string_view t, MountOptions& o) {
+       Result<double> v = parseTtl(t);
+       if (!v.isOk()) return v.status();
+       o.metadata.ttlSec = *v;
+       return Status::ok();
+     }},
+};
 constexpr Section kSections[] = {
     {"origin", kOriginFields}, {"cache", kCacheFields}, {"policy", kPolicyFields},
     {"fuse", kFuseFields},     {"log", kLogFields},     {"s3", kS3Fields},
+    {"metadata", kMetadataFields},
 };
 
 std::string sectionNames() {

@@ -25,6 +25,9 @@ namespace epochfs::config {
 // Callers prefix the key or flag.
 Result<uint64_t> parseSize(std::string_view text);
 
+// Parses metadata.ttl: "immutable" (kTtlImmutable) or a number of seconds >= 0.
+Result<double> parseTtl(std::string_view text);
+
 // Renders bytes for people: "20 MiB", "1.5 GiB", "512 B": the largest binary unit (up to
 // TiB) that is <= bytes, at most two decimals, trailing zeros dropped. Exact multiples print
 // without decimals, and then parseSize() reads the text back to the same value.

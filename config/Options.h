@@ -144,6 +144,19 @@ struct FuseOptions {
   bool allowOther = false;
 };
 
+// metadata.ttl values besides a number of seconds.
+inline constexpr double kTtlImmutable = -1.0;  // "immutable"
+inline constexpr double kTtlUnset = -2.0;      // not configured: validate() picks by source
+
+struct MetadataOptions {
+  // How long what the origin said about names, sizes and etags is trusted. "immutable": the
+  // whole tree is listed once and kept in the cache dir, so a remount sends no LIST request;
+  // `epochfs refresh` re-lists. Seconds: a directory listing is reused that long (0: every
+  // lookup asks the origin). YAML: metadata.ttl. Default: immutable for s3:// sources, 0 for
+  // a directory (a local stat costs microseconds).
+  double ttlSec = kTtlUnset;
+};
+
 struct LogOptions {
   // trace, debug, info, warn, error, off. YAML: log.level. Default: info.
   std::string level = "info";
@@ -159,6 +172,7 @@ struct MountOptions {
   PolicyOptions policy;
   FuseOptions fuse;
   LogOptions log;
+  MetadataOptions metadata;
   // Set only from the command line.
   std::string mountpoint;
   bool foreground = false;

@@ -135,6 +135,9 @@ Status validate(MountOptions& opts) {
     }
   }
   validateS3(problems, opts.origin.s3);
+  if (opts.metadata.ttlSec == kTtlUnset) {
+    opts.metadata.ttlSec = opts.origin.source.starts_with("s3://") ? kTtlImmutable : 0.0;
+  }
 
   problems.add("policy.name", checks::policyName(opts.policy.name));
   problems.add("log.level", checks::logLevel(opts.log.level));

@@ -1,7 +1,6 @@
 #include "fs/Namespace.h"
 
 #include <algorithm>
-#include <deque>
 
 #include <spdlog/spdlog.h>
 
@@ -149,17 +148,25 @@ bool Namespace::loadPersisted() {
 }
 
 Result<Namespace::Tree> Namespace::listAll() {
+  // One flat listing (S3: a request per 1,000 objects, instead of one per directory), then
+  // grouped by parent directory. Sorted by key, so each directory's entries arrive in order.
+  auto all = origin_.listRecursive("");
+  if (!all.isOk()) return all.status();
   Tree tree;
-  std::deque<std::string> todo{""};
-  while (!todo.empty()) {
-    std::string dir = std::move(todo.front());
-    todo.pop_front();
-    auto entries = origin_.list(dir);
-    if (!entries.isOk()) return entries.status();
-    for (const auto& e : *entries) {
-      if (e.info.type == origin::EntryType::kDirectory) todo.push_back(origin::joinKey(dir, e.name));
-    }
-    tree[dir] = Listing{std::move(*entries), Clock::now()};
+  auto now = Clock::now();
+  tree[""].fetched = now;
+  for (auto& e : *all) {
+    auto [dir, name] = splitKey(e.key);
+    Listing& l = tree[std::string(dir)];
+    l.fetched = now;
+    l.entries.push_back(origin::DirEntry{std::string(name), std::move(e.info)});
+    if (l.entries.back().info.type == origin::EntryType::kDirectory) tree[e.key].fetched = now;
+  }
+  // Keys sort with '/' as a byte, which can interleave a directory's names ("a b" < "a/c" <
+  // "a0"); listings must be sorted by name.
+  for (auto& [dir, l] : tree) {
+    std::sort(l.entries.begin(), l.entries.end(),
+              [](const origin::DirEntry& a, const origin::DirEntry& b) { return a.name < b.name; });
   }
   return tree;
 }

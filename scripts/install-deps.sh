@@ -8,10 +8,11 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libfuse3-dev fuse3
   librocksdb-dev libxxhash-dev libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev
-  libfmt-dev libcurl4-openssl-dev nlohmann-json3-dev
+  libfmt-dev libcurl4-openssl-dev nlohmann-json3-dev libtinyxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pytest
+  python3 python3-pytest python3-torch
 )
+# The S3 tests' Ceph RADOS Gateway is installed by test/rgw/rgw.sh when they first start it.
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

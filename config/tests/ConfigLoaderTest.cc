@@ -141,8 +141,8 @@ TEST(LoadConfigErrorTest, KeyInTheWrongSection) {
 
 TEST(LoadConfigErrorTest, UnknownTopLevelKey) {
   EXPECT_EQ(loadError("origin: {source: /d}\ncahce:\n  size: 1GiB\n"),
-            "x.yaml:2: unknown key 'cahce' (known sections: origin, cache, policy, fuse, log, s3; "
-            "did you mean 'cache'?)");
+            "x.yaml:2: unknown key 'cahce' (known sections: origin, cache, policy, fuse, log, s3, "
+            "metadata; did you mean 'cache'?)");
   EXPECT_NE(loadError("source: /d\n").find("write 'source:' nested under 'origin:'"),
             std::string::npos);
   EXPECT_NE(loadError("cache.size: 1GiB\n").find("write 'size:' nested under 'cache:'"),
@@ -208,10 +208,21 @@ TEST(LoadConfigErrorTest, SectionThatIsNotAMap) {
             "scalar");
 }
 
+TEST(LoadConfigTest, MetadataTtl) {
+  MountOptions o;
+  ASSERT_TRUE(loadConfigText("metadata:\n  ttl: immutable\n", "x.yaml", o).isOk());
+  EXPECT_EQ(o.metadata.ttlSec, kTtlImmutable);
+  ASSERT_TRUE(loadConfigText("metadata:\n  ttl: 2.5\n", "x.yaml", o).isOk());
+  EXPECT_EQ(o.metadata.ttlSec, 2.5);
+  EXPECT_NE(loadError("metadata:\n  ttl: forever\n").find("x.yaml:2: metadata.ttl: 'forever' is not a ttl"),
+            std::string::npos);
+  EXPECT_FALSE(parseTtl("-1").isOk());
+}
+
 TEST(LoadConfigErrorTest, TopLevelThatIsNotAMap) {
   EXPECT_EQ(loadError("- origin\n- cache\n"),
             "x.yaml:1: the top level must be a map of sections (origin, cache, policy, fuse, "
-            "log, s3), not a list");
+            "log, s3, metadata), not a list");
   EXPECT_NE(loadError("just some text\n").find("not a scalar"), std::string::npos);
 }
 

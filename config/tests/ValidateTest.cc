@@ -36,6 +36,19 @@ TEST(ValidateTest, DefaultsWithASourcePass) {
   EXPECT_EQ(o.log.file, o.cache.dir + "/epochfs.log");
 }
 
+TEST(ValidateTest, MetadataTtlDefaultsBySource) {
+  MountOptions dir = withSource();
+  ASSERT_TRUE(validate(dir).isOk());
+  EXPECT_EQ(dir.metadata.ttlSec, 0.0);
+  MountOptions s3 = withSource("s3://bucket/prefix");
+  ASSERT_TRUE(validate(s3).isOk());
+  EXPECT_EQ(s3.metadata.ttlSec, kTtlImmutable);
+  MountOptions set = withSource("s3://bucket");
+  set.metadata.ttlSec = 30;
+  ASSERT_TRUE(validate(set).isOk());
+  EXPECT_EQ(set.metadata.ttlSec, 30.0);
+}
+
 TEST(ValidateTest, IsIdempotent) {
   MountOptions o = withSource("data/x/");
   ASSERT_TRUE(validate(o).isOk());
