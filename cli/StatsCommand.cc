@@ -57,6 +57,20 @@ int runStats(const std::string& mountpoint, bool json) {
       num(c, "stale_drops"), num(c, "single_flight_waits"));
   std::cout << fmt::format("        {} blocks recovered at mount, {} orphans removed\n",
                            num(c, "recovered_blocks"), num(c, "orphans_removed"));
+  const auto& n = s.value("namespace", nlohmann::json::object());
+  if (!n.empty()) {
+    std::string mode = n.value("mode", "?");
+    std::cout << fmt::format("names   {}", mode);
+    if (mode != "passthrough") {
+      std::cout << fmt::format(", {} directories, {} entries", num(n, "directories"),
+                               num(n, "entries"));
+    }
+    if (mode == "immutable") {
+      std::cout << fmt::format(", snapshot {} s old{}", n.value("snapshot_age_sec", 0.0),
+                               n.value("loaded_from_snapshot", false) ? ", loaded from disk" : "");
+    }
+    std::cout << "\n";
+  }
   std::cout << fmt::format(
       "origin  {} requests ({} reads, {} lists, {} stats), {} read, {} errors\n",
       num(o, "requests"), num(o, "read_requests"), num(o, "list_requests"),
