@@ -133,6 +133,20 @@ TEST_F(FileSystemTest, RootListingHidesControlDirButLookupFindsIt) {
   EXPECT_TRUE(json["origin"].contains("requests"));
 }
 
+TEST_F(FileSystemTest, RefreshIsWriteOnlyAndStatsIsReadOnly) {
+  auto ctl = fs_->lookup(kRootIno, ".epochfs");
+  ASSERT_TRUE(ctl.isOk());
+  auto refresh = fs_->lookup(ctl->ino, "refresh");
+  ASSERT_TRUE(refresh.isOk());
+  EXPECT_EQ(fs_->open(refresh->ino, O_RDONLY).status().code(), Code::kPermissionDenied);
+  ASSERT_TRUE(fs_->open(refresh->ino, O_WRONLY | O_TRUNC).isOk());
+  auto n = fs_->controlWrite(refresh->ino, "refresh\n");
+  ASSERT_TRUE(n.isOk()) << n.status().toString();
+  EXPECT_EQ(*n, 8u);
+  EXPECT_EQ(fs_->controlWrite(kStatsIno, "x").status().code(), Code::kReadOnly);
+  EXPECT_EQ(fs_->open(kStatsIno, O_WRONLY).status().code(), Code::kReadOnly);
+}
+
 TEST_F(FileSystemTest, ReaddirplusCountsLookups) {
   auto d = fs_->opendir(kRootIno);
   ASSERT_TRUE(d.isOk());
