@@ -22,6 +22,9 @@ import pytest
 
 from epochfs_testlib import (Dataset, Mount, daemon_pids_for, epochfs_bin, fuse_mounts,
                              make_dataset)
+# The S3 fixtures (a session-wide RGW, s3mounter, proxy), for test_s3*.py; only started by the
+# tests that ask for them.
+from rgw_fixture import proxy, rgw, s3mounter, unique_bucket  # noqa: E402,F401
 
 WATCHDOG_SEC = float(os.environ.get("EPOCHFS_TEST_WATCHDOG", "150"))
 
