@@ -13,20 +13,16 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
-from epochfs_testlib import (Dataset, Mount, daemon_pids_for, epochfs_bin, fuse_mounts,
-                             make_dataset)
+from epochfs_testlib import (Dataset, Mount, epochfs_bin, force_unmount, fuse_mounts,
+                             make_dataset, supervise_mounts)
 # The S3 fixtures (a session-wide RGW, s3mounter, proxy), for test_s3*.py; only started by the
 # tests that ask for them.
 from rgw_fixture import proxy, rgw, s3mounter, unique_bucket  # noqa: E402,F401
 
-WATCHDOG_SEC = float(os.environ.get("EPOCHFS_TEST_WATCHDOG", "150"))
 
 
 def pytest_sessionstart(session):
@@ -53,16 +49,6 @@ def _ours(tmp_root: Path) -> list[str]:
     return [m for m in fuse_mounts() if (m + os.sep).startswith(root)]
 
 
-def _force_unmount(points: list[str]) -> None:
-    for m in points:
-        for pid in daemon_pids_for(m):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["fusermount3", "-uz", m], capture_output=True, timeout=30)
-
-
 _test_dirs: list[Path] = []  # every test's tmp_path, for the check at session end
 
 
@@ -72,14 +58,16 @@ def _no_leaked_mounts(tmp_path):
     yield
     leaked = _ours(tmp_path)
     if leaked:
-        _force_unmount(leaked)
+        for m in leaked:
+            force_unmount(m)
         pytest.fail(f"test left FUSE mounts behind: {leaked}")
 
 
 def pytest_sessionfinish(session, exitstatus):
     leaked = [m for d in _test_dirs for m in _ours(d)]
     if leaked:
-        _force_unmount(leaked)
+        for m in leaked:
+            force_unmount(m)
         print(f"\nERROR: FUSE mounts leaked by the session (now unmounted): {leaked}")
         session.exitstatus = 1
 
@@ -114,30 +102,5 @@ def mounter(request, tmp_path):
             m.start()
         return m
 
-    def watchdog():
-        for m in mounts:
-            if m.mounted:
-                print(f"\nWATCHDOG: test ran over {WATCHDOG_SEC}s; killing the daemon of "
-                      f"{m.mountpoint} so blocked reads fail")
-                if m.pid:
-                    try:
-                        os.kill(m.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                _force_unmount([str(m.mountpoint)])
-
-    timer = threading.Timer(WATCHDOG_SEC, watchdog)
-    timer.daemon = True
-    timer.start()
-    try:
+    with supervise_mounts(request, mounts):
         yield make
-    finally:
-        timer.cancel()
-        failed = getattr(request.node, "rep_call", None)
-        failed = failed is not None and failed.failed
-        for m in reversed(mounts):
-            notes = m.cleanup()
-            if notes:
-                print(f"teardown of {m.mountpoint}: " + "; ".join(notes))
-            if failed or notes:
-                print(f"--- daemon log {m.log_file} (tail) ---\n{m.log_tail()}")

@@ -13,7 +13,9 @@ import os
 import random
 import signal
 import stat
+import contextlib
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,8 @@ DEFAULT_BLOCK = 4 * MiB
 
 # No command of the CLI may take longer than this (the mount command returns once ready).
 CMD_TIMEOUT = 30
+# A test still running after this long gets its daemons killed, so blocked reads fail.
+WATCHDOG_SEC = float(os.environ.get("EPOCHFS_TEST_WATCHDOG", "150"))
 
 
 def epochfs_bin() -> str:
@@ -412,3 +416,42 @@ def expect_errno(code: int, fn, *args, **kwargs) -> None:
                                  f"{errno.errorcode.get(e.errno, e.errno)} ({e})")
         return
     raise AssertionError(f"{fn.__name__}{args}: expected {errno.errorcode[code]}, but it succeeded")
+
+
+def force_unmount(mountpoint, pids=()) -> None:
+    """Kills the daemon(s) of `mountpoint` and lazily unmounts it: the last resort."""
+    for pid in {p for p in [*pids, *daemon_pids_for(mountpoint)] if p}:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    subprocess.run(["fusermount3", "-uz", str(mountpoint)], capture_output=True, timeout=30)
+
+
+@contextlib.contextmanager
+def supervise_mounts(request, mounts: list):
+    """Around a mount fixture's yield: a watchdog that kills the daemons of a test running
+    over WATCHDOG_SEC, and a teardown that cleans up every mount in `mounts` (unmount, or force
+    it), printing the daemon's log when the test failed or the cleanup had to force."""
+    def watchdog():
+        for m in mounts:
+            if m.mounted:
+                print(f"\nWATCHDOG: test ran over {WATCHDOG_SEC}s; killing the daemon of "
+                      f"{m.mountpoint} so blocked reads fail")
+                force_unmount(m.mountpoint, [m.pid])
+
+    timer = threading.Timer(WATCHDOG_SEC, watchdog)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        failed = getattr(request.node, "rep_call", None)
+        failed = failed is not None and failed.failed
+        for m in reversed(mounts):
+            notes = m.cleanup()
+            if notes:
+                print(f"teardown of {m.mountpoint}: " + "; ".join(notes))
+            if failed or notes:
+                print(f"--- daemon log {m.log_file} (tail) ---\n{m.log_tail()}")

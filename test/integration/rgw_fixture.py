@@ -21,24 +21,20 @@ import concurrent.futures
 import hashlib
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from epochfs_testlib import (CMD_TIMEOUT, Mount, daemon_pids_for, epochfs_bin, pid_alive,
-                             read_stats)
+from epochfs_testlib import (CMD_TIMEOUT, Mount, epochfs_bin, pid_alive, read_stats,
+                             supervise_mounts)
 from faultproxy import FaultProxy
 
 _REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(_REPO / "test" / "rgw"))
 import s3util  # noqa: E402
-
-WATCHDOG_SEC = float(os.environ.get("EPOCHFS_TEST_WATCHDOG", "150"))
 
 # Credential-related variables removed from the environment of every epochfs command, so that
 # the caller's own AWS setup never leaks into a test.
@@ -214,30 +210,6 @@ class S3Mount(Mount):
         return read_stats(self.mountpoint)
 
 
-_flags_supported: bool | None = None
-
-
-def mount_flags_supported() -> bool:
-    """Whether `epochfs mount` has --endpoint and --region (the contract of issue 3)."""
-    global _flags_supported
-    if _flags_supported is None:
-        out = run_epochfs("mount", "--help")
-        _flags_supported = "--endpoint" in out.stdout and "--region" in out.stdout
-        if not _flags_supported:
-            print("WARNING: epochfs mount has no --endpoint/--region: passing them in the "
-                  "config file instead")
-    return _flags_supported
-
-
-def _force_unmount(m: Mount) -> None:
-    for pid in {p for p in [m.pid, *daemon_pids_for(m.mountpoint)] if p}:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    subprocess.run(["fusermount3", "-uz", str(m.mountpoint)], capture_output=True, timeout=30)
-
-
 @pytest.fixture
 def s3mounter(request, tmp_path, rgw):
     """s3mounter(bucket, prefix="", endpoint=None, cache_dir=None, cache_size="256MiB",
@@ -252,11 +224,6 @@ def s3mounter(request, tmp_path, rgw):
         n = len(mounts)
         endpoint = endpoint or rgw.endpoint
         region = region or rgw.region
-        if not mount_flags_supported():
-            # An older binary without --endpoint/--region: the same through the config file.
-            config = {k: dict(v) for k, v in (config or {}).items()}
-            config.setdefault("s3", {}).update(endpoint=endpoint, region=region)
-            endpoint = region = None
         cfg_path = None
         if config:
             cfg_path = tmp_path / f"s3-{n}.yaml"
@@ -272,25 +239,5 @@ def s3mounter(request, tmp_path, rgw):
             m.start()
         return m
 
-    def watchdog():
-        for m in mounts:
-            if m.mounted:
-                print(f"\nWATCHDOG: test ran over {WATCHDOG_SEC}s; killing the daemon of "
-                      f"{m.mountpoint} so blocked reads fail")
-                _force_unmount(m)
-
-    timer = threading.Timer(WATCHDOG_SEC, watchdog)
-    timer.daemon = True
-    timer.start()
-    try:
+    with supervise_mounts(request, mounts):
         yield make
-    finally:
-        timer.cancel()
-        failed = getattr(request.node, "rep_call", None)
-        failed = failed is not None and failed.failed
-        for m in reversed(mounts):
-            notes = m.cleanup()
-            if notes:
-                print(f"teardown of {m.mountpoint}: " + "; ".join(notes))
-            if failed or notes:
-                print(f"--- daemon log {m.log_file} (tail) ---\n{m.log_tail()}")
