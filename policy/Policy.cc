@@ -1,16 +1,20 @@
 // policy/Policy.cc: the factory, the one place that knows every policy's name.
 #include "policy/Policy.h"
 
+#include "policy/EpochAware.h"
 #include "policy/FixedSubset.h"
 #include "policy/Lru.h"
+#include "policy/Planned.h"
 
 namespace epochfs::policy {
 
-std::vector<std::string_view> policyNames() { return {"lru", "fixed"}; }
+std::vector<std::string_view> policyNames() { return {"lru", "fixed", "epoch", "planned"}; }
 
 Result<std::unique_ptr<Policy>> makePolicy(std::string_view name) {
   if (name == "lru") return std::unique_ptr<Policy>(std::make_unique<Lru>());
   if (name == "fixed") return std::unique_ptr<Policy>(std::make_unique<FixedSubset>());
+  if (name == "epoch") return std::unique_ptr<Policy>(std::make_unique<EpochAware>());
+  if (name == "planned") return std::unique_ptr<Policy>(std::make_unique<Planned>());
   std::string valid;
   for (std::string_view n : policyNames()) {
     if (!valid.empty()) valid += ", ";

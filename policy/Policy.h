@@ -6,7 +6,17 @@
 // replays traces through the very same classes the daemon runs.
 //
 // Implementations: Lru ("lru", the baseline every peer ships), FixedSubset ("fixed", fill and
-// never evict: CoorDL's answer to epoch-shuffled reads). Later: "epoch", "planned".
+// never evict: CoorDL's answer to epoch-shuffled reads), EpochAware ("epoch": victims are blocks
+// already read this epoch, prefetch of unread ones) and Planned ("planned": an exact plan of the
+// coming epoch(s); farthest-next-use eviction within the epoch rule, prefetch in plan order).
+// docs/policies.md compares them.
+//
+// Two levels of the interface. The first five calls are all that cache/BlockCache uses today,
+// and every policy works with them alone. The calls after them (onMiss, onEpoch, the prefetch
+// calls) have defaults that do nothing; policy/sim drives them, and the daemon's prefetcher will.
+// They assume an id names the same block for as long as the mount lives, cached or not (the sim
+// does; the cache hands out a new id on refetch, so the daemon must map (file, block) to a
+// stable id before it calls them).
 //
 // Not thread-safe: BlockCache calls it under its own mutex. Every call is O(1) amortised and
 // never blocks; a policy never calls back into the cache.
@@ -52,11 +62,37 @@ class Policy {
   // answers nullopt then keeps everything and the cache simply stops admitting.
   virtual std::optional<BlockId> pickVictim() = 0;
 
-  // Number of blocks the policy is tracking.
+  // Number of blocks the policy is tracking (the cached ones).
   virtual size_t size() const = 0;
+
+  // --- Optional: reads the cache could not serve, epochs, prefetch. Defaults do nothing. ---
+
+  // A reader asked for `id` and it is not cached (called before shouldAdmit for that miss, and
+  // also for misses that are then not admitted), so the policy sees every read: hits through
+  // onAccess, misses through onMiss.
+  virtual void onMiss(BlockId /*id*/) {}
+  // The reader has started epoch `epoch` (numbered from 1), told explicitly (e.g. a new plan).
+  // Policies that detect boundaries themselves need not be told. Smaller or equal numbers
+  // than the current epoch are ignored.
+  virtual void onEpoch(uint64_t /*epoch*/) {}
+
+  // The next block worth fetching ahead of the reader, or nullopt for none now. `freeBytes`
+  // is the room the cache has without evicting anything. The block is then "in flight" until
+  // the prefetcher reports onPrefetched (it is cached) or onPrefetchAbandoned (it is not);
+  // it is not named again meanwhile.
+  virtual std::optional<BlockId> nextPrefetch(uint64_t /*freeBytes*/) { return std::nullopt; }
+  // A prefetched block is about to be stored: as shouldAdmit, for prefetched block `id`.
+  virtual bool shouldAdmitPrefetch(BlockId /*id*/, uint64_t bytes, uint64_t bytesToFree) {
+    return shouldAdmit(bytes, bytesToFree);
+  }
+  // The prefetched block `id` entered the cache (it has not been read yet).
+  virtual void onPrefetched(BlockId id, uint64_t bytes) { onInsert(id, bytes); }
+  // The prefetch of `id` failed or was not admitted; the policy may name it again later.
+  virtual void onPrefetchAbandoned(BlockId /*id*/) {}
 };
 
-// "lru" or "fixed"; anything else is kInvalid naming the policy and the valid names.
+// "lru", "fixed", "epoch" or "planned" (with default options; a Planned made here has no plan
+// until one is given to it); anything else is kInvalid naming the policy and the valid names.
 Result<std::unique_ptr<Policy>> makePolicy(std::string_view name);
 
 // The names makePolicy() accepts, in the order docs and error messages list them.

@@ -11,7 +11,7 @@ namespace epochfs::policy {
 namespace {
 
 TEST(MakePolicyTest, KnownNames) {
-  EXPECT_EQ(policyNames(), (std::vector<std::string_view>{"lru", "fixed"}));
+  EXPECT_EQ(policyNames(), (std::vector<std::string_view>{"lru", "fixed", "epoch", "planned"}));
   for (std::string_view name : policyNames()) {
     Result<std::unique_ptr<Policy>> p = makePolicy(name);
     ASSERT_TRUE(p.isOk()) << name << ": " << p.status().toString();
@@ -26,7 +26,7 @@ TEST(MakePolicyTest, UnknownNameIsInvalidAndListsTheValidOnes) {
     EXPECT_EQ(p.status().code(), Code::kInvalid);
     const std::string& msg = p.status().message();
     EXPECT_NE(msg.find("'" + std::string(name) + "'"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("lru, fixed"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("lru, fixed, epoch, planned"), std::string::npos) << msg;
   }
 }
 

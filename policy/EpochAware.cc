@@ -1,0 +1,183 @@
+// policy/EpochAware.cc
+//
+// Per block: the epoch and read counter of its last read. The cached blocks read in this epoch
+// sit in a list (the victims, oldest read first); the uncached blocks not read in this epoch
+// sit in a vector (the prefetch candidates, drawn at random). A new epoch empties the list and
+// rebuilds the vector: O(known blocks) once an epoch, i.e. O(1) per read amortised.
+#include "policy/EpochAware.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace epochfs::policy {
+
+EpochAware::EpochAware(const EpochAwareOptions& opts) : opts_(opts), rng_(opts.seed) {}
+
+EpochAware::Block& EpochAware::known(BlockId id) { return blocks_[id]; }
+
+uint64_t EpochAware::window() const {
+  // At least 1, so an immediate duplicate read never ends an epoch, even of a tiny dataset.
+  double slack = (1.0 - opts_.boundaryFraction) * static_cast<double>(blocks_.size());
+  uint64_t cap = slack > 0 ? static_cast<uint64_t>(std::floor(slack + 1e-9)) : 0;
+  return std::min(opts_.reorderWindow, std::max<uint64_t>(1, cap));
+}
+
+void EpochAware::recordRead(BlockId id, Block& b) {
+  ++seq_;
+  const uint64_t w = window();
+  if (isRead(b)) {
+    // Read twice in one epoch. Either the next epoch has begun, or it is a duplicate read
+    // (two workers, a re-read of a header). Only the former, when most of the dataset has
+    // been read and the previous read is not a few places ago.
+    bool most = static_cast<double>(readsThisEpoch_) >=
+                opts_.boundaryFraction * static_cast<double>(blocks_.size());
+    if (!most || seq_ - b.lastSeq <= w) {
+      b.lastSeq = seq_;
+      return;
+    }
+    startEpoch(epoch_ + 1);  // b is now unread
+  }
+  if (epoch_ > 1 && readsThisEpoch_ < w && b.lastEpoch + 1 < epoch_) {
+    // Just after a boundary, a block that missed the previous epoch is that epoch's late read
+    // (a parallel reader still finishing it): it stays unread in this one.
+    b.lastEpoch = epoch_ - 1;
+    b.lastSeq = seq_;
+    if (!b.cached && !b.inFlight) addPending(id);
+    return;
+  }
+  b.lastEpoch = epoch_;
+  b.lastSeq = seq_;
+  ++readsThisEpoch_;
+  removePending(id);
+  if (b.cached) {
+    b.readPos = read_.insert(read_.end(), id);
+    readBytes_ += b.bytes;
+  }
+}
+
+void EpochAware::startEpoch(uint64_t epoch) {
+  epoch_ = epoch;
+  readsThisEpoch_ = 0;
+  read_.clear();
+  readBytes_ = 0;
+  pending_.clear();
+  pendingPos_.clear();
+  for (auto& [id, b] : blocks_) {
+    if (!b.cached && !b.inFlight) addPending(id);
+  }
+}
+
+void EpochAware::addPending(BlockId id) {
+  if (pendingPos_.contains(id)) return;
+  pendingPos_.emplace(id, pending_.size());
+  pending_.push_back(id);
+}
+
+void EpochAware::removePending(BlockId id) {
+  auto it = pendingPos_.find(id);
+  if (it == pendingPos_.end()) return;
+  size_t i = it->second;
+  pendingPos_.erase(it);
+  BlockId last = pending_.back();
+  pending_.pop_back();
+  if (i < pending_.size()) {
+    pending_[i] = last;
+    pendingPos_[last] = i;
+  }
+}
+
+void EpochAware::onInsert(BlockId id, uint64_t bytes) {
+  Block& b = known(id);
+  if (b.cached) return;
+  b.cached = true;
+  b.inFlight = false;
+  b.bytes = bytes;
+  ++cachedCount_;
+  removePending(id);
+  if (isRead(b)) {
+    // Read already (onMiss came first): it joins the victims.
+    b.readPos = read_.insert(read_.end(), id);
+    readBytes_ += bytes;
+  } else if (b.lastSeq != seq_ || seq_ == 0) {
+    // A filled miss the policy was not told about (onMiss would have been the latest read,
+    // possibly a late read of the previous epoch that leaves it unread): the read is now.
+    recordRead(id, b);
+  }
+}
+
+void EpochAware::onPrefetched(BlockId id, uint64_t bytes) {
+  Block& b = known(id);
+  b.inFlight = false;
+  if (b.cached) return;
+  b.cached = true;
+  b.bytes = bytes;
+  ++cachedCount_;
+  removePending(id);
+  if (isRead(b)) {  // the reader got there while it was in flight
+    b.readPos = read_.insert(read_.end(), id);
+    readBytes_ += bytes;
+  }
+}
+
+void EpochAware::onPrefetchAbandoned(BlockId id) {
+  auto it = blocks_.find(id);
+  if (it == blocks_.end()) return;
+  Block& b = it->second;
+  b.inFlight = false;
+  if (!b.cached && !isRead(b)) addPending(id);
+}
+
+void EpochAware::onAccess(BlockId id) {
+  auto it = blocks_.find(id);
+  if (it == blocks_.end() || !it->second.cached) return;
+  recordRead(id, it->second);
+}
+
+void EpochAware::onMiss(BlockId id) {
+  Block& b = known(id);
+  recordRead(id, b);
+}
+
+void EpochAware::onErase(BlockId id) {
+  auto it = blocks_.find(id);
+  if (it == blocks_.end() || !it->second.cached) return;
+  Block& b = it->second;
+  b.cached = false;
+  --cachedCount_;
+  if (isRead(b)) {
+    read_.erase(b.readPos);
+    readBytes_ -= b.bytes;
+  } else if (!b.inFlight) {
+    addPending(id);  // dropped before its read: needed again this epoch
+  }
+  b.bytes = 0;
+}
+
+bool EpochAware::shouldAdmit(uint64_t /*bytes*/, uint64_t bytesToFree) {
+  return bytesToFree == 0 || readBytes_ >= bytesToFree;
+}
+
+bool EpochAware::shouldAdmitPrefetch(BlockId /*id*/, uint64_t bytes, uint64_t bytesToFree) {
+  return shouldAdmit(bytes, bytesToFree);
+}
+
+std::optional<BlockId> EpochAware::pickVictim() {
+  if (read_.empty()) return std::nullopt;
+  return read_.front();
+}
+
+void EpochAware::onEpoch(uint64_t epoch) {
+  if (epoch > epoch_) startEpoch(epoch);
+}
+
+std::optional<BlockId> EpochAware::nextPrefetch(uint64_t freeBytes) {
+  if (pending_.empty()) return std::nullopt;
+  if (freeBytes == 0 && read_.empty()) return std::nullopt;  // no room worth taking
+  std::uniform_int_distribution<size_t> pick(0, pending_.size() - 1);
+  BlockId id = pending_[pick(rng_)];
+  removePending(id);
+  blocks_[id].inFlight = true;
+  return id;
+}
+
+}  // namespace epochfs::policy

@@ -1,0 +1,116 @@
+// policy/EpochAware.h: reread-aware eviction and order-unaware prefetch ("epoch").
+//
+// Every epoch reads each block once, in a fresh random order. A block already read in the
+// current epoch will not be read again until the next one, so it is the best victim; a block
+// not yet read this epoch certainly will be, so it is never evicted to admit one that was just
+// read. Without prefetch this serves the fraction c of reads that the cache holds, like
+// "fixed"; with background prefetch of unread blocks into space held by read ones it serves up
+// to c (1 + ln(1/c)) (ARCHITECTURE.md, reference/sim.py "epochbp" and "pf_epoch").
+//
+// The epoch is detected passively (docs/policies.md, "The epoch boundary"): a read of a block
+// already read in the current epoch starts a new epoch when at least `boundaryFraction` of the
+// blocks known so far have been read in this epoch and the block's previous read is more than
+// `reorderWindow` reads old. Parallel readers reorder reads by a few places around a boundary:
+// the window keeps a duplicate read from ending an epoch early, and during the first
+// `reorderWindow` reads of a new epoch a block that was not read in the previous epoch counts
+// as a late read of the previous epoch (so it stays unread in the new one). onEpoch() sets the
+// epoch explicitly.
+//
+// Victims are the cached blocks read in this epoch, oldest read first (with a shuffled order
+// any choice among them is as good). When only unread blocks remain, pickVictim() names none,
+// shouldAdmit() refuses a miss that needs room, and the cache keeps what it has, as "fixed"
+// does.
+//
+// Prefetch: nextPrefetch() names a known (read at least once), uncached block not yet read in
+// this epoch, chosen at random, when there is free room or a read-this-epoch block to evict.
+//
+// Not thread-safe (see Policy.h). Memory: one entry per block ever seen.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/Policy.h"
+
+namespace epochfs::policy {
+
+struct EpochAwareOptions {
+  // A re-read ends the epoch only once this fraction of the known blocks was read in it.
+  // Default: 0.9.
+  double boundaryFraction = 0.9;
+  // Reads of reordering tolerated around a boundary (see above); capped at
+  // (1 - boundaryFraction) of the known blocks. Default: 64.
+  uint64_t reorderWindow = 64;
+  // Seed of the random choice among prefetch candidates. Default: 1.
+  uint64_t seed = 1;
+};
+
+class EpochAware final : public Policy {
+ public:
+  EpochAware() : EpochAware(EpochAwareOptions{}) {}
+  explicit EpochAware(const EpochAwareOptions& opts);
+
+  std::string_view name() const override { return "epoch"; }
+  // A block not read yet in this epoch is counted as read now (a filled miss); the cache
+  // also calls this for blocks found on disk at startup, which are thus victims first.
+  void onInsert(BlockId id, uint64_t bytes) override;
+  void onAccess(BlockId id) override;  // a read; unknown (uncached) ids count as onMiss
+  void onErase(BlockId id) override;
+  // Yes when there is room, or enough bytes are held by blocks read in this epoch.
+  bool shouldAdmit(uint64_t bytes, uint64_t bytesToFree) override;
+  // The block read longest ago in this epoch; nullopt when every cached block is unread.
+  std::optional<BlockId> pickVictim() override;
+  size_t size() const override { return cachedCount_; }
+
+  void onMiss(BlockId id) override;
+  void onEpoch(uint64_t epoch) override;
+  std::optional<BlockId> nextPrefetch(uint64_t freeBytes) override;
+  bool shouldAdmitPrefetch(BlockId id, uint64_t bytes, uint64_t bytesToFree) override;
+  void onPrefetched(BlockId id, uint64_t bytes) override;
+  void onPrefetchAbandoned(BlockId id) override;
+
+  // The current epoch, from 1.
+  uint64_t epoch() const { return epoch_; }
+  // Reads counted in the current epoch (distinct blocks).
+  uint64_t readsThisEpoch() const { return readsThisEpoch_; }
+  // Blocks seen at least once.
+  size_t knownBlocks() const { return blocks_.size(); }
+  // Prefetch candidates now (known, uncached, not in flight, unread this epoch).
+  size_t pendingBlocks() const { return pending_.size(); }
+
+ private:
+  struct Block {
+    uint64_t lastEpoch = 0;  // epoch of the last read; 0 = never read
+    uint64_t lastSeq = 0;    // read counter at the last read
+    uint64_t bytes = 0;      // when cached
+    bool cached = false;
+    bool inFlight = false;
+    std::list<BlockId>::iterator readPos;  // in read_, valid iff cached && lastEpoch == epoch_
+  };
+
+  Block& known(BlockId id);
+  void recordRead(BlockId id, Block& b);
+  void startEpoch(uint64_t epoch);
+  uint64_t window() const;
+  bool isRead(const Block& b) const { return b.lastEpoch == epoch_; }
+  void addPending(BlockId id);
+  void removePending(BlockId id);
+
+  EpochAwareOptions opts_;
+  std::unordered_map<BlockId, Block> blocks_;
+  std::list<BlockId> read_;  // cached blocks read in this epoch, oldest read first
+  uint64_t readBytes_ = 0;   // bytes of the blocks in read_
+  size_t cachedCount_ = 0;
+  uint64_t epoch_ = 1;
+  uint64_t readsThisEpoch_ = 0;
+  uint64_t seq_ = 0;  // reads so far
+  // Uncached, unread-this-epoch, not in flight: a vector for random choice plus positions.
+  std::vector<BlockId> pending_;
+  std::unordered_map<BlockId, size_t> pendingPos_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace epochfs::policy

@@ -1,0 +1,169 @@
+// policy/Planned.cc
+//
+// Next uses come from a queue of upcoming plan positions per block; the farthest cached block
+// from a max-heap with lazy deletion (an entry is valid while its block is cached and its use
+// is still the block's next use; a stale one is re-pushed with the current value). The heap
+// is rebuilt whenever the reader enters a new plan epoch, which also retires entries of
+// positions the reader skipped.
+#include "policy/Planned.h"
+
+#include <algorithm>
+
+namespace epochfs::policy {
+
+void Planned::addPlan(const std::vector<BlockId>& order) {
+  const uint64_t start = seq_.size();
+  starts_.push_back(start);
+  for (size_t i = 0; i < order.size(); ++i) {
+    seq_.push_back(order[i]);
+    uses_[order[i]].push_back(start + i);
+  }
+  // Cached blocks that were "never used again" may now be used: their heap entries are stale
+  // and are refreshed when they surface.
+}
+
+uint64_t Planned::nextUse(BlockId id) {
+  auto it = uses_.find(id);
+  if (it == uses_.end()) return kNever;
+  std::deque<uint64_t>& d = it->second;
+  const uint64_t lo = cursor_ > opts_.reorderWindow ? cursor_ - opts_.reorderWindow : 0;
+  while (!d.empty() && d.front() < lo) d.pop_front();  // skipped by the reader
+  if (d.empty()) {
+    uses_.erase(it);
+    return kNever;
+  }
+  return d.front();
+}
+
+size_t Planned::epochIndex(uint64_t pos) const {
+  auto it = std::upper_bound(starts_.begin(), starts_.end(), pos);
+  return it == starts_.begin() ? 0 : static_cast<size_t>(it - starts_.begin()) - 1;
+}
+
+uint64_t Planned::epochEnd(uint64_t pos) const {
+  if (pos == kNever) return kNever;
+  size_t next = epochIndex(pos) + 1;
+  return next < starts_.size() ? starts_[next] : seq_.size();
+}
+
+void Planned::observeRead(BlockId id) {
+  uint64_t p = nextUse(id);
+  if (p == kNever) return;  // not planned: no progress to learn from
+  std::deque<uint64_t>& d = uses_[id];
+  d.pop_front();
+  if (d.empty()) uses_.erase(id);
+  if (p >= cursor_) {
+    cursor_ = p + 1;
+    if (!starts_.empty() && epochIndex(cursor_) != cursorEpoch_) {
+      cursorEpoch_ = epochIndex(cursor_);
+      rebuildHeap();
+    }
+  }
+  if (cached_.contains(id)) heap_.push({nextUse(id), id});
+}
+
+void Planned::rebuildHeap() {
+  std::vector<std::pair<uint64_t, BlockId>> entries;
+  entries.reserve(cached_.size());
+  for (BlockId id : cached_) entries.emplace_back(nextUse(id), id);
+  heap_ = std::priority_queue<std::pair<uint64_t, BlockId>>(
+      std::less<std::pair<uint64_t, BlockId>>(), std::move(entries));
+}
+
+std::optional<Planned::Farthest> Planned::farthest() {
+  while (!heap_.empty()) {
+    auto [use, id] = heap_.top();
+    if (!cached_.contains(id)) {
+      heap_.pop();
+      continue;
+    }
+    uint64_t now = nextUse(id);
+    if (now != use) {
+      heap_.pop();
+      heap_.push({now, id});
+      continue;
+    }
+    return Farthest{id, use};
+  }
+  return std::nullopt;
+}
+
+void Planned::onInsert(BlockId id, uint64_t /*bytes*/) {
+  inFlight_.erase(id);
+  victimFloor_ = 0;
+  if (!cached_.insert(id).second) return;
+  heap_.push({nextUse(id), id});
+}
+
+void Planned::onPrefetched(BlockId id, uint64_t bytes) { onInsert(id, bytes); }
+
+void Planned::onPrefetchAbandoned(BlockId id) {
+  inFlight_.erase(id);
+  prefetchPos_ = std::min(prefetchPos_, nextUse(id));
+}
+
+void Planned::onAccess(BlockId id) {
+  if (cached_.contains(id)) observeRead(id);
+}
+
+void Planned::onMiss(BlockId id) {
+  observeRead(id);
+  lastMiss_ = id;
+}
+
+void Planned::onErase(BlockId id) {
+  if (cached_.erase(id) == 0) return;
+  // Needed again before the prefetch scan's position: the scan must come back for it.
+  prefetchPos_ = std::min(prefetchPos_, nextUse(id));
+}
+
+bool Planned::shouldAdmit(uint64_t /*bytes*/, uint64_t bytesToFree) {
+  victimFloor_ = 0;
+  if (bytesToFree == 0) return true;
+  const uint64_t mine = lastMiss_ ? nextUse(*lastMiss_) : kNever;
+  if (mine == kNever) return false;  // nothing is needed later than never
+  std::optional<Farthest> f = farthest();
+  if (!f || f->use <= mine) return false;
+  victimFloor_ = mine + 1;
+  return true;
+}
+
+bool Planned::shouldAdmitPrefetch(BlockId id, uint64_t /*bytes*/, uint64_t bytesToFree) {
+  victimFloor_ = 0;
+  if (bytesToFree == 0) return true;
+  const uint64_t mine = nextUse(id);
+  if (mine == kNever) return false;
+  const uint64_t floor = epochEnd(mine);  // the victim must wait for a later plan epoch
+  std::optional<Farthest> f = farthest();
+  if (!f || f->use < floor || f->use <= mine) return false;
+  victimFloor_ = floor;
+  return true;
+}
+
+std::optional<BlockId> Planned::pickVictim() {
+  std::optional<Farthest> f = farthest();
+  if (!f || f->use < victimFloor_) return std::nullopt;
+  return f->id;
+}
+
+std::optional<BlockId> Planned::nextPrefetch(uint64_t freeBytes) {
+  prefetchPos_ = std::max(prefetchPos_, cursor_);
+  while (prefetchPos_ < seq_.size()) {
+    BlockId y = seq_[prefetchPos_];
+    // Skip what is cached or coming, and positions the reader consumed out of order.
+    if (!cached_.contains(y) && !inFlight_.contains(y) && nextUse(y) <= prefetchPos_) break;
+    ++prefetchPos_;
+  }
+  if (prefetchPos_ >= seq_.size()) return std::nullopt;
+  if (opts_.lookahead > 0 && prefetchPos_ >= cursor_ + opts_.lookahead) return std::nullopt;
+  const BlockId y = seq_[prefetchPos_];
+  if (freeBytes == 0) {
+    std::optional<Farthest> f = farthest();
+    // Do no harm: never evict what is needed sooner, or in the same plan epoch.
+    if (!f || f->use <= prefetchPos_ || f->use < epochEnd(prefetchPos_)) return std::nullopt;
+  }
+  inFlight_.insert(y);
+  return y;
+}
+
+}  // namespace epochfs::policy

@@ -1,0 +1,108 @@
+// policy/Planned.h: the exact order of the coming epoch(s) is known ("planned").
+//
+// A training job publishes its order (the daemon's .epochfs/plan, not built yet; policy/sim
+// calls addPlan() directly). With it, prefetch runs ahead of the reader in plan order as far as
+// space allows, and the victim is the cached block whose next use is farthest (Belady), but
+// for a prefetch only one not needed until a later plan epoch than the block being fetched:
+// evicting a block needed later in the same epoch would cost a refetch of it, so origin
+// traffic stays at its floor (1 - c) per read. Served from cache: up to min(1, c + B) with an
+// origin bandwidth of B items per item read (ARCHITECTURE.md, reference/sim.py "pf_clair").
+//
+// Progress is observed from reads: a read of block x consumes x's earliest upcoming plan
+// position and moves the cursor past it. Positions up to `reorderWindow` behind the cursor are
+// still matched (parallel readers reorder a little); older ones the reader skipped are
+// dropped. A demand miss is admitted MIN-style: only by evicting a block whose next use is
+// after the missed block's next use. Blocks in no remaining plan are "never used again" and
+// go first. Without a plan every block is such a block and nothing is evicted: "fixed".
+//
+// Plans are one sequence of epochs, each addPlan() appending the next one. Several concurrent
+// readers with plans of their own (ranks, jobs) are not merged yet. Memory: the plan (one
+// entry per planned read) plus one entry per planned block; consumed plan epochs are kept.
+//
+// Not thread-safe (see Policy.h).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "policy/Policy.h"
+
+namespace epochfs::policy {
+
+struct PlannedOptions {
+  // Plan positions this far behind the cursor still match a read. Default: 64.
+  uint64_t reorderWindow = 64;
+  // Prefetch only blocks needed within this many reads of the cursor; 0 = no limit. A
+  // DataLoader-queue-deep window captures little (ARCHITECTURE.md). Default: 0.
+  uint64_t lookahead = 0;
+};
+
+class Planned final : public Policy {
+ public:
+  static constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
+
+  Planned() : Planned(PlannedOptions{}) {}
+  explicit Planned(const PlannedOptions& opts) : opts_(opts) {}
+
+  // Appends the order of the next epoch (block ids in read order) to the plan.
+  void addPlan(const std::vector<BlockId>& order);
+
+  std::string_view name() const override { return "planned"; }
+  void onInsert(BlockId id, uint64_t bytes) override;
+  void onAccess(BlockId id) override;  // a read: progress through the plan
+  void onErase(BlockId id) override;
+  // The missed block (see onMiss) is admitted when there is room, or when the farthest cached
+  // block is needed after it.
+  bool shouldAdmit(uint64_t bytes, uint64_t bytesToFree) override;
+  // The cached block needed farthest ahead, within the limit the last shouldAdmit* set.
+  std::optional<BlockId> pickVictim() override;
+  size_t size() const override { return cached_.size(); }
+
+  void onMiss(BlockId id) override;
+  // The first uncached block in plan order from the cursor, if there is room or a victim
+  // needed only in a later plan epoch than it.
+  std::optional<BlockId> nextPrefetch(uint64_t freeBytes) override;
+  bool shouldAdmitPrefetch(BlockId id, uint64_t bytes, uint64_t bytesToFree) override;
+  void onPrefetched(BlockId id, uint64_t bytes) override;
+  void onPrefetchAbandoned(BlockId id) override;
+
+  // Plan position of the next expected read.
+  uint64_t cursor() const { return cursor_; }
+  // Total planned reads so far.
+  uint64_t planLength() const { return seq_.size(); }
+  // The next planned use of `id` at or after the reorder window, or kNever.
+  uint64_t nextUse(BlockId id);
+
+ private:
+  struct Farthest {
+    BlockId id;
+    uint64_t use;
+  };
+  void observeRead(BlockId id);
+  size_t epochIndex(uint64_t pos) const;  // the plan epoch holding pos
+  uint64_t epochEnd(uint64_t pos) const;  // first position after pos's plan epoch
+  std::optional<Farthest> farthest();
+  void rebuildHeap();
+
+  PlannedOptions opts_;
+  std::vector<BlockId> seq_;      // every planned read, all plan epochs in order
+  std::vector<uint64_t> starts_;  // first position of each plan epoch
+  std::unordered_map<BlockId, std::deque<uint64_t>> uses_;  // upcoming positions per block
+  std::unordered_set<BlockId> cached_;
+  std::unordered_set<BlockId> inFlight_;
+  // (next use, id), farthest first; entries go stale and are checked when they reach the top.
+  std::priority_queue<std::pair<uint64_t, BlockId>> heap_;
+  uint64_t cursor_ = 0;
+  size_t cursorEpoch_ = 0;
+  uint64_t prefetchPos_ = 0;  // plan positions before this are cached or in flight
+  std::optional<BlockId> lastMiss_;
+  uint64_t victimFloor_ = 0;  // pickVictim names only blocks next used at or after this
+};
+
+}  // namespace epochfs::policy
