@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace epochfs::cli {
 
@@ -28,9 +29,22 @@ struct MountFlags {
   int readyTimeoutSec = 120;
 };
 
+// Flags of `epochfs simulate` (policy/sim/Experiment.h has the model).
+struct SimulateFlags {
+  size_t files = 10000;
+  std::vector<double> fractions = {0.1, 0.25, 0.5, 0.75, 0.9};
+  size_t epochs = 5;
+  double bandwidth = 0.5;
+  bool plan = false;
+  size_t seeds = 3;
+  std::vector<std::string> policies;  // empty: lru, fixed, epoch (+ planned with --plan)
+  std::string plot;                   // SVG file to write; empty: none
+};
+
 int runMount(const MountFlags& flags);
 int runUmount(const std::string& mountpoint, bool lazy, int waitSec);
 int runStats(const std::string& mountpoint, bool json);
 int runRefresh(const std::string& mountpoint);
+int runSimulate(const SimulateFlags& flags);
 
 }  // namespace epochfs::cli

@@ -1,4 +1,4 @@
-// The `epochfs` binary: mount, umount, stats.
+// The `epochfs` binary: mount, umount, stats, refresh, simulate.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -62,10 +62,29 @@ int main(int argc, char** argv) {
       "refresh", "Re-list the origin of MOUNTPOINT (a namespace snapshot) and wait until done");
   refresh->add_option("MOUNTPOINT", refreshPoint, "An epochfs mountpoint")->required();
 
+  epochfs::cli::SimulateFlags sf;
+  auto* simulate = app.add_subcommand(
+      "simulate", "Replay synthetic epoch-shuffled reads through the cache policies");
+  simulate->add_option("--files", sf.files, "Dataset items N")->capture_default_str();
+  simulate->add_option("--cache-fraction", sf.fractions, "Cache sizes as fractions of N")
+      ->delimiter(',')
+      ->capture_default_str();
+  simulate->add_option("--epochs", sf.epochs, "Epochs E (steady state: 2..E)")
+      ->capture_default_str();
+  simulate->add_option("--bandwidth", sf.bandwidth,
+                       "Origin fetches per item read available for prefetch (B)")
+      ->capture_default_str();
+  simulate->add_flag("--plan", sf.plan, "Also run 'planned', given each epoch's order");
+  simulate->add_option("--seeds", sf.seeds, "Traces per setting")->capture_default_str();
+  simulate->add_option("--policies", sf.policies, "Policies to run (default: all that apply)")
+      ->delimiter(',');
+  simulate->add_option("--plot", sf.plot, "Write an SVG plot of hit ratio against c here");
+
   CLI11_PARSE(app, argc, argv);
   if (mount->parsed()) return epochfs::cli::runMount(mf);
   if (umount->parsed()) return epochfs::cli::runUmount(umountPoint, lazy, waitSec);
   if (stats->parsed()) return epochfs::cli::runStats(statsPoint, json);
   if (refresh->parsed()) return epochfs::cli::runRefresh(refreshPoint);
+  if (simulate->parsed()) return epochfs::cli::runSimulate(sf);
   return 2;
 }

@@ -41,7 +41,7 @@ double boundAt(const std::string& policy, double c, double bandwidth) {
 std::string boundLabel(const std::string& policy, double bandwidth) {
   if (policy == "lru") return "c+(1-c)ln(1-c)";
   if (policy == "fixed") return "c";
-  if (policy == "epoch") return bandwidth > 0 ? "c(1+ln(1/c))" : "c";
+  if (policy == "epoch") return bandwidth > 0 ? "c(1+ln(1/c)), any B" : "c";
   if (policy == "planned") return "min(1, c+B)";
   return "";
 }
