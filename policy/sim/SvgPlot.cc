@@ -10,8 +10,8 @@ namespace epochfs::policy::sim {
 
 namespace {
 
-constexpr double kWidth = 720, kHeight = 480;
-constexpr double kLeft = 70, kRight = 220, kTop = 50, kBottom = 60;
+constexpr double kWidth = 750, kHeight = 480;
+constexpr double kLeft = 70, kRight = 250, kTop = 50, kBottom = 60;
 
 double px(double c) { return kLeft + c * (kWidth - kLeft - kRight); }
 double py(double h) { return kHeight - kBottom - h * (kHeight - kTop - kBottom); }
