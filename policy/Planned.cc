@@ -12,7 +12,7 @@
 namespace epochfs::policy {
 
 void Planned::addPlan(const std::vector<BlockId>& order) {
-  const uint64_t start = seq_.size();
+  const uint64_t start = planLength();
   starts_.push_back(start);
   for (size_t i = 0; i < order.size(); ++i) {
     seq_.push_back(order[i]);
@@ -37,13 +37,14 @@ uint64_t Planned::nextUse(BlockId id) {
 
 size_t Planned::epochIndex(uint64_t pos) const {
   auto it = std::upper_bound(starts_.begin(), starts_.end(), pos);
-  return it == starts_.begin() ? 0 : static_cast<size_t>(it - starts_.begin()) - 1;
+  size_t rel = it == starts_.begin() ? 0 : static_cast<size_t>(it - starts_.begin()) - 1;
+  return startsBase_ + rel;
 }
 
 uint64_t Planned::epochEnd(uint64_t pos) const {
   if (pos == kNever) return kNever;
-  size_t next = epochIndex(pos) + 1;
-  return next < starts_.size() ? starts_[next] : seq_.size();
+  size_t next = epochIndex(pos) + 1 - startsBase_;
+  return next < starts_.size() ? starts_[next] : planLength();
 }
 
 void Planned::observeRead(BlockId id) {
@@ -56,10 +57,22 @@ void Planned::observeRead(BlockId id) {
     cursor_ = p + 1;
     if (!starts_.empty() && epochIndex(cursor_) != cursorEpoch_) {
       cursorEpoch_ = epochIndex(cursor_);
+      dropConsumedEpochs();
       rebuildHeap();
     }
   }
   if (cached_.contains(id)) heap_.push({nextUse(id), id});
+}
+
+void Planned::dropConsumedEpochs() {
+  // An epoch goes once its end is behind the oldest position a read may still match.
+  while (starts_.size() >= 2 && starts_[1] + opts_.reorderWindow < cursor_) {
+    const uint64_t n = starts_[1] - starts_[0];
+    seq_.erase(seq_.begin(), seq_.begin() + static_cast<std::ptrdiff_t>(n));
+    seqBase_ += n;
+    starts_.pop_front();
+    ++startsBase_;
+  }
 }
 
 void Planned::rebuildHeap() {
@@ -148,15 +161,16 @@ std::optional<BlockId> Planned::pickVictim() {
 
 std::optional<BlockId> Planned::nextPrefetch(uint64_t freeBytes) {
   prefetchPos_ = std::max(prefetchPos_, cursor_);
-  while (prefetchPos_ < seq_.size()) {
-    BlockId y = seq_[prefetchPos_];
+  prefetchPos_ = std::max(prefetchPos_, seqBase_);
+  while (prefetchPos_ < planLength()) {
+    BlockId y = seq_[prefetchPos_ - seqBase_];
     // Skip what is cached or coming, and positions the reader consumed out of order.
     if (!cached_.contains(y) && !inFlight_.contains(y) && nextUse(y) <= prefetchPos_) break;
     ++prefetchPos_;
   }
-  if (prefetchPos_ >= seq_.size()) return std::nullopt;
+  if (prefetchPos_ >= planLength()) return std::nullopt;
   if (opts_.lookahead > 0 && prefetchPos_ >= cursor_ + opts_.lookahead) return std::nullopt;
-  const BlockId y = seq_[prefetchPos_];
+  const BlockId y = seq_[prefetchPos_ - seqBase_];
   if (freeBytes == 0) {
     std::optional<Farthest> f = farthest();
     // Do no harm: never evict what is needed sooner, or in the same plan epoch.

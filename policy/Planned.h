@@ -16,8 +16,9 @@
 // go first. Without a plan every block is such a block and nothing is evicted: "fixed".
 //
 // Plans are one sequence of epochs, each addPlan() appending the next one. Several concurrent
-// readers with plans of their own (ranks, jobs) are not merged yet. Memory: the plan (one
-// entry per planned read) plus one entry per planned block; consumed plan epochs are kept.
+// readers with plans of their own (ranks, jobs) are not merged yet. Memory: the plan epochs
+// not yet consumed (one entry per planned read; an epoch is dropped once the reader is past
+// it by more than the reorder window) plus one entry per planned block.
 //
 // Not thread-safe (see Policy.h).
 #pragma once
@@ -75,7 +76,9 @@ class Planned final : public Policy {
   // Plan position of the next expected read.
   uint64_t cursor() const { return cursor_; }
   // Total planned reads so far.
-  uint64_t planLength() const { return seq_.size(); }
+  uint64_t planLength() const { return seqBase_ + seq_.size(); }
+  // Planned reads still held (consumed plan epochs are dropped).
+  size_t retainedPlan() const { return seq_.size(); }
   // The next planned use of `id` at or after the reorder window, or kNever.
   uint64_t nextUse(BlockId id);
 
@@ -85,14 +88,17 @@ class Planned final : public Policy {
     uint64_t use;
   };
   void observeRead(BlockId id);
-  size_t epochIndex(uint64_t pos) const;  // the plan epoch holding pos
+  size_t epochIndex(uint64_t pos) const;  // the plan epoch holding pos (counted from the first)
   uint64_t epochEnd(uint64_t pos) const;  // first position after pos's plan epoch
   std::optional<Farthest> farthest();
   void rebuildHeap();
+  void dropConsumedEpochs();
 
   PlannedOptions opts_;
-  std::vector<BlockId> seq_;      // every planned read, all plan epochs in order
-  std::vector<uint64_t> starts_;  // first position of each plan epoch
+  std::deque<BlockId> seq_;      // planned reads from position seqBase_ on, in order
+  uint64_t seqBase_ = 0;
+  std::deque<uint64_t> starts_;  // first position of each retained plan epoch
+  size_t startsBase_ = 0;        // index of the plan epoch starts_[0] begins
   std::unordered_map<BlockId, std::deque<uint64_t>> uses_;  // upcoming positions per block
   std::unordered_set<BlockId> cached_;
   std::unordered_set<BlockId> inFlight_;

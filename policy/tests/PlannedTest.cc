@@ -135,6 +135,21 @@ TEST(PlannedTest, PrefetchReachesCPlusBAtTheOriginFloor) {
   }
 }
 
+// A long run keeps only the plan epochs still ahead of (or just behind) the reader.
+TEST(PlannedTest, ConsumedPlanEpochsAreDropped) {
+  EpochTrace trace = makeEpochTrace(100, 40, 2);
+  Planned p;
+  ReplayOptions ro;
+  ro.capacity = 50;
+  ro.bandwidth = 0.5;
+  ro.plan = true;
+  ro.planAhead = 1;
+  sim::ReplayResult r = replay(p, trace, ro);
+  EXPECT_EQ(p.planLength(), 4000u);
+  EXPECT_LE(p.retainedPlan(), 200u);
+  EXPECT_GT(r.steadyHitRatio(), 0.99);
+}
+
 // Two readers' worth of reordering: the cursor still follows and the ratio holds.
 TEST(PlannedTest, SmallReorderingKeepsProgress) {
   EpochTrace trace = makeEpochTrace(400, 4, 8);
