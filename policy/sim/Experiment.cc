@@ -2,6 +2,7 @@
 #include "policy/sim/Experiment.h"
 
 #include <cmath>
+#include <cstdio>
 #include <memory>
 
 #include "policy/EpochAware.h"
@@ -47,7 +48,11 @@ Result<std::vector<Cell>> runExperiment(const ExperimentOptions& opts) {
   if (opts.seeds == 0) return invalid("seeds must be at least 1");
   if (!(opts.bandwidth >= 0)) return invalid("bandwidth must be >= 0");
   for (double f : opts.fractions) {
-    if (!(f > 0 && f <= 1)) return invalid("cache fraction " + std::to_string(f) + " is not in (0, 1]");
+    if (!(f > 0 && f <= 1)) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "cache fraction %g is not in (0, 1]", f);
+      return invalid(buf);
+    }
   }
   const std::vector<std::string> names = experimentPolicies(opts);
   for (const std::string& name : names) {
