@@ -4,6 +4,12 @@
 // the command returns: by default the command forks a daemon and waits on a pipe until the
 // daemon reports "ready" (the mount answers) or an error, which it prints. RocksDB and FUSE
 // threads are started only in the daemon, after the fork.
+//
+// The pipe carries lines: "PHASE <what>" as the daemon starts a step that can take long
+// (recovering a large cache, listing a large bucket), then "OK" or "ERR <message>". Each phase
+// restarts the --ready-timeout clock, and one still running after a few seconds is shown, so a
+// first mount of a bucket with millions of objects reports what it waits for instead of timing
+// out; every step is bounded by its own timeouts (S3 requests, retry budgets).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -96,16 +102,20 @@ Status checkMountpoint(const std::string& mp) {
 }
 
 // Opens the cache, builds the filesystem, mounts it, calls `ready`, serves until unmounted.
+// `phase` is told of each step that may take long.
 Status serve(const config::MountOptions& opts, std::unique_ptr<origin::Origin> raw,
+             const std::function<void(const std::string&)>& phase,
              const std::function<void()>& ready) {
   origin::InstrumentedOrigin origin(std::move(raw));
   auto policy = policy::makePolicy(opts.policy.name);
   if (!policy.isOk()) return policy.status();
+  phase("opening the cache in " + opts.cache.dir);
   auto cache = cache::BlockCache::open(opts.cache, origin, std::move(*policy));
   if (!cache.isOk()) return cache.status();
   fs::NamespaceOptions nsOpts;
   nsOpts.ttlSec = opts.metadata.ttlSec;
   nsOpts.source = opts.origin.source;
+  if (nsOpts.ttlSec < 0) phase("loading or listing the namespace of " + opts.origin.source);
   auto ns = fs::Namespace::open(nsOpts, origin, **cache);
   if (!ns.isOk()) return ns.status();
   auto fs = fs::FileSystem::create(opts, origin, **ns, **cache);
@@ -153,7 +163,8 @@ void detachStdio() {
     _exit(1);
   }
   bool announced = false;
-  st = serve(opts, std::move(origin), [&] {
+  auto phase = [&](const std::string& what) { writeAll(readyFd, "PHASE " + what + "\n"); };
+  st = serve(opts, std::move(origin), phase, [&] {
     writeAll(readyFd, "OK\n");
     ::close(readyFd);
     announced = true;
@@ -167,37 +178,57 @@ void detachStdio() {
   _exit(st.isOk() ? 0 : 1);
 }
 
-// The waiting side: reads the daemon's verdict from the pipe.
+// The waiting side: reads the daemon's phases and verdict from the pipe.
 int awaitDaemon(pid_t pid, int readFd, const config::MountOptions& opts, int timeoutSec) {
-  std::string msg;
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kShowAfter = std::chrono::seconds(3);
+  std::string pending;  // bytes after the last complete line
+  std::string phase;
+  bool phaseShown = true;
+  auto phaseStart = Clock::now();
+  auto deadline = Clock::now() + std::chrono::seconds(timeoutSec);
+  auto reap = [&] {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+  };
   char buf[512];
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeoutSec);
-  while (msg.find('\n') == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::steady_clock::now())
-                    .count();
+  while (true) {
+    auto now = Clock::now();
+    if (!phaseShown && now - phaseStart >= kShowAfter) {
+      std::cerr << "epochfs: " << phase << "...\n";
+      phaseShown = true;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
     if (left <= 0) {
       ::kill(pid, SIGTERM);
-      return fail("the daemon was not ready within " + std::to_string(timeoutSec) +
-                  " s; see " + opts.log.file);
+      return fail("the daemon was not ready within " + std::to_string(timeoutSec) + " s" +
+                  (phase.empty() ? "" : " while " + phase) + "; see " + opts.log.file);
     }
     pollfd p{readFd, POLLIN, 0};
-    int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1000)));
+    int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 250)));
     if (r < 0 && errno != EINTR) return fail(std::string("poll: ") + strerror(errno));
     if (r <= 0) continue;
     ssize_t n = ::read(readFd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    msg.append(buf, static_cast<size_t>(n));
+    if (n <= 0) break;  // the daemon closed the pipe: it exited without a verdict
+    pending.append(buf, static_cast<size_t>(n));
+    for (size_t eol; (eol = pending.find('\n')) != std::string::npos;) {
+      std::string line = pending.substr(0, eol);
+      pending.erase(0, eol + 1);
+      if (line == "OK") return 0;
+      if (line.rfind("ERR ", 0) == 0) {
+        reap();
+        return fail(line.substr(4));
+      }
+      if (line.rfind("PHASE ", 0) == 0) {
+        phase = line.substr(6);
+        phaseShown = false;
+        phaseStart = Clock::now();
+        deadline = phaseStart + std::chrono::seconds(timeoutSec);
+      }
+    }
   }
-  if (msg.rfind("OK", 0) == 0) return 0;
-  if (msg.rfind("ERR ", 0) == 0) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return fail(msg.substr(4, msg.find('\n') - 4));
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  reap();
   return fail("the daemon exited before the mount was ready; see " + opts.log.file);
 }
 
@@ -214,7 +245,9 @@ int runMount(const MountFlags& flags) {
   if (opts->foreground) {
     st = setupLogging(opts->log.level, opts->log.file);
     if (!st.isOk()) return fail(st.message());
-    st = serve(*opts, std::move(*origin), [] {});
+    st = serve(
+        *opts, std::move(*origin), [](const std::string& what) { spdlog::info("{}", what); },
+        [] {});
     if (!st.isOk()) return fail(st.message());
     return 0;
   }

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
                   "Let other users access the mount (fuse.allow_other)");
   mount->add_flag("-f,--foreground", mf.foreground, "Stay in the foreground; log to stderr");
   mount->add_option("--ready-timeout", mf.readyTimeoutSec,
-                    "Seconds to wait for the daemon to be ready")
+                    "Seconds each startup step of the daemon may take before giving up")
       ->capture_default_str();
 
   std::string umountPoint;
