@@ -16,27 +16,11 @@
 
 #include <gtest/gtest.h>
 
+#include "common/testing/TempDir.h"
+
 namespace epochfs::cache::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = "/tmp/epochfs-cache-test-XXXXXX";
-    char* p = ::mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
-    path_ = p;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::epochfs::test::TempDir;
 
 inline std::string randomBytes(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);

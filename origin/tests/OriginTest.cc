@@ -8,9 +8,12 @@
 #include "config/Options.h"
 #include "origin/posix/PosixOrigin.h"
 #include "origin/testing/MemoryOrigin.h"
-#include "origin/tests/TempDir.h"
+#include "common/testing/TempDir.h"
 
 namespace epochfs::origin {
+
+using test::TempDir;
+
 namespace {
 
 TEST(JoinKeyTest, Joins) {

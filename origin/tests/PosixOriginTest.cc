@@ -14,9 +14,12 @@
 #include <gtest/gtest.h>
 
 #include "origin/tests/OriginContract.h"
-#include "origin/tests/TempDir.h"
+#include "common/testing/TempDir.h"
 
 namespace epochfs::origin {
+
+using test::TempDir;
+
 namespace {
 
 class PosixEnv final : public OriginEnv {

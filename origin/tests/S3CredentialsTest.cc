@@ -7,9 +7,12 @@
 #include <gtest/gtest.h>
 
 #include "config/Options.h"
-#include "origin/tests/TempDir.h"
+#include "common/testing/TempDir.h"
 
 namespace epochfs::origin::s3 {
+
+using ::epochfs::test::TempDir;
+
 namespace {
 
 constexpr const char* kSecret = "s3cr3t/KEY+abc=";

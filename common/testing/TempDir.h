@@ -1,4 +1,5 @@
-// origin/tests/TempDir.h: a scratch directory under /tmp, removed with everything in it.
+// common/testing/TempDir.h: a scratch directory under /tmp for unit tests, removed with
+// everything in it.
 #pragma once
 
 #include <unistd.h>
@@ -11,12 +12,12 @@
 
 #include <gtest/gtest.h>
 
-namespace epochfs::origin {
+namespace epochfs::test {
 
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = "/tmp/epochfs-origin-test-XXXXXX";
+    std::string tmpl = "/tmp/epochfs-test-XXXXXX";
     char* p = ::mkdtemp(tmpl.data());
     if (p == nullptr) std::abort();
     path_ = p;
@@ -44,4 +45,4 @@ class TempDir {
   std::string path_;
 };
 
-}  // namespace epochfs::origin
+}  // namespace epochfs::test
