@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -154,8 +155,54 @@ Result<size_t> FileSystem::read(const OpenFile& f, uint64_t offset, std::span<st
 Result<size_t> FileSystem::controlWrite(uint64_t ino, std::string_view data) {
   if (ino != kRefreshIno) return Status(Code::kReadOnly, "read-only control file");
   spdlog::info("refresh requested through .epochfs/refresh");
+  // The names each directory the kernel knows held before, to find the ones that appear.
+  std::unordered_map<std::string, std::vector<std::string>> before;
+  if (notifier_ != nullptr) {
+    for (const Inode& node : inodes_.all()) {
+      if (node.info.type != origin::EntryType::kDirectory) continue;
+      auto entries = ns_.list(node.key);
+      if (!entries.isOk()) continue;
+      auto& names = before[node.key];
+      for (const auto& e : *entries) names.push_back(e.name);
+    }
+  }
   EPOCHFS_RETURN_IF_ERROR(ns_.refresh());
+  revalidateAfterRefresh(before);
   return data.size();
+}
+
+void FileSystem::revalidateAfterRefresh(
+    const std::unordered_map<std::string, std::vector<std::string>>& before) {
+  size_t changed = 0;
+  for (const Inode& node : inodes_.all()) {
+    if (node.ino == kRootIno) continue;
+    auto info = ns_.stat(node.key);
+    bool same = info.isOk() && info->type == node.info.type && info->size == node.info.size &&
+                info->etag == node.info.etag;
+    if (same) continue;
+    ++changed;
+    if (info.isOk()) inodes_.update(node.ino, *info);
+    if (notifier_ == nullptr) continue;
+    notifier_->invalidateInode(node.ino);
+    auto [dir, name] = splitKey(node.key);
+    if (auto parent = inodes_.inoOf(std::string(dir))) {
+      notifier_->invalidateEntry(*parent, std::string(name));
+    }
+  }
+  size_t appeared = 0;
+  for (const auto& [dirKey, oldNames] : before) {  // empty without a notifier
+    auto parent = inodes_.inoOf(dirKey);
+    auto entries = ns_.list(dirKey);
+    if (!parent || !entries.isOk()) continue;
+    for (const auto& e : *entries) {
+      // Listings are sorted by name, so is oldNames.
+      if (std::binary_search(oldNames.begin(), oldNames.end(), e.name)) continue;
+      ++appeared;
+      notifier_->invalidateEntry(*parent, e.name);  // a negative entry the kernel may hold
+    }
+  }
+  spdlog::info("refresh: {} known files or directories changed or went away, {} names appeared",
+               changed, appeared);
 }
 
 Result<std::unique_ptr<OpenDir>> FileSystem::opendir(uint64_t ino) {

@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "cache/BlockCache.h"
@@ -60,6 +61,16 @@ struct FsStat {
   uint64_t files = 0;
 };
 
+// Lets FileSystem tell the kernel to forget what it cached (FuseServer implements it).
+class KernelNotifier {
+ public:
+  virtual ~KernelNotifier() = default;
+  // The name `name` in directory `parent` (positive or negative dentry).
+  virtual void invalidateEntry(uint64_t parent, const std::string& name) = 0;
+  // The attributes and page cache of `ino`.
+  virtual void invalidateInode(uint64_t ino) = 0;
+};
+
 class FileSystem {
  public:
   // Fails if the origin root cannot be stat'ed. `origin` and `cache` must outlive this.
@@ -84,6 +95,9 @@ class FileSystem {
   // Attributes of a listed entry without counting a lookup (plain readdir).
   NodeAttr peekEntry(const OpenDir& dir, size_t index) const;
 
+  // Where refresh() reports names and inodes the kernel must forget; may stay unset.
+  void setKernelNotifier(KernelNotifier* notifier) { notifier_ = notifier; }
+
   FsStat statfs() const;
   std::string statsJson() const;
   double attrTimeoutSec() const { return opts_.fuse.attrTimeoutSec; }
@@ -92,6 +106,11 @@ class FileSystem {
   FileSystem(const config::MountOptions& opts, origin::InstrumentedOrigin& origin,
              Namespace& ns, cache::BlockCache& cache, origin::ObjectInfo rootInfo);
   Result<NodeAttr> controlLookup(uint64_t parent, std::string_view name) const;
+  // After the namespace was refreshed: updates every live inode from it and tells the kernel
+  // to forget changed, removed and newly appeared names. `before` maps each live directory's
+  // key to its entry names before the refresh.
+  void revalidateAfterRefresh(
+      const std::unordered_map<std::string, std::vector<std::string>>& before);
   NodeAttr controlAttr(uint64_t ino) const;
   static NodeAttr toAttr(uint64_t ino, const origin::ObjectInfo& info);
 
@@ -101,6 +120,7 @@ class FileSystem {
   cache::BlockCache& cache_;
   InodeTable inodes_;
   const int64_t mountTimeNs_;
+  KernelNotifier* notifier_ = nullptr;
 };
 
 }  // namespace epochfs::fs

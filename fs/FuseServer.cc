@@ -1,6 +1,8 @@
 #include "fs/FuseServer.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -33,13 +35,28 @@ Result<std::unique_ptr<FuseServer>> FuseServer::mount(FileSystem& fs,
     return ioError("cannot mount on " + opts.mountpoint +
                    " (FUSE refused; is /dev/fuse available and the mountpoint a directory?)");
   }
-  return std::unique_ptr<FuseServer>(new FuseServer(se, opts));
+  auto server = std::unique_ptr<FuseServer>(new FuseServer(se, fs, opts));
+  fs.setKernelNotifier(server.get());
+  return server;
 }
 
 FuseServer::~FuseServer() {
+  fs_.setKernelNotifier(nullptr);
   if (signalsInstalled_) fuse_remove_signal_handlers(se_);
   fuse_session_unmount(se_);
   fuse_session_destroy(se_);
+}
+
+void FuseServer::invalidateEntry(uint64_t parent, const std::string& name) {
+  int rc = fuse_lowlevel_notify_inval_entry(se_, parent, name.c_str(), name.size());
+  if (rc != 0 && rc != -ENOENT) {
+    spdlog::debug("invalidating entry '{}' of ino {}: {}", name, parent, strerror(-rc));
+  }
+}
+
+void FuseServer::invalidateInode(uint64_t ino) {
+  int rc = fuse_lowlevel_notify_inval_inode(se_, ino, 0, 0);
+  if (rc != 0 && rc != -ENOENT) spdlog::debug("invalidating ino {}: {}", ino, strerror(-rc));
 }
 
 Status FuseServer::run() {

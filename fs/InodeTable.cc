@@ -53,6 +53,21 @@ void InodeTable::update(uint64_t ino, const origin::ObjectInfo& info) {
   if (it != byIno_.end()) it->second.inode.info = info;
 }
 
+std::optional<uint64_t> InodeTable::inoOf(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = byKey_.find(key);
+  if (it == byKey_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<Inode> InodeTable::all() const {
+  std::lock_guard lock(mu_);
+  std::vector<Inode> out;
+  out.reserve(byIno_.size());
+  for (const auto& [ino, e] : byIno_) out.push_back(e.inode);
+  return out;
+}
+
 size_t InodeTable::size() const {
   std::lock_guard lock(mu_);
   return byIno_.size();

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "origin/Origin.h"
 
@@ -40,6 +41,10 @@ class InodeTable {
   // Replaces the attributes of a live inode (after a revalidation at the origin).
   void update(uint64_t ino, const origin::ObjectInfo& info);
   size_t size() const;
+  // The inode of `key`, if the kernel holds one.
+  std::optional<uint64_t> inoOf(const std::string& key) const;
+  // Every live inode (a copy; for revalidating them all after a refresh).
+  std::vector<Inode> all() const;
 
  private:
   struct Entry {

@@ -10,7 +10,7 @@ import os
 import random
 import stat
 
-from epochfs_testlib import KiB, MiB, expect_errno, read_all_verify, read_file
+from epochfs_testlib import KiB, MiB, expect_errno, read_all_verify, read_file, run_cli
 
 NAMES = {
     "with space.jpg": 1000,
@@ -198,3 +198,35 @@ def test_writes_fail_with_erofs(dataset, mounter):
     read_all_verify(mnt, ds)
     for rel, data in ds.files.items():
         assert (ds.root / rel).read_bytes() == data
+
+
+def test_refresh_makes_the_kernel_forget_changed_names(dataset, mounter):
+    """With an immutable snapshot, changes at the origin appear at `epochfs refresh`, at once:
+    even names the kernel cached (positive and negative entries, attributes) are invalidated,
+    though fuse.attr_timeout (60 s) has not passed."""
+    ds = dataset({"d/a.bin": 1000, "d/b.bin": 2000, "c.bin": 10}, seed=41)
+    m = mounter(ds.root, args=["--metadata-ttl", "immutable"])
+    d = m.mountpoint / "d"
+    assert os.stat(d / "a.bin").st_size == 1000
+    assert os.stat(d / "b.bin").st_size == 2000
+    assert not os.path.exists(d / "new.bin")  # the kernel now holds a negative entry
+    assert not os.path.exists(m.mountpoint / "top-new.bin")
+    assert sorted(os.listdir(d)) == ["a.bin", "b.bin"]
+
+    (ds.root / "d" / "new.bin").write_bytes(b"n" * 30)
+    (ds.root / "top-new.bin").write_bytes(b"t" * 3)
+    (ds.root / "d" / "b.bin").unlink()
+    (ds.root / "d" / "a.bin").write_bytes(b"x" * 1500)
+    # The snapshot is immutable: nothing changes before the refresh.
+    assert os.stat(d / "a.bin").st_size == 1000
+    assert sorted(os.listdir(d)) == ["a.bin", "b.bin"]
+
+    refreshes = m.stats()["namespace"]["refreshes"]
+    run_cli("refresh", m.mountpoint, check=True)
+    assert os.stat(d / "a.bin").st_size == 1500
+    assert read_file(d / "a.bin") == b"x" * 1500
+    assert not os.path.exists(d / "b.bin")
+    assert os.stat(d / "new.bin").st_size == 30
+    assert os.stat(m.mountpoint / "top-new.bin").st_size == 3
+    assert sorted(os.listdir(d)) == ["a.bin", "new.bin"]
+    assert m.stats()["namespace"]["refreshes"] == refreshes + 1
