@@ -174,17 +174,19 @@ Result<std::vector<DirEntry>> S3Origin::list(std::string_view key) {
     token = page->truncated ? page->nextToken : "";
   } while (!token.empty());
 
-  if (!anything && !key.empty()) {
-    // Nothing below: `key` is a file, or nothing at all.
-    Result<ObjectInfo> obj = head(key);
-    if (obj.isOk()) return Status(Code::kNotDirectory, "not a directory: " + where(key));
-    if (obj.status().code() == Code::kNotFound) return notFound("no such directory: " + where(key));
-    return obj.status();
-  }
+  if (!anything && !key.empty()) return nothingBelow(key);
   std::vector<DirEntry> out;
   out.reserve(entries.size());
   for (auto& [name, info] : entries) out.push_back(DirEntry{name, std::move(info)});
   return out;  // std::map orders names bytewise
+}
+
+Status S3Origin::nothingBelow(std::string_view key) {
+  // No key continues below `key`: it is a file, or nothing at all.
+  Result<ObjectInfo> obj = head(key);
+  if (obj.isOk()) return Status(Code::kNotDirectory, "not a directory: " + where(key));
+  if (obj.status().code() == Code::kNotFound) return notFound("no such directory: " + where(key));
+  return obj.status();
 }
 
 Result<std::vector<TreeEntry>> S3Origin::listRecursive(std::string_view key) {
@@ -231,12 +233,7 @@ Result<std::vector<TreeEntry>> S3Origin::listRecursive(std::string_view key) {
     token = page->truncated ? page->nextToken : "";
   } while (!token.empty());
 
-  if (!anything && !key.empty()) {
-    Result<ObjectInfo> obj = head(key);
-    if (obj.isOk()) return Status(Code::kNotDirectory, "not a directory: " + where(key));
-    if (obj.status().code() == Code::kNotFound) return notFound("no such directory: " + where(key));
-    return obj.status();
-  }
+  if (!anything && !key.empty()) return nothingBelow(key);
   std::vector<TreeEntry> out;
   out.reserve(tree.size());
   for (auto& [k, info] : tree) out.push_back(TreeEntry{k, std::move(info)});

@@ -68,6 +68,9 @@ class S3Origin final : public Origin {
   Result<bool> isDirectory(std::string_view key);
   // HEAD: the object's info, or kNotFound.
   Result<ObjectInfo> head(std::string_view key);
+  // list()/listRecursive() found no key below `key`: kNotDirectory if it is an object,
+  // kNotFound if nothing is there (one HEAD).
+  Status nothingBelow(std::string_view key);
 
   std::unique_ptr<S3Client> client_;
   std::string prefix_;

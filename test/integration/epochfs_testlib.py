@@ -43,11 +43,13 @@ def epochfs_bin() -> str:
     raise RuntimeError("epochfs binary not found: set EPOCHFS_BIN (ctest does)")
 
 
-def run_cli(*args, timeout: float = CMD_TIMEOUT, check: bool = False) -> subprocess.CompletedProcess:
-    """Runs `epochfs ARGS...`; a hang past `timeout` is a test failure, not a stuck suite."""
+def run_cli(*args, timeout: float = CMD_TIMEOUT, check: bool = False,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Runs `epochfs ARGS...` (in `env` if given); a hang past `timeout` is a test failure,
+    not a stuck suite."""
     cmd = [epochfs_bin(), *map(str, args)]
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                              stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as e:
         raise AssertionError(f"{' '.join(cmd)} did not finish within {timeout}s "
@@ -259,6 +261,7 @@ class Mount:
         self.args = [str(a) for a in args]
         self.config = config
         self.pass_cache_dir = pass_cache_dir  # False: the cache dir comes from the config
+        self.env: dict[str, str] | None = None  # the mount command's environment (None: ours)
         self.pid: int | None = None
         self.result: subprocess.CompletedProcess | None = None
 
@@ -274,7 +277,7 @@ class Mount:
 
     def start(self, expect_ok: bool = True) -> subprocess.CompletedProcess:
         self.mountpoint.mkdir(parents=True, exist_ok=True)
-        self.result = run_cli(*self.command())
+        self.result = run_cli(*self.command(), env=self.env)
         if not expect_ok:
             return self.result
         assert self.result.returncode == 0, (

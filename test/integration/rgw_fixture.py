@@ -28,8 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from epochfs_testlib import (CMD_TIMEOUT, Mount, epochfs_bin, pid_alive, read_stats,
-                             supervise_mounts)
+from epochfs_testlib import CMD_TIMEOUT, Mount, run_cli, supervise_mounts
 from faultproxy import FaultProxy
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -147,13 +146,7 @@ def put_many(s3: s3util.S3, bucket: str, objects: dict[str, bytes], workers: int
 def run_epochfs(*args, env: dict[str, str] | None = None,
                 timeout: float = CMD_TIMEOUT) -> subprocess.CompletedProcess:
     """`epochfs ARGS...` with `env`; a hang past `timeout` fails the test."""
-    cmd = [epochfs_bin(), *map(str, args)]
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as e:
-        raise AssertionError(f"{' '.join(cmd)} did not finish within {timeout}s "
-                             f"(stdout={e.stdout!r} stderr={e.stderr!r})") from None
+    return run_cli(*args, timeout=timeout, env=env)
 
 
 def yaml_of(cfg: dict) -> str:
@@ -188,26 +181,9 @@ class S3Mount(Mount):
             cmd += ["--region", self.region]
         return cmd
 
-    def start(self, expect_ok: bool = True) -> subprocess.CompletedProcess:
-        self.mountpoint.mkdir(parents=True, exist_ok=True)
-        self.result = run_epochfs(*self.command(), env=self.env)
-        if not expect_ok:
-            return self.result
-        assert self.result.returncode == 0, (
-            f"mount failed ({self.result.returncode}): {self.result.stderr.strip()}\n"
-            f"log tail:\n{self.log_tail()}")
-        assert os.path.ismount(self.mountpoint), "mount returned 0 but nothing is mounted"
-        st = self.stats()
-        self.pid = int(st["pid"])
-        assert pid_alive(self.pid), f"stats names pid {self.pid}, which is not running"
-        return self.result
-
     def refresh(self) -> None:
         res = run_epochfs("refresh", self.mountpoint, env=self.env, timeout=120)
         assert res.returncode == 0, f"epochfs refresh failed ({res.returncode}): {res.stderr}"
-
-    def stats(self) -> dict:
-        return read_stats(self.mountpoint)
 
 
 @pytest.fixture
