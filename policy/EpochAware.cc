@@ -15,6 +15,12 @@ EpochAware::EpochAware(const EpochAwareOptions& opts) : opts_(opts), rng_(opts.s
 
 EpochAware::Block& EpochAware::known(BlockId id) { return blocks_[id]; }
 
+void EpochAware::clearInFlight(Block& b) {
+  if (!b.inFlight) return;
+  b.inFlight = false;
+  --inFlight_;
+}
+
 uint64_t EpochAware::window() const {
   // At least 1, so an immediate duplicate read never ends an epoch, even of a tiny dataset.
   double slack = (1.0 - opts_.boundaryFraction) * static_cast<double>(blocks_.size());
@@ -90,7 +96,7 @@ void EpochAware::onInsert(BlockId id, uint64_t bytes) {
   Block& b = known(id);
   if (b.cached) return;
   b.cached = true;
-  b.inFlight = false;
+  clearInFlight(b);
   b.bytes = bytes;
   ++cachedCount_;
   removePending(id);
@@ -107,7 +113,7 @@ void EpochAware::onInsert(BlockId id, uint64_t bytes) {
 
 void EpochAware::onPrefetched(BlockId id, uint64_t bytes) {
   Block& b = known(id);
-  b.inFlight = false;
+  clearInFlight(b);
   if (b.cached) return;
   b.cached = true;
   b.bytes = bytes;
@@ -123,7 +129,7 @@ void EpochAware::onPrefetchAbandoned(BlockId id) {
   auto it = blocks_.find(id);
   if (it == blocks_.end()) return;
   Block& b = it->second;
-  b.inFlight = false;
+  clearInFlight(b);
   if (!b.cached && !isRead(b)) addPending(id);
 }
 
@@ -177,7 +183,16 @@ std::optional<BlockId> EpochAware::nextPrefetch(uint64_t freeBytes) {
   BlockId id = pending_[pick(rng_)];
   removePending(id);
   blocks_[id].inFlight = true;
+  ++inFlight_;
   return id;
+}
+
+PolicyInfo EpochAware::info() const {
+  PolicyInfo pi;
+  pi.epoch = epoch_;
+  pi.prefetchQueue = pending_.size();
+  pi.prefetchInFlight = inFlight_;
+  return pi;
 }
 
 }  // namespace epochfs::policy

@@ -72,6 +72,8 @@ class EpochAware final : public Policy {
   void onPrefetched(BlockId id, uint64_t bytes) override;
   void onPrefetchAbandoned(BlockId id) override;
 
+  PolicyInfo info() const override;
+
   // The current epoch, from 1.
   uint64_t epoch() const { return epoch_; }
   // Reads counted in the current epoch (distinct blocks).
@@ -90,8 +92,10 @@ class EpochAware final : public Policy {
     bool inFlight = false;
     std::list<BlockId>::iterator readPos;  // in read_, valid iff cached && lastEpoch == epoch_
   };
+  size_t inFlight_ = 0;
 
   Block& known(BlockId id);
+  void clearInFlight(Block& b);
   void recordRead(BlockId id, Block& b);
   void startEpoch(uint64_t epoch);
   uint64_t window() const;

@@ -11,15 +11,93 @@
 
 namespace epochfs::policy {
 
-void Planned::addPlan(const std::vector<BlockId>& order) {
+bool Planned::addPlan(const std::vector<BlockId>& order, uint64_t stream) {
+  const bool haveLast = !starts_.empty();
+  const size_t last = startsBase_ + starts_.size() - 1;  // absolute index of the newest epoch
+  auto in = [&](size_t epoch) {
+    const auto& s = epochStreams_[epoch - startsBase_];
+    return std::find(s.begin(), s.end(), stream) != s.end();
+  };
+  bool merge = false;
+  if (haveLast && !in(last)) {
+    auto prev = streamEpoch_.find(stream);
+    if (prev == streamEpoch_.end()) {
+      // A new publisher joins the newest epoch unless the reader is past half of it.
+      const uint64_t begin = starts_.back();
+      const uint64_t end = planLength();
+      merge = cursor_ < begin + (end - begin) / 2;
+    } else {
+      merge = prev->second + 1 == last;
+    }
+  }
+  if (merge) {
+    mergeIntoLast(order);
+    epochStreams_.back().push_back(stream);
+  } else {
+    appendEpoch(order);
+    epochStreams_.push_back({stream});
+  }
+  streamEpoch_[stream] = startsBase_ + starts_.size() - 1;
+  // Cached blocks that were "never used again" may now be used: their heap entries are stale
+  // and are refreshed when they surface.
+  return true;
+}
+
+void Planned::appendEpoch(const std::vector<BlockId>& order) {
   const uint64_t start = planLength();
   starts_.push_back(start);
   for (size_t i = 0; i < order.size(); ++i) {
     seq_.push_back(order[i]);
     uses_[order[i]].push_back(start + i);
   }
-  // Cached blocks that were "never used again" may now be used: their heap entries are stale
-  // and are refreshed when they surface.
+}
+
+void Planned::mergeIntoLast(const std::vector<BlockId>& order) {
+  const uint64_t from = std::max(cursor_, starts_.back());
+  std::vector<BlockId> rest(seq_.begin() + static_cast<std::ptrdiff_t>(from - seqBase_),
+                            seq_.end());
+  // Take those positions back: they are the largest in each block's queue.
+  for (BlockId id : rest) {
+    auto it = uses_.find(id);
+    if (it == uses_.end()) continue;
+    while (!it->second.empty() && it->second.back() >= from) it->second.pop_back();
+    if (it->second.empty()) uses_.erase(it);
+  }
+  seq_.resize(static_cast<size_t>(from - seqBase_));
+  // Interleave in proportion: after k outputs, each source has given its share of k.
+  const size_t a = rest.size();
+  const size_t b = order.size();
+  size_t i = 0;
+  size_t j = 0;
+  uint64_t pos = from;
+  while (i < a || j < b) {
+    // Take from `rest` while its share is behind: i / a <= j / b.
+    bool takeA = j >= b || (i < a && i * b <= j * a);
+    BlockId id = takeA ? rest[i++] : order[j++];
+    seq_.push_back(id);
+    uses_[id].push_back(pos++);
+  }
+  prefetchPos_ = std::min(prefetchPos_, from);
+  rebuildHeap();
+}
+
+size_t Planned::activeEpochs() const {
+  size_t n = 0;
+  for (size_t k = 0; k < starts_.size(); ++k) {
+    uint64_t end = k + 1 < starts_.size() ? starts_[k + 1] : planLength();
+    if (end > cursor_) ++n;
+  }
+  return n;
+}
+
+PolicyInfo Planned::info() const {
+  PolicyInfo pi;
+  pi.activePlans = activeEpochs();
+  pi.planRemaining = planLength() > cursor_ ? planLength() - cursor_ : 0;
+  pi.prefetchQueue = planLength() > prefetchPos_ ? planLength() - prefetchPos_ : 0;
+  pi.prefetchInFlight = inFlight_.size();
+  pi.planActive = pi.planRemaining > 0;
+  return pi;
 }
 
 uint64_t Planned::nextUse(BlockId id) {
@@ -71,6 +149,7 @@ void Planned::dropConsumedEpochs() {
     seq_.erase(seq_.begin(), seq_.begin() + static_cast<std::ptrdiff_t>(n));
     seqBase_ += n;
     starts_.pop_front();
+    epochStreams_.pop_front();
     ++startsBase_;
   }
 }

@@ -15,8 +15,13 @@
 // after the missed block's next use. Blocks in no remaining plan are "never used again" and
 // go first. Without a plan every block is such a block and nothing is evicted: "fixed".
 //
-// Plans are one sequence of epochs, each addPlan() appending the next one. Several concurrent
-// readers with plans of their own (ranks, jobs) are not merged yet. Memory: the plan epochs
+// Plans are one sequence of plan epochs. Each publisher (a "stream": a rank, a job) adds its
+// epochs in order; a publisher's plan for an epoch that another publisher has planned already
+// is merged into it, interleaved in proportion, so several ranks reading disjoint shards at the
+// same pace look like one reader: a stream's first plan joins the newest plan epoch unless the
+// reader is past half of it, and its k-th plan after that joins the epoch after its previous
+// one when that is the newest, else starts a new one. Merging rewrites only positions after
+// the cursor. Memory: the plan epochs
 // not yet consumed (one entry per planned read; an epoch is dropped once the reader is past
 // it by more than the reorder window) plus one entry per planned block.
 //
@@ -51,8 +56,9 @@ class Planned final : public Policy {
   Planned() : Planned(PlannedOptions{}) {}
   explicit Planned(const PlannedOptions& opts) : opts_(opts) {}
 
-  // Appends the order of the next epoch (block ids in read order) to the plan.
-  void addPlan(const std::vector<BlockId>& order);
+  // Adds the order of the next epoch of publisher `stream` (block ids in read order).
+  void addPlan(const std::vector<BlockId>& order) { addPlan(order, 0); }
+  bool addPlan(const std::vector<BlockId>& order, uint64_t stream) override;
 
   std::string_view name() const override { return "planned"; }
   void onInsert(BlockId id, uint64_t bytes) override;
@@ -81,6 +87,10 @@ class Planned final : public Policy {
   size_t retainedPlan() const { return seq_.size(); }
   // The next planned use of `id` at or after the reorder window, or kNever.
   uint64_t nextUse(BlockId id);
+  // Plan epochs with reads still ahead of the cursor.
+  size_t activeEpochs() const;
+
+  PolicyInfo info() const override;
 
  private:
   struct Farthest {
@@ -93,6 +103,9 @@ class Planned final : public Policy {
   std::optional<Farthest> farthest();
   void rebuildHeap();
   void dropConsumedEpochs();
+  void appendEpoch(const std::vector<BlockId>& order);
+  // Interleaves `order` into the newest plan epoch from max(cursor, its start) on.
+  void mergeIntoLast(const std::vector<BlockId>& order);
 
   PlannedOptions opts_;
   std::deque<BlockId> seq_;      // planned reads from position seqBase_ on, in order
@@ -109,6 +122,10 @@ class Planned final : public Policy {
   uint64_t prefetchPos_ = 0;  // plan positions before this are cached or in flight
   std::optional<BlockId> lastMiss_;
   uint64_t victimFloor_ = 0;  // pickVictim names only blocks next used at or after this
+  // Per stream: the absolute index of the plan epoch its latest plan went into.
+  std::unordered_map<uint64_t, size_t> streamEpoch_;
+  // Per retained plan epoch (parallel to starts_): the streams merged into it.
+  std::deque<std::vector<uint64_t>> epochStreams_;
 };
 
 }  // namespace epochfs::policy

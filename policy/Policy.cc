@@ -1,7 +1,7 @@
 // policy/Policy.cc: the factory, the one place that knows every policy's name.
 #include "policy/Policy.h"
 
-#include "policy/EpochAware.h"
+#include "policy/EpochWithPlans.h"
 #include "policy/FixedSubset.h"
 #include "policy/Lru.h"
 #include "policy/Planned.h"
@@ -13,7 +13,7 @@ std::vector<std::string_view> policyNames() { return {"lru", "fixed", "epoch", "
 Result<std::unique_ptr<Policy>> makePolicy(std::string_view name) {
   if (name == "lru") return std::unique_ptr<Policy>(std::make_unique<Lru>());
   if (name == "fixed") return std::unique_ptr<Policy>(std::make_unique<FixedSubset>());
-  if (name == "epoch") return std::unique_ptr<Policy>(std::make_unique<EpochAware>());
+  if (name == "epoch") return std::unique_ptr<Policy>(std::make_unique<EpochWithPlans>());
   if (name == "planned") return std::unique_ptr<Policy>(std::make_unique<Planned>());
   std::string valid;
   for (std::string_view n : policyNames()) {

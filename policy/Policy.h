@@ -11,12 +11,11 @@
 // coming epoch(s); farthest-next-use eviction within the epoch rule, prefetch in plan order).
 // docs/policies.md compares them.
 //
-// Two levels of the interface. The first five calls are all that cache/BlockCache uses today,
-// and every policy works with them alone. The calls after them (onMiss, onEpoch, the prefetch
-// calls) have defaults that do nothing; policy/sim drives them, and the daemon's prefetcher will.
-// They assume an id names the same block for as long as the mount lives, cached or not (the sim
-// does; the cache hands out a new id on refetch, so the daemon must map (file, block) to a
-// stable id before it calls them).
+// Two levels of the interface. The first five calls are all a policy must implement, and every
+// policy works with them alone. The calls after them (onMiss, onEpoch, the prefetch calls) have
+// defaults that do nothing; policy/sim and the cache's prefetcher (cache/Prefetcher) drive
+// them. An id names the same block for as long as the mount lives, cached or not (the cache
+// maps (file, block number) to a stable id).
 //
 // Not thread-safe: BlockCache calls it under its own mutex. Every call is O(1) amortised and
 // never blocks; a policy never calls back into the cache.
@@ -33,8 +32,19 @@
 
 namespace epochfs::policy {
 
-// Stable id of a cached block, assigned by the cache (persistent across restarts).
+// Stable id of a block, assigned by the cache: the same block of the same file keeps its id
+// for as long as the mount lives, cached or not.
 using BlockId = uint64_t;
+
+// What a policy reports for .epochfs/stats (all zero for policies without these notions).
+struct PolicyInfo {
+  uint64_t epoch = 0;           // current epoch as the policy sees it (0: no notion of epochs)
+  uint64_t activePlans = 0;     // plan epochs published and not yet read through
+  uint64_t planRemaining = 0;   // planned reads not yet observed
+  uint64_t prefetchQueue = 0;   // blocks the policy would prefetch now (candidates)
+  uint64_t prefetchInFlight = 0;
+  bool planActive = false;      // decisions follow a plan right now
+};
 
 class Policy {
  public:
@@ -89,10 +99,20 @@ class Policy {
   virtual void onPrefetched(BlockId id, uint64_t bytes) { onInsert(id, bytes); }
   // The prefetch of `id` failed or was not admitted; the policy may name it again later.
   virtual void onPrefetchAbandoned(BlockId /*id*/) {}
+
+  // A publisher's (`stream`'s) order of its next epoch, block ids in read order (see
+  // policy/Planned.h). False when this policy does not use plans (the plan is ignored).
+  virtual bool addPlan(const std::vector<BlockId>& /*order*/, uint64_t /*stream*/) {
+    return false;
+  }
+
+  // Counters for stats; cheap (O(1)).
+  virtual PolicyInfo info() const { return {}; }
 };
 
-// "lru", "fixed", "epoch" or "planned" (with default options; a Planned made here has no plan
-// until one is given to it); anything else is kInvalid naming the policy and the valid names.
+// "lru", "fixed", "epoch" (EpochWithPlans: EpochAware, following a plan whenever one is
+// published) or "planned" (Planned alone: without a plan it keeps what it has) with default
+// options; anything else is kInvalid naming the policy and the valid names.
 Result<std::unique_ptr<Policy>> makePolicy(std::string_view name);
 
 // The names makePolicy() accepts, in the order docs and error messages list them.
