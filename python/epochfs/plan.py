@@ -1,0 +1,220 @@
+"""The client side of `<mountpoint>/.epochfs/plan` and `.epochfs/stats`.
+
+A training job tells the daemon the order in which it will read files in the coming epoch by
+writing that order to the write-only control file `.epochfs/plan`: one path per line, relative
+to the mount root, UTF-8, each line ending in "\\n". The daemon checks each line as it arrives
+(write() fails with EINVAL on a malformed line) and adopts the plan when the file is closed:
+one open-write-close is one epoch's plan, and successive plans are successive epochs.
+
+    import epochfs
+    n = epochfs.publish_plan("/mnt/imagenet", ["train/n01/img1.jpg", "train/n02/img7.jpg"])
+    print(epochfs.read_stats("/mnt/imagenet"))
+
+Every path is checked here before the file is opened, so a bad path raises ValueError without
+anything reaching the daemon; a half-written plan is never committed by this module.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from typing import Iterable, List, Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+CONTROL_DIR = ".epochfs"
+PLAN_NAME = "plan"
+STATS_NAME = "stats"
+
+# Plans are written in chunks of about this many bytes: one write() per chunk, so a plan of a
+# million paths (~50 MB) takes ~50 FUSE round trips instead of a million.
+CHUNK_BYTES = 1 << 20
+
+
+class NotAnEpochfsMount(OSError):
+    """`mountpoint` has no `.epochfs/stats`: it is not (or no longer) an epochfs mount."""
+
+
+def _control_file(mountpoint: PathLike, name: str) -> str:
+    return os.path.join(os.fspath(mountpoint), CONTROL_DIR, name)
+
+
+def is_epochfs_mount(mountpoint: PathLike) -> bool:
+    """True if `mountpoint/.epochfs/stats` exists (what identifies an epochfs mount)."""
+    try:
+        os.stat(_control_file(mountpoint, STATS_NAME))
+    except OSError:
+        return False
+    return True
+
+
+def _require_mount(mountpoint: PathLike) -> None:
+    # ENOENT/ENOTDIR: nothing there, or a plain directory. Any other error (ENOTCONN from a
+    # crashed daemon, EACCES) is left as it is: it says more than "not a mount" would.
+    try:
+        os.stat(_control_file(mountpoint, STATS_NAME))
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise NotAnEpochfsMount(
+                errno.ENOENT, f"not an epochfs mount (no {CONTROL_DIR}/{STATS_NAME})",
+                os.fspath(mountpoint)) from None
+        raise
+
+
+def read_stats(mountpoint: PathLike) -> dict:
+    """The daemon's counters: `mountpoint/.epochfs/stats` parsed as JSON.
+
+    Raises NotAnEpochfsMount if there is no such file; ValueError if it is not JSON."""
+    _require_mount(mountpoint)
+    path = _control_file(mountpoint, STATS_NAME)
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"{path}: not valid JSON: {e}") from None
+
+
+class _PathChecker:
+    """Turns what a caller passes as a path into the relative UTF-8 line the daemon expects.
+
+    Absolute paths must lie under the mountpoint, spelled either as given (made absolute) or
+    with symlinks resolved; both prefixes are computed once, so no path is stat()ed."""
+
+    def __init__(self, mountpoint: PathLike):
+        mp = os.fspath(mountpoint)
+        if isinstance(mp, bytes):
+            mp = os.fsdecode(mp)
+        self.mountpoint = mp
+        roots = {os.path.abspath(mp), os.path.realpath(mp)}
+        # "/" as the mountpoint would make every prefix "//"; keep it correct anyway.
+        self._prefixes = sorted((r.rstrip("/") + "/" for r in roots), key=len, reverse=True)
+
+    def line(self, path: PathLike) -> bytes:
+        try:
+            p = os.fspath(path)
+        except TypeError:
+            raise TypeError(f"plan path {path!r}: expected str or os.PathLike, "
+                            f"not {type(path).__name__}") from None
+        if isinstance(p, bytes):
+            try:
+                p = p.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"plan path {path!r}: not valid UTF-8") from None
+        rel = p
+        if p.startswith("/"):
+            for prefix in self._prefixes:
+                if p.startswith(prefix):
+                    rel = p[len(prefix):]
+                    break
+            else:
+                raise ValueError(f"plan path {p!r}: absolute but not under the mountpoint "
+                                 f"{self.mountpoint!r}")
+            if not rel:
+                raise ValueError(f"plan path {p!r}: the mount root itself, not a file in it")
+        self._check_relative(p, rel)
+        try:
+            return rel.encode("utf-8") + b"\n"
+        except UnicodeEncodeError:
+            # e.g. a name from os.listdir() that was not UTF-8 on disk (surrogate escapes).
+            raise ValueError(f"plan path {p!r}: not encodable as UTF-8, which plans require") \
+                from None
+
+    @staticmethod
+    def _check_relative(given: str, rel: str) -> None:
+        def bad(reason: str) -> ValueError:
+            return ValueError(f"plan path {given!r}: {reason}")
+
+        if not rel:
+            raise bad("empty")
+        if "\0" in rel:
+            raise bad("contains a NUL character")
+        if "\n" in rel:
+            raise bad("contains a newline")
+        if rel.startswith("/"):
+            raise bad("has an empty component (repeated '/')")
+        if rel.startswith("#"):
+            # The daemon would take the line for a comment and silently skip it.
+            raise bad("starts with '#', which marks a comment line in a plan")
+        for part in rel.split("/"):
+            if part == "":
+                raise bad("has an empty component ('//' or a trailing '/')")
+            if part in (".", ".."):
+                raise bad(f"has a '{part}' component")
+
+
+def plan_lines(mountpoint: PathLike, paths: Iterable[PathLike]) -> List[bytes]:
+    """The plan as it will be written: `paths` checked and encoded, joined into chunks of
+    about CHUNK_BYTES. Raises ValueError or TypeError naming the first bad path."""
+    checker = _PathChecker(mountpoint)
+    chunks: List[bytes] = []
+    pending: List[bytes] = []
+    size = 0
+    for path in paths:
+        line = checker.line(path)
+        pending.append(line)
+        size += len(line)
+        if size >= CHUNK_BYTES:
+            chunks.append(b"".join(pending))
+            pending, size = [], 0
+    if pending:
+        chunks.append(b"".join(pending))
+    return chunks
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _rejected(plan_path: str, e: OSError) -> ValueError:
+    return ValueError(f"{plan_path}: the epochfs daemon rejected the plan (EINVAL: "
+                      f"a malformed line): {e}")
+
+
+def publish_plan(mountpoint: PathLike, paths: Iterable[PathLike]) -> int:
+    """Publishes `paths`, in order, as the plan of the coming epoch; returns how many.
+
+    Each path is a str or os.PathLike, relative to `mountpoint` or absolute under it. All are
+    checked before the plan file is opened (ValueError naming the path and the reason), then
+    written in ~1 MiB chunks to `mountpoint/.epochfs/plan`, which is closed: the daemon adopts
+    the plan on close. Paths the daemon does not know are counted and skipped by it, not errors.
+
+    Raises NotAnEpochfsMount if `mountpoint` is not an epochfs mount; ValueError naming the
+    plan file if the daemon rejects a line (EINVAL); OSError for any other failure.
+    """
+    _require_mount(mountpoint)
+    chunks = plan_lines(mountpoint, paths)
+    count = sum(chunk.count(b"\n") for chunk in chunks)
+    plan_path = _control_file(mountpoint, PLAN_NAME)
+    try:
+        # No O_CREAT or O_TRUNC: the file exists on a mount, and truncating it means nothing.
+        fd = os.open(plan_path, os.O_WRONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise OSError(errno.ENOENT, "this epochfs daemon does not accept plans "
+                      f"(no {CONTROL_DIR}/{PLAN_NAME}; an older version?)", plan_path) from None
+    try:
+        for chunk in chunks:
+            _write_all(fd, chunk)
+    except OSError as e:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        if e.errno == errno.EINVAL:
+            raise _rejected(plan_path, e) from e
+        if e.filename is None:
+            e.filename = plan_path
+        raise
+    try:
+        os.close(fd)  # the daemon adopts the plan here and may refuse it
+    except OSError as e:
+        if e.errno == errno.EINVAL:
+            raise _rejected(plan_path, e) from e
+        if e.filename is None:
+            e.filename = plan_path
+        raise
+    return count
