@@ -87,9 +87,10 @@ class _PathChecker:
         if isinstance(mp, bytes):
             mp = os.fsdecode(mp)
         self.mountpoint = mp
-        roots = {os.path.abspath(mp), os.path.realpath(mp)}
-        # "/" as the mountpoint would make every prefix "//"; keep it correct anyway.
-        self._prefixes = sorted((r.rstrip("/") + "/" for r in roots), key=len, reverse=True)
+        self._roots = {os.path.abspath(mp), os.path.realpath(mp)}
+        # rstrip: "/" as the mountpoint must give the prefix "/", not "//".
+        self._prefixes = sorted((r.rstrip("/") + "/" for r in self._roots), key=len,
+                                reverse=True)
 
     def line(self, path: PathLike) -> bytes:
         try:
@@ -104,6 +105,8 @@ class _PathChecker:
                 raise ValueError(f"plan path {path!r}: not valid UTF-8") from None
         rel = p
         if p.startswith("/"):
+            if (p.rstrip("/") or "/") in self._roots:
+                raise ValueError(f"plan path {p!r}: the mount root itself, not a file in it")
             for prefix in self._prefixes:
                 if p.startswith(prefix):
                     rel = p[len(prefix):]
@@ -111,8 +114,6 @@ class _PathChecker:
             else:
                 raise ValueError(f"plan path {p!r}: absolute but not under the mountpoint "
                                  f"{self.mountpoint!r}")
-            if not rel:
-                raise ValueError(f"plan path {p!r}: the mount root itself, not a file in it")
         self._check_relative(p, rel)
         try:
             return rel.encode("utf-8") + b"\n"
