@@ -10,7 +10,7 @@ PACKAGES=(
   librocksdb-dev libxxhash-dev libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev
   libfmt-dev libcurl4-openssl-dev nlohmann-json3-dev libtinyxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pytest python3-torch
+  python3 python3-pytest python3-torch python3-venv python3-pip
 )
 # The S3 tests' Ceph RADOS Gateway is installed by test/rgw/rgw.sh when they first start it.
 
