@@ -124,14 +124,18 @@ class PlanSampler(_SamplerBase):
         yield from order
 
     def _current_epoch(self) -> Optional[int]:
+        # The epoch that the wrapped sampler's order depends on: None for a sampler without
+        # set_epoch() (RandomSampler: its order is just the next draw, whatever the epoch).
         # DistributedSampler keeps its epoch in .epoch, also when set_epoch() is called on it
         # directly rather than through this wrapper.
+        if not hasattr(self.sampler, "set_epoch"):
+            return None
         epoch = getattr(self.sampler, "epoch", None)
         return epoch if isinstance(epoch, int) else self._epoch
 
     def _draw_next(self, epoch: Optional[int]) -> Tuple[Optional[int], List[Any]]:
-        if epoch is None or not hasattr(self.sampler, "set_epoch"):
-            return epoch, list(self.sampler)
+        if epoch is None:
+            return None, list(self.sampler)
         self.sampler.set_epoch(epoch + 1)
         try:
             return epoch + 1, list(self.sampler)

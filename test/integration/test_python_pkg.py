@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import threading
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -382,7 +383,12 @@ def test_plan_ahead_random_keeps_a_dedicated_generators_orders(mnt, plans):
     sampler = epochfs.PlanSampler(
         RandomSampler(range(25), generator=torch.Generator().manual_seed(9)), rel_path, mnt,
         plan_ahead=1)
-    orders = [list(sampler) for _ in range(3)]
+    orders = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # set_epoch on a sampler without epochs: no mismatch
+        for epoch in range(3):
+            sampler.set_epoch(epoch)
+            orders.append(list(sampler))
     ref = RandomSampler(range(25), generator=torch.Generator().manual_seed(9))
     assert orders == [list(ref) for _ in range(3)]
     next_order = list(ref)
@@ -474,8 +480,10 @@ def test_dataloader_with_workers(mnt, plans, context):
                                   functools.partial(abs_path_under, mnt), mnt, plan_ahead=1)
     loader = DataLoader(ds, batch_size=4, sampler=sampler, num_workers=2,
                         multiprocessing_context=context)
+    warnings.simplefilter("error", epochfs.PlanWarning)
     assert len(loader) == 15
     for epoch in range(2):
+        sampler.set_epoch(epoch)
         batches = list(loader)
         order = torch.cat([b[:, 0] for b in batches]).tolist()
         workers = {pid for b in batches for pid in b[:, 1].tolist()}
