@@ -92,8 +92,9 @@ Status BlockCacheImpl::recover() {
     const uint64_t alloc = BlockStore::allocatedBytes(e.length);
     keysById_.emplace(e.blockId, key);
     allocated_ += alloc;
-    policy_->onInsert(e.blockId, e.length);
-    entries_.emplace(std::move(key), Entry{e.blockId, e.length, alloc, std::move(e.etag),
+    const PolicyId pid = policyIdLocked(key, e.etag, e.length);
+    policy_->onInsert(pid, e.length);
+    entries_.emplace(std::move(key), Entry{e.blockId, pid, e.length, alloc, std::move(e.etag),
                                            std::move(e.checksums)});
   }
   for (const std::string& key : badKeys) {
@@ -117,7 +118,11 @@ Status BlockCacheImpl::recover() {
     std::optional<BlockId> victim = policy_->pickVictim();
     // A policy that never evicts (fixed) still must not break the hard limit: oldest first.
     uint64_t freed = victim ? evictLocked(*victim, unlinkLater) : 0;
-    if (freed == 0) evictLocked(keysById_.begin()->first, unlinkLater);
+    if (freed == 0) {
+      auto oldest = entries_.find(keysById_.begin()->second);
+      evictions_++;
+      dropLocked(oldest, unlinkLater);
+    }
     ++evicted;
   }
   g.unlock();  // unlinkAll takes mu_ itself

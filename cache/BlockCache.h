@@ -48,6 +48,33 @@ struct FileRef {
   uint64_t size = 0;
 };
 
+// What happened in one epoch of the reader (see BlockCache::stats()). Epochs are detected
+// passively from reads (docs/policies.md, "The epoch boundary") by one clock for every policy,
+// so the numbers compare across policies.
+struct EpochStats {
+  uint64_t epoch = 0;           // from 1
+  uint64_t reads = 0;           // block reads (as CacheStats::hits + misses)
+  uint64_t hits = 0;            // of them served from the SSD
+  uint64_t hitBytes = 0;
+  uint64_t missBytes = 0;
+  uint64_t originBytes = 0;     // fetched from the origin: demand and prefetch
+  uint64_t prefetched = 0;      // blocks the prefetcher cached
+  uint64_t prefetchUnused = 0;  // prefetched blocks that left the cache before any read
+};
+
+// The prefetcher and the plans it follows.
+struct PrefetchStats {
+  unsigned threads = 0;         // 0: prefetch is off
+  uint64_t prefetched = 0;      // blocks fetched ahead and cached
+  uint64_t prefetchedBytes = 0;
+  uint64_t unused = 0;          // prefetched blocks that left the cache unread
+  uint64_t declined = 0;        // fetched ahead but not admitted (no room any more)
+  uint64_t failed = 0;          // origin errors (the block is left to demand reads)
+  uint64_t plans = 0;           // plans published
+  uint64_t plannedFiles = 0;    // files named by plans (known ones)
+  uint64_t plannedBlocks = 0;
+};
+
 struct CacheStats {
   // A "block read" is one block's share of one read() call. hits + misses counts them all.
   uint64_t hits = 0;              // block reads served from the SSD
@@ -67,6 +94,11 @@ struct CacheStats {
   uint64_t recoveredBlocks = 0;   // blocks found valid in the index at open
   uint64_t orphansRemoved = 0;    // files/entries dropped by recovery at open: tmp files,
                                   // entries without a valid file, files without an entry
+  uint64_t originBytes = 0;       // bytes fetched from the origin (demand and prefetch)
+  PrefetchStats prefetch;
+  policy::PolicyInfo policy;      // the policy's own view (epoch, plans, prefetch queue)
+  uint64_t epoch = 0;             // the reader's current epoch (the stats clock)
+  std::vector<EpochStats> epochs; // the most recent epochs (at most 64), oldest first
 };
 
 class BlockCache {
@@ -96,6 +128,18 @@ class BlockCache {
 
   // Policy name for stats.
   virtual std::string policyName() const = 0;
+
+  // Starts `threads` background prefetchers (0: none), which fetch what the policy names
+  // (Policy::nextPrefetch) into free space or space held by its victims. A prefetch is a
+  // lower priority than demand reads: none starts while `threads` or more demand fetches are
+  // in flight, and a reader that wants a block being prefetched waits for that fetch instead
+  // of starting another. Call once; stopped by the destructor.
+  virtual void startPrefetch(unsigned threads) = 0;
+
+  // Publishes the order in which a reader (`stream`: one per publisher) will read `files` in
+  // its coming epoch, all blocks of each file in order. Returns the number of blocks planned,
+  // or 0 when the policy does not use plans.
+  virtual uint64_t addPlan(const std::vector<FileRef>& files, uint64_t stream) = 0;
 
   // Persistence for the namespace snapshot (fs/Namespace), kept in the cache's index so that it
   // counts against cache.size and lives and dies with the cache. Replaced as a whole,

@@ -42,14 +42,8 @@ BlockCacheImpl::AdmitPlan BlockCacheImpl::planLocked(uint64_t alloc,
   return plan;
 }
 
-bool BlockCacheImpl::wouldAdmit(uint64_t len) {
-  std::optional<uint64_t> avail = availableBytes();
-  std::lock_guard<std::mutex> g(mu_);
-  AdmitPlan plan = planLocked(BlockStore::allocatedBytes(len), avail);
-  return plan.possible && policy_->shouldAdmit(len, plan.toFree);
-}
-
-void BlockCacheImpl::fill(const BlockRead& br, const Fetched& block) {
+bool BlockCacheImpl::fill(const BlockRead& br, const Fetched& block, PolicyId pid,
+                          bool prefetch) {
   const uint64_t len = block.size;
   const uint64_t alloc = BlockStore::allocatedBytes(len);
   maybeRefreshMeta(/*force=*/false);
@@ -63,12 +57,17 @@ void BlockCacheImpl::fill(const BlockRead& br, const Fetched& block) {
     std::lock_guard<std::mutex> g(mu_);
     auto existing = entries_.find(br.key);
     if (existing != entries_.end()) {
-      if (existing->second.etag == br.file->etag) return;  // cached meanwhile by another flight
+      if (existing->second.etag == br.file->etag) {  // cached meanwhile by another flight
+        if (prefetch) policy_->onPrefetchAbandoned(pid);
+        return false;
+      }
       staleDrops_++;
       dropLocked(existing, unlinkLater);
     }
     AdmitPlan plan = planLocked(alloc, avail);
-    if (plan.possible && policy_->shouldAdmit(len, plan.toFree)) {
+    const bool yes = plan.possible && (prefetch ? policy_->shouldAdmitPrefetch(pid, len, plan.toFree)
+                                                : policy_->shouldAdmit(len, plan.toFree));
+    if (yes) {
       uint64_t freed = 0;
       // Bounded: a policy naming blocks the cache does not know must not spin us forever.
       size_t budget = entries_.size() + policy_->size() + 1;
@@ -83,12 +82,19 @@ void BlockCacheImpl::fill(const BlockRead& br, const Fetched& block) {
         reserved_ += alloc;
       }
     }
-    if (!admitted) notAdmitted_++;
+    if (!admitted) {
+      if (prefetch) {
+        prefetchStats_.declined++;
+        policy_->onPrefetchAbandoned(pid);
+      } else {
+        notAdmitted_++;
+      }
+    }
   }
   // The victims' files go before ours is written, so the disk never holds both.
   unlinkAll(unlinkLater);
   unlinkLater.clear();
-  if (!admitted) return;
+  if (!admitted) return false;
 
   std::span<const std::byte> bytes(block.bytes.get(), block.size);
   std::vector<uint64_t> sums = chunkChecksums(bytes);
@@ -115,11 +121,19 @@ void BlockCacheImpl::fill(const BlockRead& br, const Fetched& block) {
       // Indexed only after the file is complete and in place: see BlockCache.h.
       st = index_->put(br.key, ie);
       if (st.isOk()) {
-        entries_.emplace(br.key, Entry{id, static_cast<uint32_t>(len), alloc, br.file->etag,
-                                       std::move(sums)});
+        entries_.emplace(br.key, Entry{id, pid, static_cast<uint32_t>(len), alloc,
+                                       br.file->etag, std::move(sums)});
         keysById_.emplace(id, br.key);
         allocated_ += alloc;
-        policy_->onInsert(id, len);
+        if (prefetch) {
+          policy_->onPrefetched(pid, len);
+          known_[pid - 1].prefetchedUnread = true;
+          prefetchStats_.prefetched++;
+          prefetchStats_.prefetchedBytes += len;
+          epochLocked().prefetched++;
+        } else {
+          policy_->onInsert(pid, len);
+        }
         insertsSinceRefresh_++;
         indexed = true;
       } else {
@@ -127,18 +141,23 @@ void BlockCacheImpl::fill(const BlockRead& br, const Fetched& block) {
                      st.toString());
       }
     }
-    if (!st.isOk()) notAdmitted_++;
+    if (!st.isOk()) {
+      notAdmitted_++;
+      if (prefetch) policy_->onPrefetchAbandoned(pid);
+    }
     if (written && !indexed) {
       unlinking_ += alloc;
       unlinkLater.emplace_back(id, alloc);
     }
   }
   unlinkAll(unlinkLater);
+  return indexed;
 }
 
 uint64_t BlockCacheImpl::dropLocked(std::unordered_map<std::string, Entry>::iterator it,
                                     Doomed& unlinkLater) {
   const BlockId id = it->second.id;
+  const PolicyId pid = it->second.pid;
   const uint64_t alloc = it->second.allocated;
   // Index first: if we crash before the unlink, recovery deletes the unreferenced file; the
   // other order would leave an entry whose file is gone (also recovered, but noisier).
@@ -148,19 +167,24 @@ uint64_t BlockCacheImpl::dropLocked(std::unordered_map<std::string, Entry>::iter
   entries_.erase(it);
   allocated_ -= alloc;
   unlinking_ += alloc;
-  policy_->onErase(id);
+  policy_->onErase(pid);
+  Known& k = known_[pid - 1];
+  if (k.prefetchedUnread) {
+    k.prefetchedUnread = false;
+    prefetchStats_.unused++;
+    epochLocked().prefetchUnused++;
+  }
   unlinkLater.emplace_back(id, alloc);
   return alloc;
 }
 
-uint64_t BlockCacheImpl::evictLocked(BlockId id, Doomed& unlinkLater) {
-  auto k = keysById_.find(id);
-  if (k == keysById_.end()) {
-    policy_->onErase(id);  // the policy tracks a block we do not have: let it forget it
+uint64_t BlockCacheImpl::evictLocked(PolicyId pid, Doomed& unlinkLater) {
+  auto it = pid >= 1 && pid <= known_.size() ? entries_.find(*known_[pid - 1].key)
+                                                : entries_.end();
+  if (it == entries_.end() || it->second.pid != pid) {
+    policy_->onErase(pid);  // the policy tracks a block we do not have: let it forget it
     return 0;
   }
-  auto it = entries_.find(k->second);
-  assert(it != entries_.end() && it->second.id == id);
   evictions_++;
   return dropLocked(it, unlinkLater);
 }

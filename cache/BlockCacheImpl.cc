@@ -30,10 +30,17 @@ BlockCacheImpl::BlockCacheImpl(const config::CacheOptions& opts, origin::Origin&
       index_(std::move(index)),
       policy_(std::move(policy)) {}
 
-// Members go in reverse order: the policy, then the index (RocksDB closes; every write is
-// already in its WAL), then the store, and the dir lock last, so nobody can open the dir while
-// the index is still open.
-BlockCacheImpl::~BlockCacheImpl() = default;
+// The prefetchers stop first (they use everything else). Then members go in reverse order: the
+// policy, then the index (RocksDB closes; every write is already in its WAL), then the store,
+// and the dir lock last, so nobody can open the dir while the index is still open.
+BlockCacheImpl::~BlockCacheImpl() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stopping_ = true;
+  }
+  prefetchCv_.notify_all();
+  for (std::thread& t : prefetchers_) t.join();
+}
 
 std::string BlockCacheImpl::policyName() const { return std::string(policy_->name()); }
 
@@ -73,18 +80,23 @@ Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
 }
 
 Status BlockCacheImpl::readBlock(const BlockRead& br) {
+  PolicyId pid = 0;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    pid = policyIdLocked(br.key, br.file->etag, br.length);
+  }
   // Two attempts at a hit: a block can be filled between our miss and our lookup of flights_.
   for (int attempt = 0;; ++attempt) {
-    if (tryHit(br) == HitOutcome::kServed) return Status::ok();
+    if (tryHit(br, pid) == HitOutcome::kServed) return Status::ok();
     if (attempt == 1) break;
     std::lock_guard<std::mutex> g(mu_);
     auto it = entries_.find(br.key);
     if (it == entries_.end() || it->second.etag != br.file->etag) break;
   }
-  return readMiss(br);
+  return readMiss(br, pid);
 }
 
-BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br) {
+BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId pid) {
   BlockId id = 0;
   std::vector<uint64_t> sums;
   {
@@ -144,36 +156,69 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br) {
   }
   {
     std::lock_guard<std::mutex> g(mu_);
+    const bool tell = noteReadLocked(pid);
     auto it = entries_.find(br.key);
-    if (it != entries_.end() && it->second.id == id) policy_->onAccess(id);
+    if (tell && it != entries_.end() && it->second.id == id) policy_->onAccess(pid);
+    EpochStats& e = epochLocked();
+    e.reads++;
+    e.hits++;
+    e.hitBytes += br.out.size();
   }
   hits_++;
   hitBytes_ += br.out.size();
+  wakePrefetchers();  // a read may have made room (a victim) for a prefetch
   return HitOutcome::kServed;
 }
 
-Status BlockCacheImpl::readMiss(const BlockRead& br) {
+void BlockCacheImpl::countMiss(uint64_t bytes) {
+  misses_++;
+  missBytes_ += bytes;
+  std::lock_guard<std::mutex> g(mu_);
+  EpochStats& e = epochLocked();
+  e.reads++;
+  e.missBytes += bytes;
+}
+
+void BlockCacheImpl::countOrigin(uint64_t bytes) {
+  originBytes_ += bytes;
+  std::lock_guard<std::mutex> g(mu_);
+  epochLocked().originBytes += bytes;
+}
+
+Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid) {
   std::string flightKey = br.key;
   flightKey.push_back('\0');
   flightKey += br.file->etag;
+  // Read before taking the lock (a syscall).
+  std::optional<uint64_t> avail = availableBytes();
   bool flying = false;
+  bool admit = false;
   {
     std::lock_guard<std::mutex> g(mu_);
+    if (noteReadLocked(pid)) policy_->onMiss(pid);
     flying = flights_.contains(flightKey);
+    if (!flying) {
+      // Whether the block would be cached, asked before fetching it (fill() asks again).
+      AdmitPlan plan = planLocked(BlockStore::allocatedBytes(br.length), avail);
+      admit = plan.possible && policy_->shouldAdmit(br.length, plan.toFree);
+    }
   }
-  if (!flying && !wouldAdmit(br.length)) {
+  wakePrefetchers();
+  if (!flying && !admit) {
     // The block will not be cached (the policy declines, or no space): fetching all of it
     // would be wasted on every read that touches it. Read just what was asked.
     const uint64_t at = br.blockNo * opts_.blockSizeBytes + br.inOffset;
+    demandFetches_++;
     Result<size_t> got = origin_.read(br.file->key, br.file->etag, at, br.out);
+    demandFetches_--;
     if (!got.isOk()) return got.status();
+    countOrigin(*got);
     if (*got != br.out.size()) {
       return stale("origin returned " + std::to_string(*got) + " of " +
                    std::to_string(br.out.size()) + " bytes at " + std::to_string(at) + " of '" +
                    br.file->key + "'");
     }
-    misses_++;
-    missBytes_ += br.out.size();
+    countMiss(br.out.size());
     notAdmitted_++;
     return Status::ok();
   }
@@ -197,8 +242,7 @@ Status BlockCacheImpl::readMiss(const BlockRead& br) {
                    "' changed size under the same etag");
     }
     std::memcpy(br.out.data(), (*r)->bytes.get() + br.inOffset, br.out.size());
-    misses_++;
-    missBytes_ += br.out.size();
+    countMiss(br.out.size());
     return Status::ok();
   }
 
@@ -218,8 +262,11 @@ Status BlockCacheImpl::readMiss(const BlockRead& br) {
   block->size = br.length;
   block->bytes = std::make_unique_for_overwrite<std::byte[]>(br.length);
   const uint64_t blockStart = br.blockNo * opts_.blockSizeBytes;
+  demandFetches_++;
   Result<size_t> got = origin_.read(br.file->key, br.file->etag, blockStart,
                                     std::span<std::byte>(block->bytes.get(), block->size));
+  demandFetches_--;
+  if (got.isOk()) countOrigin(*got);
   Status st;
   if (!got.isOk()) {
     st = got.status();
@@ -234,9 +281,8 @@ Status BlockCacheImpl::readMiss(const BlockRead& br) {
   }
   flight->promise.set_value(std::shared_ptr<const Fetched>(block));
   std::memcpy(br.out.data(), block->bytes.get() + br.inOffset, br.out.size());
-  misses_++;
-  missBytes_ += br.out.size();
-  fill(br, *block);
+  countMiss(br.out.size());
+  fill(br, *block, pid, /*prefetch=*/false);
   return Status::ok();
 }
 
@@ -321,6 +367,15 @@ CacheStats BlockCacheImpl::stats() const {
   s.singleFlightWaits = singleFlightWaits_;
   s.recoveredBlocks = recoveredBlocks_;
   s.orphansRemoved = orphansRemoved_;
+  s.originBytes = originBytes_;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    s.prefetch = prefetchStats_;
+    s.prefetch.threads = prefetchThreads_;
+    s.policy = policy_->info();
+    s.epoch = clock_.epoch();
+    s.epochs.assign(log_.epochs.begin(), log_.epochs.end());
+  }
   return s;
 }
 

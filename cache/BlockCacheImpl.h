@@ -3,6 +3,9 @@
 // Read path (BlockCacheImpl.cc): per block, a hit is pread from its file and its touched
 // chunks verified; a miss joins or leads a single-flight fetch of the whole block, and the
 // leader then offers the block to the Policy and writes it (BlockCacheFill.cc).
+// Prefetch, plans and per-epoch counters (BlockCachePrefetch.cc): every block ever seen gets a
+// stable policy id (BlockId below names the block *file*, which changes on every fill); the
+// policy only ever sees policy ids.
 // open() and recovery (BlockCache.cc): the index is the truth; see BlockCache.h.
 //
 // Space accounting, all in allocated bytes (BlockStore::allocatedBytes):
@@ -20,6 +23,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <thread>
 #include <cstdint>
 #include <future>
 #include <map>
@@ -34,6 +40,7 @@
 #include "cache/BlockStore.h"
 #include "cache/CacheDirLock.h"
 #include "cache/Index.h"
+#include "policy/EpochAware.h"
 
 namespace epochfs::cache {
 
@@ -54,14 +61,18 @@ class BlockCacheImpl final : public BlockCache {
   Result<size_t> read(const FileRef& file, uint64_t offset, std::span<std::byte> out) override;
   CacheStats stats() const override;
   std::string policyName() const override;
+  void startPrefetch(unsigned threads) override;
+  uint64_t addPlan(const std::vector<FileRef>& files, uint64_t stream) override;
   Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) override;
   Status loadNamespace(const std::function<void(std::string_view key, std::string_view value)>&
                            fn) const override;
 
  private:
+  using PolicyId = policy::BlockId;
   // The in-memory copy of one index entry.
   struct Entry {
     BlockId id = 0;
+    PolicyId pid = 0;
     uint32_t length = 0;
     uint64_t allocated = 0;
     std::string etag;
@@ -96,26 +107,56 @@ class BlockCacheImpl final : public BlockCache {
     uint64_t toFree = 0;
   };
 
+  // A block ever seen (read or planned), by policy id.
+  struct Known {
+    const std::string* key = nullptr;  // blockKey(file key, block number): the key in pids_
+    std::string etag;                  // the latest version seen
+    uint32_t length = 0;               // bytes in the block
+    bool prefetchedUnread = false;     // prefetched and not read since
+    bool prefetchFailed = false;       // the origin refused this version: do not prefetch it
+    uint64_t lastReadSeq = 0;          // readSeq_ at its last read, 0 = none
+  };
+  // Counters of the current epoch plus the history.
+  struct EpochLog {
+    std::deque<EpochStats> epochs;  // at most kEpochHistory, the last one current
+  };
+
   Status readBlock(const BlockRead& br);
-  HitOutcome tryHit(const BlockRead& br);
-  Status readMiss(const BlockRead& br);
-  void fill(const BlockRead& br, const Fetched& block);
+  HitOutcome tryHit(const BlockRead& br, PolicyId pid);
+  Status readMiss(const BlockRead& br, PolicyId pid);
+  // Offers a fetched block to the policy and writes it. `prefetch`: fetched ahead (the policy
+  // gets shouldAdmitPrefetch/onPrefetched). Returns whether it was cached.
+  bool fill(const BlockRead& br, const Fetched& block, PolicyId pid, bool prefetch);
+
+  // --- BlockCachePrefetch.cc ---
+  // The policy id of block `key` (registering it), updating the version it was last seen in.
+  PolicyId policyIdLocked(const std::string& key, const std::string& etag, uint32_t length);
+  // A read of block `pid` (hit or miss) for the stats clock and the policy; returns whether
+  // the policy should be told (repeats of a block within a few reads are not: see the .cc).
+  bool noteReadLocked(PolicyId pid);
+  // Counts a block read served from the origin (misses_, missBytes_, the epoch's counters).
+  void countMiss(uint64_t bytes);
+  // Counts `bytes` fetched from the origin.
+  void countOrigin(uint64_t bytes);
+  EpochStats& epochLocked();
+  void prefetchLoop();
+  // One prefetch: false when there was nothing to do (the caller then waits).
+  bool prefetchOne();
+  uint64_t freeBytesLocked(std::optional<uint64_t> avail) const;
+  void wakePrefetchers() { prefetchCv_.notify_all(); }
 
   // Removes the block in entries_ at `it` from memory, index and policy, and queues its file
   // for unlinking (outside mu_). Returns its allocated bytes.
   uint64_t dropLocked(std::unordered_map<std::string, Entry>::iterator it,
                       Doomed& unlinkLater);
-  // Evicts `id` (a victim) like dropLocked; 0 if unknown to the cache.
-  uint64_t evictLocked(BlockId id, Doomed& unlinkLater);
+  // Evicts the block of policy id `pid` (a victim) like dropLocked; 0 if it is not cached.
+  uint64_t evictLocked(PolicyId pid, Doomed& unlinkLater);
   // Drops the block under `key` if it is still block `id`.
   void dropIfSame(const std::string& key, BlockId id);
   void unlinkAll(const Doomed& doomed);
   AdmitPlan planLocked(uint64_t alloc, std::optional<uint64_t> avail) const;
   // Free bytes on the cache filesystem, if statvfs answers.
   std::optional<uint64_t> availableBytes() const;
-  // Whether a missed block of `len` bytes would be cached, asked before fetching it: a block
-  // that will not be cached is read from the origin only as far as the reader asked.
-  bool wouldAdmit(uint64_t len);
 
   uint64_t measureMetaBytes() const;
   void maybeRefreshMeta(bool force) const;
@@ -133,6 +174,12 @@ class BlockCacheImpl final : public BlockCache {
   std::map<BlockId, std::string> keysById_;         // id -> block key (ordered: oldest first)
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // key + etag -> fetch
   BlockId nextId_ = 1;
+  std::unordered_map<std::string, PolicyId> pids_;  // block key -> policy id
+  std::vector<Known> known_;                        // policy id - 1 -> block
+  policy::EpochAware clock_;                        // the epoch clock for stats
+  uint64_t readSeq_ = 0;                            // reads reported, for the repeat filter
+  EpochLog log_;
+  PrefetchStats prefetchStats_;
   uint64_t allocated_ = 0;
   uint64_t reserved_ = 0;
   uint64_t unlinking_ = 0;
@@ -145,6 +192,14 @@ class BlockCacheImpl final : public BlockCache {
   std::atomic<uint64_t> hits_{0}, misses_{0}, hitBytes_{0}, missBytes_{0};
   std::atomic<uint64_t> checksumFailures_{0}, evictions_{0}, staleDrops_{0}, notAdmitted_{0};
   std::atomic<uint64_t> singleFlightWaits_{0}, recoveredBlocks_{0}, orphansRemoved_{0};
+  std::atomic<uint64_t> originBytes_{0};
+  std::atomic<unsigned> demandFetches_{0};  // demand origin fetches in flight
+
+  // Prefetchers: declared last, so they are stopped (by the destructor) before the rest goes.
+  unsigned prefetchThreads_ = 0;
+  bool stopping_ = false;  // guarded by mu_
+  std::condition_variable prefetchCv_;
+  std::vector<std::thread> prefetchers_;
 };
 
 }  // namespace epochfs::cache

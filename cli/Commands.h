@@ -19,6 +19,7 @@ struct MountFlags {
   std::optional<std::string> blockSize;
   std::optional<std::string> policy;
   std::optional<int> threads;
+  std::optional<int> prefetchThreads;
   std::optional<std::string> logLevel;
   std::optional<std::string> logFile;
   std::optional<std::string> endpoint;

@@ -61,6 +61,7 @@ Result<config::MountOptions> buildOptions(const MountFlags& f) {
   EPOCHFS_RETURN_IF_ERROR(applySize(f.blockSize, "--block-size", o.cache.blockSizeBytes));
   if (f.policy) o.policy.name = *f.policy;
   if (f.threads) o.fuse.threads = *f.threads;
+  if (f.prefetchThreads) o.policy.prefetchThreads = *f.prefetchThreads;
   if (f.logLevel) o.log.level = *f.logLevel;
   if (f.logFile) o.log.file = *f.logFile;
   if (f.allowOther) o.fuse.allowOther = true;
@@ -118,6 +119,7 @@ Status serve(const config::MountOptions& opts, std::unique_ptr<origin::Origin> r
   if (nsOpts.ttlSec < 0) phase("loading or listing the namespace of " + opts.origin.source);
   auto ns = fs::Namespace::open(nsOpts, origin, **cache);
   if (!ns.isOk()) return ns.status();
+  (*cache)->startPrefetch(static_cast<unsigned>(opts.policy.prefetchThreads));
   auto fs = fs::FileSystem::create(opts, origin, **ns, **cache);
   if (!fs.isOk()) return fs.status();
   auto server = fs::FuseServer::mount(**fs, opts);

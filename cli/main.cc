@@ -25,7 +25,10 @@ int main(int argc, char** argv) {
   mount->add_option("--min-free", mf.minFree,
                     "Free space to keep on the cache filesystem (cache.min_free)");
   mount->add_option("--block-size", mf.blockSize, "Cache block size (cache.block_size)");
-  mount->add_option("--policy", mf.policy, "Cache policy: lru or fixed (policy.name)");
+  mount->add_option("--policy", mf.policy,
+                    "Cache policy: epoch (default), lru or fixed (policy.name)");
+  mount->add_option("--prefetch-threads", mf.prefetchThreads,
+                    "Background prefetchers; 0 turns prefetch off (policy.prefetch_threads)");
   mount->add_option("--threads", mf.threads, "FUSE worker threads (fuse.threads)");
   mount->add_option("--log-level", mf.logLevel,
                     "trace, debug, info, warn, error or off (log.level)");

@@ -49,6 +49,12 @@ Status fuseThreads(int64_t threads) {
                  std::to_string(kMaxFuseThreads) + ")");
 }
 
+Status prefetchThreads(int64_t threads) {
+  if (threads >= 0 && threads <= kMaxPrefetchThreads) return Status::ok();
+  return invalid(std::to_string(threads) + " is out of range (0.." +
+                 std::to_string(kMaxPrefetchThreads) + ")");
+}
+
 Status attrTimeout(double seconds) {
   if (std::isfinite(seconds) && seconds >= 0) return Status::ok();
   char text[32];

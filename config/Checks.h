@@ -20,6 +20,7 @@ Status policyName(std::string_view name);
 Status logLevel(std::string_view level);
 // 1..kMaxFuseThreads.
 Status fuseThreads(int64_t threads);
+Status prefetchThreads(int64_t threads);
 // Finite and >= 0.
 Status attrTimeout(double seconds);
 // kMinBlockSize..kMaxBlockSize and a multiple of kMinBlockSize.

@@ -143,6 +143,17 @@ constexpr Field kPolicyFields[] = {
        o.policy.name = t;
        return Status::ok();
      }},
+    {"prefetch_threads", Kind::kInt,
+     [](std::string_view t, MountOptions& o) {
+       Result<int64_t> v = parseInt(t);
+       if (!v.isOk()) {
+         return invalid(v.status().message() + " (0.." + std::to_string(kMaxPrefetchThreads) +
+                        ")");
+       }
+       EPOCHFS_RETURN_IF_ERROR(checks::prefetchThreads(*v));
+       o.policy.prefetchThreads = static_cast<int>(*v);
+       return Status::ok();
+     }},
 };
 constexpr Field kFuseFields[] = {
     {"threads", Kind::kInt,

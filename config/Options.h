@@ -28,7 +28,8 @@ inline constexpr int kMaxFuseThreads = 1024;
 
 // The values policy.name accepts: the one list of policy names (policy::makePolicy() must
 // build each of them).
-inline constexpr std::array<std::string_view, 2> kPolicyNames = {"lru", "fixed"};
+inline constexpr std::array<std::string_view, 3> kPolicyNames = {"epoch", "lru", "fixed"};
+inline constexpr int kMaxPrefetchThreads = 256;
 // The values log.level accepts, most verbose first.
 inline constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                                "warn",  "error", "off"};
@@ -129,8 +130,11 @@ struct CacheOptions {
 };
 
 struct PolicyOptions {
-  // Eviction/admission policy: "lru" or "fixed". YAML: policy.name. Default: "lru".
-  std::string name = "lru";
+  // Eviction/admission policy: "epoch", "lru" or "fixed". YAML: policy.name. Default: "epoch".
+  std::string name = "epoch";
+  // Background prefetchers (policies that prefetch: epoch). YAML: policy.prefetch_threads.
+  // Default: 4. Range: 0..256; 0 turns prefetch off.
+  int prefetchThreads = 4;
 };
 
 struct FuseOptions {

@@ -142,6 +142,7 @@ Status validate(MountOptions& opts) {
   problems.add("policy.name", checks::policyName(opts.policy.name));
   problems.add("log.level", checks::logLevel(opts.log.level));
   problems.add("fuse.threads", checks::fuseThreads(opts.fuse.threads));
+  problems.add("policy.prefetch_threads", checks::prefetchThreads(opts.policy.prefetchThreads));
   problems.add("fuse.attr_timeout", checks::attrTimeout(opts.fuse.attrTimeoutSec));
 
   const Status blockOk = checks::blockSize(opts.cache.blockSizeBytes);

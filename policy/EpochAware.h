@@ -42,8 +42,8 @@ struct EpochAwareOptions {
   // Default: 0.9.
   double boundaryFraction = 0.9;
   // Reads of reordering tolerated around a boundary (see above); capped at
-  // (1 - boundaryFraction) of the known blocks. Default: 64.
-  uint64_t reorderWindow = 64;
+  // (1 - boundaryFraction) of the known blocks. Default: 256.
+  uint64_t reorderWindow = 256;
   // Seed of the random choice among prefetch candidates. Default: 1.
   uint64_t seed = 1;
 };

@@ -42,8 +42,10 @@
 namespace epochfs::policy {
 
 struct PlannedOptions {
-  // Plan positions this far behind the cursor still match a read. Default: 64.
-  uint64_t reorderWindow = 64;
+  // Plan positions this far behind the cursor still match a read. A DataLoader hands each
+  // worker a batch and keeps several batches per worker in flight, so reads arrive up to
+  // workers x prefetch_factor x batch_size places out of order. Default: 1024.
+  uint64_t reorderWindow = 1024;
   // Prefetch only blocks needed within this many reads of the cursor; 0 = no limit. A
   // DataLoader-queue-deep window captures little (ARCHITECTURE.md). Default: 0.
   uint64_t lookahead = 0;

@@ -191,7 +191,7 @@ TEST(LoadConfigErrorTest, SingleValuesOutOfRangeHaveALine) {
   EXPECT_EQ(loadError("\nfuse:\n  threads: 0\n"),
             "x.yaml:3: fuse.threads: 0 is out of range (1..1024)");
   EXPECT_EQ(loadError("policy:\n  name: lfu\n"),
-            "x.yaml:2: policy.name: 'lfu' is not a policy (known: lru, fixed)");
+            "x.yaml:2: policy.name: 'lfu' is not a policy (known: epoch, lru, fixed)");
   EXPECT_EQ(loadError("log:\n  level: verbose\n"),
             "x.yaml:2: log.level: 'verbose' is not a log level (use one of trace, debug, info, "
             "warn, error, off)");

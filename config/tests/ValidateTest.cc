@@ -107,7 +107,7 @@ TEST(ValidateTest, LogFileFollowsAnExplicitCacheDir) {
 TEST(ValidateTest, PolicyName) {
   MountOptions o = withSource();
   o.policy.name = "LRU";
-  EXPECT_EQ(validateError(o), "policy.name: 'LRU' is not a policy (known: lru, fixed)");
+  EXPECT_EQ(validateError(o), "policy.name: 'LRU' is not a policy (known: epoch, lru, fixed)");
   o.policy.name = "fixed";
   EXPECT_TRUE(validate(o).isOk());
 }

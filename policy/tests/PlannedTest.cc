@@ -138,7 +138,9 @@ TEST(PlannedTest, PrefetchReachesCPlusBAtTheOriginFloor) {
 // A long run keeps only the plan epochs still ahead of (or just behind) the reader.
 TEST(PlannedTest, ConsumedPlanEpochsAreDropped) {
   EpochTrace trace = makeEpochTrace(100, 40, 2);
-  Planned p;
+  PlannedOptions o;
+  o.reorderWindow = 64;  // an epoch goes once the reader is this far past its end
+  Planned p(o);
   ReplayOptions ro;
   ro.capacity = 50;
   ro.bandwidth = 0.5;

@@ -1,0 +1,213 @@
+// Stable policy ids, the epoch clock behind the per-epoch stats, plans, and the prefetchers.
+#include <algorithm>
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "cache/BlockCacheImpl.h"
+
+namespace epochfs::cache {
+namespace {
+
+// Epochs kept in the stats.
+constexpr size_t kEpochHistory = 64;
+// A read of a block read again within this many block reads is a repeat (the second 128 KiB
+// FUSE read of one block, or a reader that joined a fetch in flight), not news: the policy and
+// the epoch clock see one read. Capped at 1/8 of the blocks seen, so that a tiny dataset's next
+// epoch is never taken for repeats.
+constexpr uint64_t kRepeatWindow = 256;
+// Names a prefetcher may try in one go before it backs off (blocks it cannot fetch).
+constexpr int kNamesPerTurn = 8;
+// How long an idle prefetcher sleeps unless a read or a plan wakes it.
+constexpr auto kIdleWait = std::chrono::milliseconds(50);
+
+uint64_t blockNoOf(const std::string& key) {
+  uint64_t n = 0;
+  for (size_t i = key.size() - 8; i < key.size(); ++i) {
+    n = (n << 8) | static_cast<uint8_t>(key[i]);
+  }
+  return n;
+}
+
+}  // namespace
+
+BlockCacheImpl::PolicyId BlockCacheImpl::policyIdLocked(const std::string& key,
+                                                        const std::string& etag,
+                                                        uint32_t length) {
+  auto [it, inserted] = pids_.try_emplace(key, known_.size() + 1);
+  if (inserted) {
+    Known k;
+    k.key = &it->first;
+    k.etag = etag;
+    k.length = length;
+    known_.push_back(std::move(k));
+    return it->second;
+  }
+  Known& k = known_[it->second - 1];
+  if (k.etag != etag) {
+    k.etag = etag;
+    k.prefetchFailed = false;
+  }
+  k.length = length;
+  return it->second;
+}
+
+bool BlockCacheImpl::noteReadLocked(PolicyId pid) {
+  Known& k = known_[pid - 1];
+  k.prefetchedUnread = false;
+  ++readSeq_;
+  const uint64_t window = std::min<uint64_t>(kRepeatWindow, known_.size() / 8);
+  const bool repeat = k.lastReadSeq != 0 && readSeq_ - k.lastReadSeq <= window;
+  k.lastReadSeq = readSeq_;
+  if (repeat) return false;
+  clock_.onMiss(pid);
+  return true;
+}
+
+EpochStats& BlockCacheImpl::epochLocked() {
+  const uint64_t now = clock_.epoch();
+  if (log_.epochs.empty() || log_.epochs.back().epoch != now) {
+    EpochStats e;
+    e.epoch = now;
+    log_.epochs.push_back(e);
+    if (log_.epochs.size() > kEpochHistory) log_.epochs.pop_front();
+  }
+  return log_.epochs.back();
+}
+
+uint64_t BlockCacheImpl::addPlan(const std::vector<FileRef>& files, uint64_t stream) {
+  const uint64_t bs = opts_.blockSizeBytes;
+  std::vector<PolicyId> order;
+  bool used = false;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (const FileRef& f : files) {
+      for (uint64_t start = 0, no = 0; start < f.size; start += bs, ++no) {
+        const auto len = static_cast<uint32_t>(std::min(bs, f.size - start));
+        order.push_back(policyIdLocked(blockKey(f.key, no), f.etag, len));
+      }
+    }
+    used = policy_->addPlan(order, stream);
+    if (used) {
+      prefetchStats_.plans++;
+      prefetchStats_.plannedFiles += files.size();
+      prefetchStats_.plannedBlocks += order.size();
+    }
+  }
+  wakePrefetchers();
+  return used ? order.size() : 0;
+}
+
+void BlockCacheImpl::startPrefetch(unsigned threads) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!prefetchers_.empty() || threads == 0) return;
+  prefetchThreads_ = threads;
+  for (unsigned i = 0; i < threads; ++i) prefetchers_.emplace_back([this] { prefetchLoop(); });
+}
+
+void BlockCacheImpl::prefetchLoop() {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (stopping_) return;
+    }
+    if (prefetchOne()) continue;
+    std::unique_lock<std::mutex> lk(mu_);
+    if (stopping_) return;
+    prefetchCv_.wait_for(lk, kIdleWait);
+  }
+}
+
+uint64_t BlockCacheImpl::freeBytesLocked(std::optional<uint64_t> avail) const {
+  const uint64_t used = allocated_ + reserved_ + unlinking_ + metaBytes_ + reserve_;
+  uint64_t room = opts_.sizeBytes > used ? opts_.sizeBytes - used : 0;
+  if (avail) {
+    const uint64_t freeNow = *avail - std::min(*avail, reserved_);
+    const uint64_t need = opts_.minFreeBytes + reserve_;
+    room = std::min(room, freeNow > need ? freeNow - need : 0);
+  }
+  return room;
+}
+
+bool BlockCacheImpl::prefetchOne() {
+  // Demand first: no prefetch starts while as many demand fetches as prefetchers are out.
+  if (demandFetches_.load() >= prefetchThreads_) return false;
+  maybeRefreshMeta(/*force=*/false);
+  const std::optional<uint64_t> avail = availableBytes();
+
+  PolicyId pid = 0;
+  std::string key;
+  std::string etag;
+  uint32_t length = 0;
+  std::string flightKey;
+  std::shared_ptr<Flight> flight;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (int tries = 0; !flight; ++tries) {
+      if (stopping_ || tries == kNamesPerTurn) return false;
+      std::optional<PolicyId> named = policy_->nextPrefetch(freeBytesLocked(avail));
+      if (!named) return false;
+      pid = *named;
+      if (pid == 0 || pid > known_.size()) {
+        policy_->onPrefetchAbandoned(pid);
+        continue;
+      }
+      const Known& k = known_[pid - 1];
+      flightKey = *k.key;
+      flightKey.push_back('\0');
+      flightKey += k.etag;
+      auto e = entries_.find(*k.key);
+      const bool cached = e != entries_.end() && e->second.etag == k.etag;
+      if (cached || k.prefetchFailed || flights_.contains(flightKey)) {
+        policy_->onPrefetchAbandoned(pid);
+        continue;
+      }
+      flight = std::make_shared<Flight>();
+      flights_.emplace(flightKey, flight);
+      key = *k.key;
+      etag = k.etag;
+      length = k.length;
+    }
+  }
+  struct Unregister {
+    BlockCacheImpl* self;
+    const std::string& key;
+    ~Unregister() {
+      std::lock_guard<std::mutex> g(self->mu_);
+      self->flights_.erase(key);
+    }
+  } unregister{this, flightKey};
+
+  FileRef file;
+  file.key = key.substr(0, key.size() - 9);  // blockKey: file key, '\0', 8 bytes
+  file.etag = etag;
+  const uint64_t blockNo = blockNoOf(key);
+  file.size = blockNo * opts_.blockSizeBytes + length;  // at least; only key and etag are used
+
+  auto block = std::make_shared<Fetched>();
+  block->size = length;
+  block->bytes = std::make_unique_for_overwrite<std::byte[]>(length);
+  Result<size_t> got = origin_.read(file.key, etag, blockNo * opts_.blockSizeBytes,
+                                    std::span<std::byte>(block->bytes.get(), block->size));
+  if (got.isOk()) countOrigin(*got);
+  Status st = got.isOk() ? Status::ok() : got.status();
+  if (st.isOk() && *got != length) {
+    st = stale("origin returned " + std::to_string(*got) + " of " + std::to_string(length) +
+               " bytes of block " + std::to_string(blockNo) + " of '" + file.key + "'");
+  }
+  if (!st.isOk()) {
+    flight->promise.set_value(st);
+    spdlog::debug("prefetch of block {} of '{}' failed: {}", blockNo, file.key, st.toString());
+    std::lock_guard<std::mutex> g(mu_);
+    prefetchStats_.failed++;
+    known_[pid - 1].prefetchFailed = true;
+    policy_->onPrefetchAbandoned(pid);
+    return false;
+  }
+  flight->promise.set_value(std::shared_ptr<const Fetched>(block));
+  BlockRead br{&file, blockNo, key, length, 0, {}};
+  fill(br, *block, pid, /*prefetch=*/true);
+  return true;
+}
+
+}  // namespace epochfs::cache
