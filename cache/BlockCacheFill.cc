@@ -44,58 +44,79 @@ BlockCacheImpl::AdmitPlan BlockCacheImpl::planLocked(uint64_t alloc,
 
 bool BlockCacheImpl::fill(const BlockRead& br, const Fetched& block, PolicyId pid,
                           bool prefetch) {
-  const uint64_t len = block.size;
-  const uint64_t alloc = BlockStore::allocatedBytes(len);
   maybeRefreshMeta(/*force=*/false);
   // Read before taking the lock (a syscall).
-  std::optional<uint64_t> avail = availableBytes();
-
+  const std::optional<uint64_t> avail = availableBytes();
   Doomed unlinkLater;
-  BlockId id = 0;
-  bool admitted = false;
+  Admission a;
   {
     std::lock_guard<std::mutex> g(mu_);
-    auto existing = entries_.find(br.key);
-    if (existing != entries_.end()) {
-      if (existing->second.etag == br.file->etag) {  // cached meanwhile by another flight
-        if (prefetch) policy_->onPrefetchAbandoned(pid);
-        return false;
-      }
-      staleDrops_++;
-      dropLocked(existing, unlinkLater);
-    }
-    AdmitPlan plan = planLocked(alloc, avail);
-    const bool yes = plan.possible && (prefetch ? policy_->shouldAdmitPrefetch(pid, len, plan.toFree)
-                                                : policy_->shouldAdmit(len, plan.toFree));
-    if (yes) {
-      uint64_t freed = 0;
-      // Bounded: a policy naming blocks the cache does not know must not spin us forever.
-      size_t budget = entries_.size() + policy_->size() + 1;
-      while (freed < plan.toFree && budget-- > 0) {
-        std::optional<BlockId> victim = policy_->pickVictim();
-        if (!victim) break;
-        freed += evictLocked(*victim, unlinkLater);
-      }
-      if (freed >= plan.toFree) {
-        admitted = true;
-        id = nextId_++;
-        reserved_ += alloc;
-      }
-    }
-    if (!admitted) {
-      if (prefetch) {
-        prefetchStats_.declined++;
-        policy_->onPrefetchAbandoned(pid);
-      } else {
-        notAdmitted_++;
-      }
-    }
+    a = admitLocked(br.key, br.file->etag, block.size, pid, prefetch, avail, unlinkLater);
   }
   // The victims' files go before ours is written, so the disk never holds both.
   unlinkAll(unlinkLater);
-  unlinkLater.clear();
-  if (!admitted) return false;
+  if (!a.admitted) return false;
+  return store(br, block, a, pid, prefetch);
+}
 
+BlockCacheImpl::Admission BlockCacheImpl::admitLocked(const std::string& key,
+                                                      const std::string& etag, uint64_t len,
+                                                      PolicyId pid, bool prefetch,
+                                                      std::optional<uint64_t> avail,
+                                                      Doomed& unlinkLater) {
+  Admission a;
+  a.alloc = BlockStore::allocatedBytes(len);
+  auto abandon = [&] {
+    if (prefetch) policy_->onPrefetchAbandoned(pid);
+    return a;
+  };
+  auto existing = entries_.find(key);
+  if (existing != entries_.end()) {
+    // Cached meanwhile by another flight; or, for a prefetch, another version that only a
+    // demand read may replace (its fetch proves which version is current).
+    if (existing->second.etag == etag || prefetch) return abandon();
+    staleDrops_++;
+    dropLocked(existing, unlinkLater);
+  }
+  AdmitPlan plan = planLocked(a.alloc, avail);
+  const bool yes = plan.possible && (prefetch ? policy_->shouldAdmitPrefetch(pid, len, plan.toFree)
+                                              : policy_->shouldAdmit(len, plan.toFree));
+  if (yes) {
+    uint64_t freed = 0;
+    // Bounded: a policy naming blocks the cache does not know must not spin us forever.
+    size_t budget = entries_.size() + policy_->size() + 1;
+    while (freed < plan.toFree && budget-- > 0) {
+      std::optional<PolicyId> victim = policy_->pickVictim();
+      if (!victim) break;
+      freed += evictLocked(*victim, unlinkLater);
+    }
+    if (freed >= plan.toFree) {
+      a.admitted = true;
+      a.id = nextId_++;
+      reserved_ += a.alloc;
+      return a;
+    }
+  }
+  if (prefetch) {
+    prefetchStats_.declined++;
+  } else {
+    notAdmitted_++;
+  }
+  return abandon();
+}
+
+void BlockCacheImpl::releaseAdmission(const Admission& a, PolicyId pid) {
+  std::lock_guard<std::mutex> g(mu_);
+  reserved_ -= a.alloc;
+  policy_->onPrefetchAbandoned(pid);
+}
+
+bool BlockCacheImpl::store(const BlockRead& br, const Fetched& block, const Admission& a,
+                           PolicyId pid, bool prefetch) {
+  const uint64_t len = block.size;
+  const uint64_t alloc = a.alloc;
+  const BlockId id = a.id;
+  Doomed unlinkLater;
   std::span<const std::byte> bytes(block.bytes.get(), block.size);
   std::vector<uint64_t> sums = chunkChecksums(bytes);
   Status st = store_->write(id, bytes);

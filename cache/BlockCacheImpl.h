@@ -127,6 +127,22 @@ class BlockCacheImpl final : public BlockCache {
   // Offers a fetched block to the policy and writes it. `prefetch`: fetched ahead (the policy
   // gets shouldAdmitPrefetch/onPrefetched). Returns whether it was cached.
   bool fill(const BlockRead& br, const Fetched& block, PolicyId pid, bool prefetch);
+  // Room for a block of `len` bytes: asks the policy, evicts its victims (queued on
+  // `unlinkLater`) and reserves the space under a new block id. A prefetch is admitted before
+  // its fetch, so that prefetchers never fetch what they then cannot keep.
+  struct Admission {
+    bool admitted = false;
+    BlockId id = 0;
+    uint64_t alloc = 0;
+  };
+  Admission admitLocked(const std::string& key, const std::string& etag, uint64_t len,
+                        PolicyId pid, bool prefetch, std::optional<uint64_t> avail,
+                        Doomed& unlinkLater);
+  // Writes and indexes an admitted block; false if that failed (the space is released).
+  bool store(const BlockRead& br, const Fetched& block, const Admission& a, PolicyId pid,
+             bool prefetch);
+  // Gives back the space of an admitted prefetch whose fetch failed.
+  void releaseAdmission(const Admission& a, PolicyId pid);
 
   // --- BlockCachePrefetch.cc ---
   // The policy id of block `key` (registering it), updating the version it was last seen in.

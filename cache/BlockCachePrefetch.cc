@@ -136,6 +136,8 @@ bool BlockCacheImpl::prefetchOne() {
   const std::optional<uint64_t> avail = availableBytes();
 
   PolicyId pid = 0;
+  Admission admission;
+  Doomed unlinkLater;
   std::string key;
   std::string etag;
   uint32_t length = 0;
@@ -162,6 +164,10 @@ bool BlockCacheImpl::prefetchOne() {
         policy_->onPrefetchAbandoned(pid);
         continue;
       }
+      // Room first: a block the policy would not admit now is not worth an origin request.
+      admission = admitLocked(*k.key, k.etag, k.length, pid, /*prefetch=*/true, avail,
+                              unlinkLater);
+      if (!admission.admitted) break;
       flight = std::make_shared<Flight>();
       flights_.emplace(flightKey, flight);
       key = *k.key;
@@ -169,6 +175,8 @@ bool BlockCacheImpl::prefetchOne() {
       length = k.length;
     }
   }
+  unlinkAll(unlinkLater);  // the victims' files
+  if (!flight) return false;
   struct Unregister {
     BlockCacheImpl* self;
     const std::string& key;
@@ -198,15 +206,17 @@ bool BlockCacheImpl::prefetchOne() {
   if (!st.isOk()) {
     flight->promise.set_value(st);
     spdlog::debug("prefetch of block {} of '{}' failed: {}", blockNo, file.key, st.toString());
-    std::lock_guard<std::mutex> g(mu_);
-    prefetchStats_.failed++;
-    known_[pid - 1].prefetchFailed = true;
-    policy_->onPrefetchAbandoned(pid);
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      prefetchStats_.failed++;
+      known_[pid - 1].prefetchFailed = true;
+    }
+    releaseAdmission(admission, pid);
     return false;
   }
   flight->promise.set_value(std::shared_ptr<const Fetched>(block));
   BlockRead br{&file, blockNo, key, length, 0, {}};
-  fill(br, *block, pid, /*prefetch=*/true);
+  store(br, *block, admission, pid, /*prefetch=*/true);
   return true;
 }
 

@@ -24,6 +24,38 @@ std::string percent(uint64_t part, uint64_t whole) {
 
 }  // namespace
 
+// The policy, prefetch and plan lines and the per-epoch table.
+void printPolicy(const nlohmann::json& s) {
+  const auto& p = s.value("policy", nlohmann::json::object());
+  const auto& f = s.value("prefetch", nlohmann::json::object());
+  const auto& pl = s.value("plans", nlohmann::json::object());
+  std::cout << fmt::format("policy  {}, epoch {}, {} active plan epochs{}, prefetch queue {} "
+                           "({} in flight)\n",
+                           p.value("name", "?"), num(p, "epoch"), num(p, "active_plans"),
+                           p.value("plan_active", false) ? " (following a plan)" : "",
+                           num(p, "prefetch_queue"), num(p, "prefetch_in_flight"));
+  std::cout << fmt::format("prefetch {} threads: {} blocks ({}), {} unused, {} declined, "
+                           "{} failed\n",
+                           num(f, "threads"), num(f, "prefetched"),
+                           size(num(f, "prefetched_bytes")), num(f, "unused"),
+                           num(f, "declined"), num(f, "failed"));
+  if (num(pl, "published") + num(pl, "rejected") > 0) {
+    std::cout << fmt::format("plans   {} published ({} paths, {} unknown), {} rejected, "
+                             "{} ignored by the policy\n",
+                             num(pl, "published"), num(pl, "paths"), num(pl, "unknown_paths"),
+                             num(pl, "rejected"), num(pl, "ignored"));
+  }
+  const auto& epochs = s.value("epochs", nlohmann::json::array());
+  if (epochs.empty()) return;
+  std::cout << "epoch      reads   hit ratio   origin bytes   prefetched   unused\n";
+  for (const auto& e : epochs) {
+    std::cout << fmt::format("{:>5} {:>10} {:>10.1f}% {:>14} {:>12} {:>8}\n", num(e, "epoch"),
+                             num(e, "reads"), 100.0 * e.value("hit_ratio", 0.0),
+                             size(num(e, "origin_bytes")), num(e, "prefetched"),
+                             num(e, "prefetch_unused"));
+  }
+}
+
 int runStats(const std::string& mountpoint, bool json) {
   std::string mp = absolutePath(mountpoint);
   auto stats = readStats(mp);
@@ -75,6 +107,7 @@ int runStats(const std::string& mountpoint, bool json) {
       "origin  {} requests ({} reads, {} lists, {} stats), {} read, {} errors\n",
       num(o, "requests"), num(o, "read_requests"), num(o, "list_requests"),
       num(o, "stat_requests"), size(num(o, "bytes")), num(o, "errors"));
+  printPolicy(s);
   return 0;
 }
 

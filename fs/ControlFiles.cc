@@ -31,6 +31,7 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
       {"single_flight_waits", c.singleFlightWaits},
       {"recovered_blocks", c.recoveredBlocks},
       {"orphans_removed", c.orphansRemoved},
+      {"origin_bytes", c.originBytes},
   };
   j["origin"] = {
       {"requests", o.requests.load()},
@@ -40,7 +41,49 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
       {"list_requests", o.listRequests.load()},
       {"stat_requests", o.statRequests.load()},
   };
-  j["policy"] = {{"name", ctx.policyName}};
+  j["policy"] = {
+      {"name", ctx.policyName},
+      {"epoch", c.epoch},
+      {"active_plans", c.policy.activePlans},
+      {"plan_active", c.policy.planActive},
+      {"plan_remaining_blocks", c.policy.planRemaining},
+      {"prefetch_queue", c.policy.prefetchQueue},
+      {"prefetch_in_flight", c.policy.prefetchInFlight},
+  };
+  j["prefetch"] = {
+      {"threads", c.prefetch.threads},
+      {"prefetched", c.prefetch.prefetched},
+      {"prefetched_bytes", c.prefetch.prefetchedBytes},
+      {"unused", c.prefetch.unused},
+      {"declined", c.prefetch.declined},
+      {"failed", c.prefetch.failed},
+  };
+  j["plans"] = {
+      {"published", ctx.plans.published},
+      {"paths", ctx.plans.paths},
+      {"unknown_paths", ctx.plans.unknownPaths},
+      {"rejected", ctx.plans.rejected},
+      {"ignored", ctx.plans.ignored},
+      {"planned_files", c.prefetch.plannedFiles},
+      {"planned_blocks", c.prefetch.plannedBlocks},
+  };
+  nlohmann::ordered_json epochs = nlohmann::ordered_json::array();
+  for (const cache::EpochStats& e : c.epochs) {
+    const uint64_t bytes = e.hitBytes + e.missBytes;
+    epochs.push_back({
+        {"epoch", e.epoch},
+        {"reads", e.reads},
+        {"hits", e.hits},
+        {"hit_ratio", e.reads == 0 ? 0.0 : static_cast<double>(e.hits) / static_cast<double>(e.reads)},
+        {"hit_bytes", e.hitBytes},
+        {"miss_bytes", e.missBytes},
+        {"byte_hit_ratio", bytes == 0 ? 0.0 : static_cast<double>(e.hitBytes) / static_cast<double>(bytes)},
+        {"origin_bytes", e.originBytes},
+        {"prefetched", e.prefetched},
+        {"prefetch_unused", e.prefetchUnused},
+    });
+  }
+  j["epochs"] = std::move(epochs);
   j["namespace"] = {
       {"mode", ns.mode},
       {"directories", ns.directories},

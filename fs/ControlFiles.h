@@ -6,6 +6,8 @@
 //   .epochfs/stats    read-only JSON: cache, origin and policy counters (renderStats()).
 //   .epochfs/refresh  write-only: any write re-lists the origin (a namespace snapshot) and
 //                     returns once done, or fails with the error (`epochfs refresh`).
+//   .epochfs/plan     write-only: a training job's order for its coming epoch, one path per
+//                     line (fs/PlanParser.h), published at close (docs/python.md).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,17 @@ inline constexpr uint64_t kControlDirIno = 2;
 inline constexpr uint64_t kStatsIno = 3;
 inline constexpr std::string_view kRefreshName = "refresh";
 inline constexpr uint64_t kRefreshIno = 4;
+inline constexpr std::string_view kPlanName = "plan";
+inline constexpr uint64_t kPlanIno = 5;
+
+// Plans published through .epochfs/plan.
+struct PlanCounters {
+  uint64_t published = 0;     // plans handed to the cache
+  uint64_t paths = 0;         // paths in them
+  uint64_t unknownPaths = 0;  // paths skipped: not found, or not a file
+  uint64_t rejected = 0;      // plans refused as malformed (EINVAL)
+  uint64_t ignored = 0;       // plans the policy does not use (lru, fixed)
+};
 
 inline bool isControlIno(uint64_t ino) { return ino >= kControlDirIno && ino < 16; }
 
@@ -33,6 +46,7 @@ struct StatsContext {
   std::string cacheDir;
   std::string policyName;
   uint64_t inodes = 0;
+  PlanCounters plans;
 };
 
 // The JSON served by .epochfs/stats, pretty-printed, ending with a newline.

@@ -60,7 +60,7 @@ NodeAttr FileSystem::controlAttr(uint64_t ino) const {
   if (ino == kControlDirIno) {
     a.isDir = true;
     a.perm = 0555;
-  } else if (ino == kRefreshIno) {
+  } else if (ino == kRefreshIno || ino == kPlanIno) {
     a.perm = 0200;
   } else {
     // Size 0, like /proc: the content is rendered at open and read with direct I/O.
@@ -73,6 +73,7 @@ Result<NodeAttr> FileSystem::controlLookup(uint64_t parent, std::string_view nam
   if (parent == kRootIno && name == kControlDirName) return controlAttr(kControlDirIno);
   if (parent == kControlDirIno && name == kStatsName) return controlAttr(kStatsIno);
   if (parent == kControlDirIno && name == kRefreshName) return controlAttr(kRefreshIno);
+  if (parent == kControlDirIno && name == kPlanName) return controlAttr(kPlanIno);
   return notFound(std::string(name));
 }
 
@@ -104,11 +105,15 @@ Result<NodeAttr> FileSystem::getattr(uint64_t ino) {
   return toAttr(ino, node->info);
 }
 
-Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags) {
+Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags, uint64_t caller) {
   auto f = std::make_unique<OpenFile>();
-  if (ino == kRefreshIno) {
+  if (ino == kRefreshIno || ino == kPlanIno) {
     if ((flags & O_ACCMODE) == O_RDONLY) return Status(Code::kPermissionDenied, "write-only");
     f->isControl = true;
+    if (ino == kPlanIno) {
+      f->plan = std::make_unique<PlanParser>();
+      f->stream = caller;
+    }
     return f;
   }
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
@@ -152,7 +157,15 @@ Result<size_t> FileSystem::read(const OpenFile& f, uint64_t offset, std::span<st
   return n;
 }
 
-Result<size_t> FileSystem::controlWrite(uint64_t ino, std::string_view data) {
+Result<size_t> FileSystem::controlWrite(uint64_t ino, OpenFile& f, std::string_view data) {
+  if (ino == kPlanIno && f.plan) {
+    Status st = f.plan->feed(data);
+    if (!st.isOk()) {
+      spdlog::warn("plan from pid {} refused: {}", f.stream, st.message());
+      return st;
+    }
+    return data.size();
+  }
   if (ino != kRefreshIno) return Status(Code::kReadOnly, "read-only control file");
   spdlog::info("refresh requested through .epochfs/refresh");
   // The names each directory the kernel knows held before, to find the ones that appear.
@@ -215,6 +228,9 @@ Result<std::unique_ptr<OpenDir>> FileSystem::opendir(uint64_t ino) {
     origin::DirEntry refresh;
     refresh.name = std::string(kRefreshName);
     d->entries.push_back(std::move(refresh));
+    origin::DirEntry plan;
+    plan.name = std::string(kPlanName);
+    d->entries.push_back(std::move(plan));
     return d;
   }
   auto node = inodes_.get(ino);
@@ -231,14 +247,14 @@ Result<std::unique_ptr<OpenDir>> FileSystem::opendir(uint64_t ino) {
 
 NodeAttr FileSystem::lookupEntry(const OpenDir& dir, size_t index) {
   const origin::DirEntry& e = dir.entries.at(index);
-  if (dir.ino == kControlDirIno) return controlAttr(index == 0 ? kStatsIno : kRefreshIno);
+  if (dir.ino == kControlDirIno) return controlAttr(kStatsIno + index);
   Inode node = inodes_.lookup(origin::joinKey(dir.key, e.name), e.info);
   return toAttr(node.ino, node.info);
 }
 
 NodeAttr FileSystem::peekEntry(const OpenDir& dir, size_t index) const {
   const origin::DirEntry& e = dir.entries.at(index);
-  if (dir.ino == kControlDirIno) return controlAttr(index == 0 ? kStatsIno : kRefreshIno);
+  if (dir.ino == kControlDirIno) return controlAttr(kStatsIno + index);
   // Plain readdir hands out no inode references; d_ino is informational only, so a stable
   // hash outside the range of real inode numbers will do.
   uint64_t ino = std::hash<std::string>{}(origin::joinKey(dir.key, e.name)) | (1ULL << 63);
@@ -262,6 +278,10 @@ std::string FileSystem::statsJson() const {
   ctx.cacheDir = opts_.cache.dir;
   ctx.policyName = cache_.policyName();
   ctx.inodes = inodes_.size();
+  {
+    std::lock_guard<std::mutex> g(planMu_);
+    ctx.plans = plans_;
+  }
   return renderStats(ctx, cache_.stats(), origin_.counters(), ns_.stats());
 }
 

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,8 +26,10 @@
 #include "cache/BlockCache.h"
 #include "common/Status.h"
 #include "config/Options.h"
+#include "fs/ControlFiles.h"
 #include "fs/InodeTable.h"
 #include "fs/Namespace.h"
+#include "fs/PlanParser.h"
 #include "origin/Origin.h"
 
 namespace epochfs::fs {
@@ -45,6 +48,10 @@ struct OpenFile {
   cache::FileRef file;  // dataset files
   bool keepCache = false;  // the kernel may keep its page cache of this file
   std::string content;  // control files
+  // .epochfs/plan: the plan being written, by whom (the stream), and whether it went out.
+  std::unique_ptr<PlanParser> plan;
+  uint64_t stream = 0;
+  bool planDone = false;
 };
 
 // An open directory: its listing, taken at opendir.
@@ -83,11 +90,15 @@ class FileSystem {
   void forget(uint64_t ino, uint64_t n);
   Result<NodeAttr> getattr(uint64_t ino);
 
-  // `flags` are open(2) flags; any write access is kReadOnly.
-  Result<std::unique_ptr<OpenFile>> open(uint64_t ino, int flags);
+  // `flags` are open(2) flags; any write access is kReadOnly. `caller` is the opening process
+  // (plans are told apart by it).
+  Result<std::unique_ptr<OpenFile>> open(uint64_t ino, int flags, uint64_t caller = 0);
   Result<size_t> read(const OpenFile& f, uint64_t offset, std::span<std::byte> out);
-  // A write to a control file (.epochfs/refresh); returns the bytes consumed.
-  Result<size_t> controlWrite(uint64_t ino, std::string_view data);
+  // A write to a control file (.epochfs/refresh, .epochfs/plan); returns the bytes consumed.
+  Result<size_t> controlWrite(uint64_t ino, OpenFile& f, std::string_view data);
+  // close() of a descriptor of `f`: publishes a plan written to it (once); its error is what
+  // close() returns.
+  Status flush(OpenFile& f);
 
   Result<std::unique_ptr<OpenDir>> opendir(uint64_t ino);
   // For readdirplus: the attributes of entry `index` of `dir`, counting one kernel lookup.
@@ -112,6 +123,8 @@ class FileSystem {
   void revalidateAfterRefresh(
       const std::unordered_map<std::string, std::vector<std::string>>& before);
   NodeAttr controlAttr(uint64_t ino) const;
+  // FileSystemPlan.cc: resolves the plan's paths and hands the files to the cache.
+  Status publishPlan(OpenFile& f);
   static NodeAttr toAttr(uint64_t ino, const origin::ObjectInfo& info);
 
   const config::MountOptions opts_;
@@ -121,6 +134,8 @@ class FileSystem {
   InodeTable inodes_;
   const int64_t mountTimeNs_;
   KernelNotifier* notifier_ = nullptr;
+  mutable std::mutex planMu_;
+  PlanCounters plans_;  // guarded by planMu_
 };
 
 }  // namespace epochfs::fs

@@ -89,7 +89,8 @@ void doGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto f = fsOf(req).open(ino, fi->flags);
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  auto f = fsOf(req).open(ino, fi->flags, ctx != nullptr ? static_cast<uint64_t>(ctx->pid) : 0);
   if (!f.isOk()) return replyError(req, "open", ino, f.status());
   if ((*f)->isControl) {
     fi->direct_io = 1;  // size 0 in getattr; the content is read (or written) as it is
@@ -110,6 +111,13 @@ void doRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
   auto n = fsOf(req).read(f, static_cast<uint64_t>(off), std::span(buf.data(), size));
   if (!n.isOk()) return replyError(req, "read", ino, n.status());
   fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
+}
+
+void doFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto& f = *reinterpret_cast<OpenFile*>(fi->fh);
+  Status st = fsOf(req).flush(f);
+  if (!st.isOk()) return replyError(req, "flush", ino, st);
+  fuse_reply_err(req, 0);
 }
 
 void doRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
@@ -207,7 +215,7 @@ void doStatfs(fuse_req_t req, fuse_ino_t) {
 // Everything that would change the dataset: the mount is read-only.
 void erofs(fuse_req_t req) { fuse_reply_err(req, EROFS); }
 void doSetattr(fuse_req_t req, fuse_ino_t ino, struct stat*, int, fuse_file_info*) {
-  if (ino != kRefreshIno) return erofs(req);
+  if (ino != kRefreshIno && ino != kPlanIno) return erofs(req);
   // `echo > .epochfs/refresh` truncates before writing: a no-op on a control file.
   auto attr = fsOf(req).getattr(ino);
   if (!attr.isOk()) return replyError(req, "setattr", ino, attr.status());
@@ -223,9 +231,10 @@ void doRename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, 
 }
 void doLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { erofs(req); }
 void doWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t,
-             fuse_file_info*) {
+             fuse_file_info* fi) {
   if (!isControlIno(ino)) return erofs(req);
-  auto n = fsOf(req).controlWrite(ino, std::string_view(data, size));
+  auto& f = *reinterpret_cast<OpenFile*>(fi->fh);
+  auto n = fsOf(req).controlWrite(ino, f, std::string_view(data, size));
   if (!n.isOk()) return replyError(req, "write", ino, n.status());
   fuse_reply_write(req, *n);
 }
@@ -242,6 +251,7 @@ const fuse_lowlevel_ops kOps = [] {
   ops.getattr = doGetattr;
   ops.open = doOpen;
   ops.read = doRead;
+  ops.flush = doFlush;
   ops.release = doRelease;
   ops.opendir = doOpendir;
   ops.readdir = doReaddir;

@@ -139,11 +139,12 @@ TEST_F(FileSystemTest, RefreshIsWriteOnlyAndStatsIsReadOnly) {
   auto refresh = fs_->lookup(ctl->ino, "refresh");
   ASSERT_TRUE(refresh.isOk());
   EXPECT_EQ(fs_->open(refresh->ino, O_RDONLY).status().code(), Code::kPermissionDenied);
-  ASSERT_TRUE(fs_->open(refresh->ino, O_WRONLY | O_TRUNC).isOk());
-  auto n = fs_->controlWrite(refresh->ino, "refresh\n");
+  auto f = fs_->open(refresh->ino, O_WRONLY | O_TRUNC);
+  ASSERT_TRUE(f.isOk());
+  auto n = fs_->controlWrite(refresh->ino, **f, "refresh\n");
   ASSERT_TRUE(n.isOk()) << n.status().toString();
   EXPECT_EQ(*n, 8u);
-  EXPECT_EQ(fs_->controlWrite(kStatsIno, "x").status().code(), Code::kReadOnly);
+  EXPECT_EQ(fs_->controlWrite(kStatsIno, **f, "x").status().code(), Code::kReadOnly);
   EXPECT_EQ(fs_->open(kStatsIno, O_WRONLY).status().code(), Code::kReadOnly);
 }
 

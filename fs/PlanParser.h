@@ -1,0 +1,50 @@
+// fs/PlanParser.h: the text a training job writes to .epochfs/plan.
+//
+// One path per line, "\n"-terminated (a final line without one is accepted at finish()),
+// UTF-8, relative to the mount root: no leading "/", no empty, "." or ".." components, no NUL,
+// at most kMaxPathBytes. A "\r" before the "\n" is dropped. Empty lines and lines starting
+// with "#" are ignored. Whatever a write() brings is parsed at once, so a malformed line fails
+// the write that completes it (EINVAL), naming the line; complete lines are never re-read.
+//
+// Not thread-safe (one per open file handle; FUSE serializes nothing, but a writer does).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/Status.h"
+
+namespace epochfs::fs {
+
+inline constexpr size_t kMaxPathBytes = 4096;
+// A plan larger than this is refused (kInvalid): 1 GiB of paths is ~10^7 files.
+inline constexpr uint64_t kMaxPlanBytes = 1ULL << 30;
+
+class PlanParser {
+ public:
+  // Parses the complete lines in `data` (plus what earlier calls left unfinished). After an
+  // error every later call fails with the same error.
+  Status feed(std::string_view data);
+  // Parses a last line without "\n".
+  Status finish();
+
+  const std::vector<std::string>& paths() const { return paths_; }
+  uint64_t lines() const { return line_; }
+  bool failed() const { return !error_.isOk(); }
+
+ private:
+  Status parseLine(std::string_view line);
+
+  std::vector<std::string> paths_;
+  std::string partial_;  // an unfinished last line
+  uint64_t line_ = 0;    // lines parsed so far
+  uint64_t bytes_ = 0;
+  Status error_;
+};
+
+// Why `path` is not a valid plan path, or ok.
+Status checkPlanPath(std::string_view path);
+
+}  // namespace epochfs::fs
