@@ -85,15 +85,14 @@ Status BlockCacheImpl::readBlock(const BlockRead& br) {
     std::lock_guard<std::mutex> g(mu_);
     pid = policyIdLocked(br.key, br.file->etag, br.length);
   }
-  // Two attempts at a hit: a block can be filled between our miss and our lookup of flights_.
+  // A block can be filled (and its fetch retired) between our miss and readMiss() taking
+  // the lock: readMiss() then sends us back for the hit instead of fetching it again.
   for (int attempt = 0;; ++attempt) {
     if (tryHit(br, pid) == HitOutcome::kServed) return Status::ok();
-    if (attempt == 1) break;
-    std::lock_guard<std::mutex> g(mu_);
-    auto it = entries_.find(br.key);
-    if (it == entries_.end() || it->second.etag != br.file->etag) break;
+    bool cachedMeanwhile = false;
+    Status st = readMiss(br, pid, /*mayRetry=*/attempt < 2, cachedMeanwhile);
+    if (!cachedMeanwhile) return st;
   }
-  return readMiss(br, pid);
 }
 
 BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId pid) {
@@ -185,26 +184,40 @@ void BlockCacheImpl::countOrigin(uint64_t bytes) {
   epochLocked().originBytes += bytes;
 }
 
-Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid) {
+Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry,
+                                bool& cachedMeanwhile) {
   std::string flightKey = br.key;
   flightKey.push_back('\0');
   flightKey += br.file->etag;
   // Read before taking the lock (a syscall).
   std::optional<uint64_t> avail = availableBytes();
-  bool flying = false;
-  bool admit = false;
+  // One look under the lock: cached by now, join a fetch in flight, lead a new one, or read
+  // only the range asked for.
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
   {
     std::lock_guard<std::mutex> g(mu_);
+    auto cached = entries_.find(br.key);
+    if (mayRetry && cached != entries_.end() && cached->second.etag == br.file->etag) {
+      cachedMeanwhile = true;
+      return Status::ok();
+    }
     if (noteReadLocked(pid)) policy_->onMiss(pid);
-    flying = flights_.contains(flightKey);
-    if (!flying) {
+    auto it = flights_.find(flightKey);
+    if (it != flights_.end()) {
+      flight = it->second;
+    } else {
       // Whether the block would be cached, asked before fetching it (fill() asks again).
       AdmitPlan plan = planLocked(BlockStore::allocatedBytes(br.length), avail);
-      admit = plan.possible && policy_->shouldAdmit(br.length, plan.toFree);
+      if (plan.possible && policy_->shouldAdmit(br.length, plan.toFree)) {
+        flight = std::make_shared<Flight>();
+        flights_.emplace(flightKey, flight);
+        leader = true;
+      }
     }
   }
   wakePrefetchers();
-  if (!flying && !admit) {
+  if (!flight) {
     // The block will not be cached (the policy declines, or no space): fetching all of it
     // would be wasted on every read that touches it. Read just what was asked.
     const uint64_t at = br.blockNo * opts_.blockSizeBytes + br.inOffset;
@@ -221,16 +234,6 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid) {
     countMiss(br.out.size());
     notAdmitted_++;
     return Status::ok();
-  }
-
-  std::shared_ptr<Flight> flight;
-  bool leader = false;
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    auto [it, inserted] = flights_.try_emplace(flightKey);
-    if (inserted) it->second = std::make_shared<Flight>();
-    flight = it->second;
-    leader = inserted;
   }
 
   if (!leader) {

@@ -123,7 +123,9 @@ class BlockCacheImpl final : public BlockCache {
 
   Status readBlock(const BlockRead& br);
   HitOutcome tryHit(const BlockRead& br, PolicyId pid);
-  Status readMiss(const BlockRead& br, PolicyId pid);
+  // A miss; sets `cachedMeanwhile` (and does nothing) if the block is cached by the time it
+  // looks and `mayRetry`.
+  Status readMiss(const BlockRead& br, PolicyId pid, bool mayRetry, bool& cachedMeanwhile);
   // Offers a fetched block to the policy and writes it. `prefetch`: fetched ahead (the policy
   // gets shouldAdmitPrefetch/onPrefetched). Returns whether it was cached.
   bool fill(const BlockRead& br, const Fetched& block, PolicyId pid, bool prefetch);
