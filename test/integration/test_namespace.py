@@ -90,14 +90,16 @@ def test_control_dir_hidden_but_reachable(dataset, mounter):
     assert os.path.realpath(st["mountpoint"]) == os.path.realpath(m.mountpoint)
     assert os.path.realpath(st["source"]) == os.path.realpath(ds.root)
     assert os.path.realpath(st["cache_dir"]) == os.path.realpath(m.cache_dir)
-    assert st["policy"]["name"] == "lru"
+    assert st["policy"]["name"] == "epoch"  # the default
+    assert st["policy"]["epoch"] == 1 and st["epochs"] == []  # nothing read yet
+    assert st["prefetch"]["threads"] == 4 and st["plans"]["published"] == 0
     for key in ("hits", "misses", "hit_bytes", "miss_bytes", "used_bytes", "limit_bytes",
                 "blocks", "checksum_failures"):
         assert isinstance(st["cache"][key], int), key
     for key in ("requests", "bytes", "errors"):
         assert isinstance(st["origin"][key], int), key
     assert st["cache"]["limit_bytes"] == 256 * MiB
-    assert "stats" in os.listdir(m.mountpoint / ".epochfs")
+    assert sorted(os.listdir(m.mountpoint / ".epochfs")) == ["plan", "refresh", "stats"]
 
 
 def test_directory_with_100k_entries(dataset, mounter):
