@@ -2,11 +2,13 @@
 """epochfs demo: shuffled training epochs over a synthetic image-like dataset.
 
 Generates N files of ~SIZE KB (random bytes, so nothing compresses) in class folders in a temp
-dir, mounts it with epochfs with a cache smaller than the dataset, reads every file once per
-epoch in a fresh random order with parallel reader threads (as a DataLoader's workers do),
-and prints per epoch: wall time, files/s, MB/s, the hit ratio of the block cache and the bytes
-read from the origin (both from .epochfs/stats, as deltas over the epoch). Always unmounts and
-removes the temp dir, also on Ctrl-C.
+dir, then for each policy (default: lru, fixed, epoch, and epoch with a published plan) mounts
+it with epochfs with a cache smaller than the dataset, reads every file once per epoch in a
+fresh random order with parallel reader threads (as a DataLoader's workers do), and prints per
+epoch: wall time, files/s, MB/s, the hit ratio of the block cache and the bytes read from the
+origin (both from .epochfs/stats, as deltas over the epoch). "plan" publishes each epoch's
+order through .epochfs/plan (python/epochfs.publish_plan) before reading it. Always unmounts
+and removes the temp dir, also on Ctrl-C.
 
 After reading a file, each reader drops the kernel's page cache of it (posix_fadvise
 DONTNEED), as if the dataset were far larger than RAM; otherwise epochs 2+ would be served
@@ -48,7 +50,9 @@ def parse_args():
     p.add_argument("--threads", type=int, default=8, help="parallel readers (default 8)")
     p.add_argument("--cache-fraction", type=float, default=0.5,
                    help="cache size as a fraction of the dataset (default 0.5)")
-    p.add_argument("--policy", default="lru", help="cache policy: lru or fixed (default lru)")
+    p.add_argument("--policies", default="lru,fixed,epoch,plan",
+                   help="comma-separated runs: lru, fixed, epoch, plan (epoch + a published "
+                        "plan) (default %(default)s)")
     p.add_argument("--workdir", default=None,
                    help="where to make the temp dir (default: $TMPDIR or /tmp)")
     p.add_argument("--keep-page-cache", action="store_true",
@@ -59,6 +63,11 @@ def parse_args():
         p.error("--files, --size-kb, --epochs and --threads must be positive")
     if not 0 < args.cache_fraction:
         p.error("--cache-fraction must be positive")
+    args.policies = [x.strip() for x in args.policies.split(",") if x.strip()]
+    bad = [x for x in args.policies if x not in ("lru", "fixed", "epoch", "plan")]
+    if bad or not args.policies:
+        p.error(f"--policies: unknown {', '.join(bad) or '(none given)'} "
+                "(use lru, fixed, epoch, plan)")
     return args
 
 
@@ -81,12 +90,13 @@ def read_stats(mnt: Path) -> dict:
         return json.loads(f.read())
 
 
-def run_epoch(root: Path, names: list[str], threads: int, rng: random.Random,
+def run_epoch(root: Path, names: list[str], threads: int, rng: random.Random | None,
               drop: bool, stop: threading.Event) -> tuple[int, int]:
-    """Reads every file once, in a random order, with `threads` readers; returns
-    (files, bytes)."""
+    """Reads every file once, in a random order (`names` as given when rng is None), with
+    `threads` readers taking the next name from one queue; returns (files, bytes)."""
     order = names[:]
-    rng.shuffle(order)
+    if rng is not None:
+        rng.shuffle(order)
     q: queue.SimpleQueue = queue.SimpleQueue()
     for n in order:
         q.put(n)
@@ -160,6 +170,73 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def run_policy(args, policy: str, tmp: Path, src: Path, mnt: Path, names: list[str],
+               total: int, cache_size: int, stop: threading.Event) -> tuple[str, str, str, str]:
+    """Mounts with `policy` on a fresh cache, reads the epochs, unmounts; returns the summary
+    row (epochs 2+)."""
+    publish = None
+    if policy == "plan":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+        from epochfs import publish_plan  # noqa: PLC0415 - the repo's python/ package
+        publish = publish_plan
+    cache = tmp / f"cache-{policy}"
+    log = tmp / f"epochfs-{policy}.log"
+    cmd = [args.bin, "mount", str(src), str(mnt), "--cache-dir", str(cache),
+           "--cache-size", str(cache_size), "--min-free", "0",
+           "--policy", "epoch" if policy == "plan" else policy, "--log-file", str(log)]
+    print()
+    print(f"demo: policy {policy}: " + " ".join(cmd))
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if res.returncode != 0:
+        raise RuntimeError(f"mount failed ({res.returncode}): {res.stderr.strip()}")
+    try:
+        rng = random.Random(args.seed + 1)  # the same orders for every policy
+        # hit ratio: of the block reads that reached the daemon (stats hits and misses);
+        # origin: bytes fetched (demand and prefetch) as a share of the dataset.
+        header = (f"{'epoch':>5} {'time s':>8} {'files/s':>9} {'MB/s':>8} {'hit ratio':>9} "
+                  f"{'from origin':>12} {'of dataset':>10} {'cache used':>11}")
+        print(header)
+        print("-" * len(header))
+        hits_sum = reads_sum = origin_sum = bytes_sum = 0
+        time_sum = 0.0
+        for epoch in range(1, args.epochs + 1):
+            order = names[:]
+            rng.shuffle(order)
+            if publish is not None:
+                publish(mnt, order)
+            before = read_stats(mnt)
+            t0 = time.monotonic()
+            nf, nb = run_epoch(mnt, order, args.threads, None, drop=not args.keep_page_cache,
+                               stop=stop)
+            dt = time.monotonic() - t0
+            after = read_stats(mnt)
+            hits = after["cache"]["hits"] - before["cache"]["hits"]
+            misses = after["cache"]["misses"] - before["cache"]["misses"]
+            origin = after["origin"]["bytes"] - before["origin"]["bytes"]
+            ratio = f"{hits / (hits + misses):9.1%}" if hits + misses else f"{'n/a':>9}"
+            print(f"{epoch:>5} {dt:8.2f} {nf / dt:9.0f} {nb / MB / dt:8.1f} {ratio} "
+                  f"{fmt_bytes(origin):>12} {origin / total:10.1%} "
+                  f"{fmt_bytes(after['cache']['used_bytes']):>11}", flush=True)
+            if epoch >= 2:
+                hits_sum += hits
+                reads_sum += hits + misses
+                origin_sum += origin
+                bytes_sum += nb
+                time_sum += dt
+        s = read_stats(mnt)
+        c, pf = s["cache"], s["prefetch"]
+        print(f"demo: cache blocks {c['blocks']}, evictions {c['evictions']}, not admitted "
+              f"{c['not_admitted']}, checksum failures {c['checksum_failures']}, prefetched "
+              f"{pf['prefetched']} ({pf['unused']} unused)")
+    finally:
+        unmount(args.bin, mnt)
+    n = args.epochs - 1
+    if n < 1:
+        return policy, "n/a", "n/a", "n/a"
+    return (policy, f"{hits_sum / reads_sum:.1%}" if reads_sum else "n/a",
+            f"{origin_sum / n / total:.1%} of dataset", f"{bytes_sum / MB / time_sum:.0f}")
+
+
 def main() -> int:
     args = parse_args()
     if not os.access(args.bin, os.X_OK):
@@ -172,8 +249,7 @@ def main() -> int:
         signal.signal(sig, _interrupt)
 
     tmp = Path(tempfile.mkdtemp(prefix="epochfs-demo-", dir=args.workdir))
-    src, mnt, cache = tmp / "dataset", tmp / "mnt", tmp / "cache"
-    log = tmp / "epochfs.log"
+    src, mnt = tmp / "dataset", tmp / "mnt"
     stop = threading.Event()
     try:
         print(f"demo: generating {args.files} files of ~{args.size_kb} KB in {args.classes} "
@@ -182,51 +258,26 @@ def main() -> int:
         names = make_dataset(src, args.files, args.size_kb, args.classes, args.seed)
         total = sum(os.stat(src / n).st_size for n in names)
         print(f"demo: dataset {fmt_bytes(total)} in {time.monotonic() - t0:.1f} s")
-
         cache_size = max(int(total * args.cache_fraction), 8 * MiB)
-        mnt.mkdir()
-        cmd = [args.bin, "mount", str(src), str(mnt), "--cache-dir", str(cache),
-               "--cache-size", str(cache_size), "--policy", args.policy,
-               "--log-file", str(log)]
-        print("demo: " + " ".join(cmd))
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        if res.returncode != 0:
-            print(f"demo: mount failed ({res.returncode}): {res.stderr.strip()}", file=sys.stderr)
-            return 1
         print(f"demo: cache {fmt_bytes(cache_size)} = {args.cache_fraction:.0%} of the dataset, "
-              f"policy {args.policy}, {args.threads} reader threads, {args.epochs} epochs")
-
-        rng = random.Random(args.seed + 1)
-        # hit ratio: of the block reads that reached the daemon (stats hits and misses);
-        # bytes cached: the share of the bytes read that did not come from the origin.
-        header = (f"{'epoch':>5} {'time s':>8} {'files/s':>9} {'MB/s':>8} {'hit ratio':>9} "
-                  f"{'from origin':>12} {'bytes cached':>12} {'cache used':>11}")
-        print(header)
-        print("-" * len(header))
+              f"{args.threads} reader threads, {args.epochs} epochs per policy")
         # Baseline: the same files read directly (the origin dir; its pages are warm in RAM).
         t0 = time.monotonic()
-        nf, nb = run_epoch(src, names, args.threads, rng, drop=False, stop=stop)
+        nf, nb = run_epoch(src, names, args.threads, random.Random(args.seed), drop=False,
+                           stop=stop)
         dt = time.monotonic() - t0
-        print(f"{'direct':>5} {dt:8.2f} {nf / dt:9.0f} {nb / MB / dt:8.1f} {'':>9} {'':>12} "
-              f"{'':>12} {'':>11}  (origin dir read directly, page cache warm)")
-        for epoch in range(1, args.epochs + 1):
-            before = read_stats(mnt)
-            t0 = time.monotonic()
-            nf, nb = run_epoch(mnt, names, args.threads, rng, drop=not args.keep_page_cache,
-                               stop=stop)
-            dt = time.monotonic() - t0
-            after = read_stats(mnt)
-            hits = after["cache"]["hits"] - before["cache"]["hits"]
-            misses = after["cache"]["misses"] - before["cache"]["misses"]
-            origin = after["origin"]["bytes"] - before["origin"]["bytes"]
-            ratio = f"{hits / (hits + misses):9.1%}" if hits + misses else f"{'n/a':>9}"
-            cached = f"{max(0.0, 1 - origin / nb):12.1%}" if nb else f"{'n/a':>12}"
-            print(f"{epoch:>5} {dt:8.2f} {nf / dt:9.0f} {nb / MB / dt:8.1f} {ratio} "
-                  f"{fmt_bytes(origin):>12} {cached} "
-                  f"{fmt_bytes(after['cache']['used_bytes']):>11}", flush=True)
-        c = read_stats(mnt)["cache"]
-        print(f"demo: cache blocks {c['blocks']}, evictions {c['evictions']}, not admitted "
-              f"{c['not_admitted']}, checksum failures {c['checksum_failures']}")
+        print(f"demo: direct read of the origin dir (page cache warm): {nf / dt:.0f} files/s, "
+              f"{nb / MB / dt:.1f} MB/s")
+        mnt.mkdir()
+        summary = []
+        for policy in args.policies:
+            summary.append(run_policy(args, policy, tmp, src, mnt, names, total, cache_size,
+                                      stop))
+        print()
+        print(f"demo: epochs 2-{args.epochs}, cache = {args.cache_fraction:.0%} of the dataset")
+        print(f"{'policy':>8} {'hit ratio':>10} {'origin bytes / epoch':>22} {'MB/s':>8}")
+        for policy, ratio, origin, mbps in summary:
+            print(f"{policy:>8} {ratio:>10} {origin:>22} {mbps:>8}")
         return 0
     except KeyboardInterrupt:
         print("\ndemo: interrupted", file=sys.stderr)

@@ -2,7 +2,7 @@
 # The demo: installs what it needs, builds epochfs (Release), then runs scripts/demo.py:
 # shuffled epochs over a synthetic image-like dataset through a mount whose cache holds half
 # of it. Arguments go to demo.py (--files, --size-kb, --epochs, --threads, --cache-fraction,
-# --policy, ...; see `scripts/demo.py --help`).
+# --policies, ...; see `scripts/demo.py --help`).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
