@@ -45,6 +45,7 @@ Status checkPlanPath(std::string_view path) {
   if (path.size() > kMaxPathBytes) {
     return invalid("path longer than " + std::to_string(kMaxPathBytes) + " bytes");
   }
+  if (path.empty()) return invalid("empty path");
   if (path.find('\0') != std::string_view::npos) return invalid("path contains a NUL byte");
   if (path.front() == '/') return invalid("absolute path (paths are relative to the mount root)");
   if (!validUtf8(path)) return invalid("path is not valid UTF-8");
