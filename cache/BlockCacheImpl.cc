@@ -165,7 +165,7 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId 
   }
   hits_++;
   hitBytes_ += br.out.size();
-  wakePrefetchers();  // a read may have made room (a victim) for a prefetch
+  wakePrefetcher();  // a read may have made room (a victim) for a prefetch
   return HitOutcome::kServed;
 }
 
@@ -216,7 +216,7 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
       }
     }
   }
-  wakePrefetchers();
+  wakePrefetcher();
   if (!flight) {
     // The block will not be cached (the policy declines, or no space): fetching all of it
     // would be wasted on every read that touches it. Read just what was asked.

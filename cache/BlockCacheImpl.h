@@ -161,7 +161,9 @@ class BlockCacheImpl final : public BlockCache {
   // One prefetch: false when there was nothing to do (the caller then waits).
   bool prefetchOne();
   uint64_t freeBytesLocked(std::optional<uint64_t> avail) const;
+  // After a plan: all prefetchers; after a read (which may free one block's room): one.
   void wakePrefetchers() { prefetchCv_.notify_all(); }
+  void wakePrefetcher() { prefetchCv_.notify_one(); }
 
   // Removes the block in entries_ at `it` from memory, index and policy, and queues its file
   // for unlinking (outside mu_). Returns its allocated bytes.

@@ -159,6 +159,7 @@ Result<size_t> FileSystem::read(const OpenFile& f, uint64_t offset, std::span<st
 
 Result<size_t> FileSystem::controlWrite(uint64_t ino, OpenFile& f, std::string_view data) {
   if (ino == kPlanIno && f.plan) {
+    f.planDirty = true;
     Status st = f.plan->feed(data);
     if (!st.isOk()) {
       spdlog::warn("plan from pid {} refused: {}", f.stream, st.message());

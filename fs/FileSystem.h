@@ -48,10 +48,11 @@ struct OpenFile {
   cache::FileRef file;  // dataset files
   bool keepCache = false;  // the kernel may keep its page cache of this file
   std::string content;  // control files
-  // .epochfs/plan: the plan being written, by whom (the stream), and whether it went out.
+  // .epochfs/plan: the plan being written, by whom (the stream), and whether anything was
+  // written to it since it was last published.
   std::unique_ptr<PlanParser> plan;
   uint64_t stream = 0;
-  bool planDone = false;
+  bool planDirty = false;
 };
 
 // An open directory: its listing, taken at opendir.
@@ -96,9 +97,12 @@ class FileSystem {
   Result<size_t> read(const OpenFile& f, uint64_t offset, std::span<std::byte> out);
   // A write to a control file (.epochfs/refresh, .epochfs/plan); returns the bytes consumed.
   Result<size_t> controlWrite(uint64_t ino, OpenFile& f, std::string_view data);
-  // close() of a descriptor of `f`: publishes a plan written to it (once); its error is what
-  // close() returns.
+  // close() of a descriptor of `f`: publishes what was written to a plan since the last
+  // flush, if anything (a shell's `> plan` closes a descriptor before writing); its error is
+  // what close() returns. Writes after that start the next plan.
   Status flush(OpenFile& f);
+  // The last close: publishes what a flush did not (errors are only logged).
+  void release(OpenFile& f);
 
   Result<std::unique_ptr<OpenDir>> opendir(uint64_t ino);
   // For readdirplus: the attributes of entry `index` of `dir`, counting one kernel lookup.

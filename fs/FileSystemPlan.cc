@@ -12,9 +12,16 @@ constexpr size_t kUnknownShown = 3;
 }  // namespace
 
 Status FileSystem::flush(OpenFile& f) {
-  if (!f.plan || f.planDone) return Status::ok();
-  f.planDone = true;  // a dup'ed descriptor closing later publishes nothing twice
-  return publishPlan(f);
+  if (!f.plan || !f.planDirty) return Status::ok();
+  Status st = publishPlan(f);
+  f.plan = std::make_unique<PlanParser>();  // later writes are the next plan
+  f.planDirty = false;
+  return st;
+}
+
+void FileSystem::release(OpenFile& f) {
+  Status st = flush(f);
+  (void)st;  // logged by publishPlan; nobody is left to tell
 }
 
 Status FileSystem::publishPlan(OpenFile& f) {

@@ -121,7 +121,9 @@ void doFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void doRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<OpenFile*>(fi->fh);
+  auto* f = reinterpret_cast<OpenFile*>(fi->fh);
+  if (f->plan) fsOf(req).release(*f);
+  delete f;
   fuse_reply_err(req, 0);
 }
 

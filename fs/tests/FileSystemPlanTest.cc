@@ -217,14 +217,31 @@ TEST_F(FileSystemPlanTest, MalformedLastLineFailsAtClose) {
   EXPECT_EQ(s["plans"]["published"], 0);
 }
 
-TEST_F(FileSystemPlanTest, EmptyPlanIsPublishedAndNotIgnored) {
+// A shell's `> plan` dup2()s the descriptor and closes the original before writing: a flush
+// with nothing written publishes nothing, and the plan goes out at the flush after the writes.
+TEST_F(FileSystemPlanTest, FlushWithNothingWrittenPublishesNothing) {
   auto f = openPlan();
   ASSERT_TRUE(f);
   ASSERT_TRUE(fs_->flush(*f).isOk());
+  EXPECT_EQ(stats()["plans"]["published"], 0);
+  ASSERT_TRUE(write(*f, "cls/a.jpg\n").isOk());
+  ASSERT_TRUE(fs_->flush(*f).isOk());
   nlohmann::json s = stats();
   EXPECT_EQ(s["plans"]["published"], 1);
-  EXPECT_EQ(s["plans"]["paths"], 0);
+  EXPECT_EQ(s["plans"]["paths"], 1);
   EXPECT_EQ(s["plans"]["ignored"], 0);
+}
+
+TEST_F(FileSystemPlanTest, WritesAfterAFlushAreTheNextPlan) {
+  auto f = openPlan();
+  ASSERT_TRUE(f);
+  ASSERT_TRUE(write(*f, "cls/a.jpg\n").isOk());
+  ASSERT_TRUE(fs_->flush(*f).isOk());
+  ASSERT_TRUE(write(*f, "cls/a.jpg\ncls/b c.jpg\n").isOk());
+  fs_->release(*f);  // the last close publishes what no flush did
+  nlohmann::json s = stats();
+  EXPECT_EQ(s["plans"]["published"], 2);
+  EXPECT_EQ(s["plans"]["paths"], 3);
 }
 
 TEST_F(FileSystemPlanTest, LruIgnoresPlans) {

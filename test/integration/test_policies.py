@@ -10,8 +10,6 @@ the module all runs are printed together and written to policies.json.
 Then the plan file itself: a malformed plan written from a shell fails with EINVAL naming the
 line, unknown paths are counted, the file cannot be read, `epochfs stats` shows the policy,
 prefetch and epoch lines, and two ranks publishing and reading disjoint halves concurrently.
-A plan written through a shell redirection is lost (a daemon bug): that test is a strict xfail.
-
 Nothing here asserts on wall-clock time; the sleep per batch only models the GPU step.
 """
 
@@ -375,11 +373,8 @@ def test_malformed_plan_from_a_shell_is_einval_naming_the_line(small, mounter):
     assert plans["planned_files"] == 2, plans
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon bug: FileSystem::flush (fs/FileSystemPlan.cc) publishes the plan at the first "
-    "FUSE FLUSH, and the kernel sends one at every close() of a descriptor. A shell "
-    "redirection opens the file, dup2()s it onto stdout and closes the original before "
-    "writing, so an empty plan is published and the lines written after it are dropped"))
+# A shell redirection dup2()s the descriptor and closes the original before writing: the
+# daemon publishes at the first flush after data was written, not at the first flush.
 def test_plan_from_a_shell_is_published(small, mounter):
     m = mounter(small.root, args=mount_args("epoch"))
     res = shell_write(plan_path(m), "d0/f00.bin\\nd1/f01.bin\\n")
