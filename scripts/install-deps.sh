@@ -11,8 +11,11 @@ PACKAGES=(
   libfmt-dev libcurl4-openssl-dev nlohmann-json3-dev libtinyxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-torch python3-venv python3-pip
+  s3fs iproute2
 )
 # The S3 tests' Ceph RADOS Gateway is installed by test/rgw/rgw.sh when they first start it.
+# s3fs and iproute2: the benchmark harness's CI smoke test (one peer, a network namespace);
+# bench/run.sh installs rclone too for full runs.
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
