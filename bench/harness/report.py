@@ -262,3 +262,49 @@ def update_doc(doc_path: str, section: str, text: str) -> None:
     doc = pat.sub(lambda _: f"{begin}\n{text.rstrip()}\n{end}", doc)
     with open(doc_path, "w") as f:
         f.write(doc)
+
+
+def main(argv: list[str]) -> int:
+    """report.py RESULTS.json [--doc FILE --doc-section NAME]: writes results.csv, report.md
+    and epoch_time.svg again beside RESULTS.json (after a change to this file), and the
+    section of the doc."""
+    import argparse
+    import json
+    import os
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("results")
+    ap.add_argument("--doc")
+    ap.add_argument("--doc-section")
+    a = ap.parse_args(argv)
+    with open(a.results) as f:
+        results = json.load(f)
+    results["ratios"] = ratios(results)
+    out = os.path.dirname(os.path.abspath(a.results))
+    write_csv(results, os.path.join(out, "results.csv"))
+    with open(os.path.join(out, "epoch_time.svg"), "w") as f:
+        f.write(svg(results))
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write(markdown(results, "epoch_time.svg"))
+    if a.doc:
+        write_doc(results, a.doc, a.doc_section)
+    return 0
+
+
+def write_doc(results: dict, doc: str, section: str) -> str:
+    """Writes the plot to <doc dir>/bench/SECTION-epoch-time.svg and the report into the
+    SECTION markers of `doc`; returns the plot's path."""
+    import os
+
+    rel = os.path.join("bench", f"{section}-epoch-time.svg")
+    path = os.path.join(os.path.dirname(os.path.abspath(doc)), rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(svg(results))
+    update_doc(doc, section, markdown(results, rel))
+    return path
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main(sys.argv[1:]))

@@ -345,7 +345,7 @@ def main(argv) -> int:
                              "at a cache fraction below 100% cache the whole dataset.")
     if "torch" in args.loaders:
         try:
-            import torchload  # noqa: F401
+            import torchload  # noqa: F401 - only whether it imports
         except ImportError as e:
             meta["notes"].append(f"torch loader skipped: {e}")
             args.loaders = [x for x in args.loaders if x != "torch"]
@@ -403,12 +403,7 @@ def write_results(args, out: str, meta: dict, runner: Runner) -> None:
         f.write(md)
     log(f"results in {out}: results.json, results.csv, report.md, epoch_time.svg")
     if args.doc and runner.rows:
-        svg_rel = os.path.join("bench", f"{args.doc_section}-epoch-time.svg")
-        svg_path = os.path.join(os.path.dirname(os.path.abspath(args.doc)), svg_rel)
-        os.makedirs(os.path.dirname(svg_path), exist_ok=True)
-        with open(svg_path, "w") as f:
-            f.write(report.svg(results))
-        report.update_doc(args.doc, args.doc_section, report.markdown(results, svg_rel))
+        svg_path = report.write_doc(results, args.doc, args.doc_section)
         log(f"updated section {args.doc_section} of {args.doc} and {svg_path}")
 
 
