@@ -105,12 +105,6 @@ BlockCacheImpl::Admission BlockCacheImpl::admitLocked(const std::string& key,
   return abandon();
 }
 
-void BlockCacheImpl::releaseAdmission(const Admission& a, PolicyId pid) {
-  std::lock_guard<std::mutex> g(mu_);
-  reserved_ -= a.alloc;
-  policy_->onPrefetchAbandoned(pid);
-}
-
 bool BlockCacheImpl::store(const BlockRead& br, const Fetched& block, const Admission& a,
                            PolicyId pid, bool prefetch) {
   const uint64_t len = block.size;
@@ -148,7 +142,9 @@ bool BlockCacheImpl::store(const BlockRead& br, const Fetched& block, const Admi
         allocated_ += alloc;
         if (prefetch) {
           policy_->onPrefetched(pid, len);
-          known_[pid - 1].prefetchedUnread = true;
+          // Unread unless a reader took it from the fetch (joined the flight) meanwhile.
+          Known& k = known_[pid - 1];
+          k.prefetchedUnread = k.lastReadSeq <= a.readSeq;
           prefetchStats_.prefetched++;
           prefetchStats_.prefetchedBytes += len;
           epochLocked().prefetched++;

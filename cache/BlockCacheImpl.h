@@ -136,6 +136,7 @@ class BlockCacheImpl final : public BlockCache {
     bool admitted = false;
     BlockId id = 0;
     uint64_t alloc = 0;
+    uint64_t readSeq = 0;  // readSeq_ when a prefetch was admitted (reads after it use it)
   };
   Admission admitLocked(const std::string& key, const std::string& etag, uint64_t len,
                         PolicyId pid, bool prefetch, std::optional<uint64_t> avail,
@@ -143,8 +144,6 @@ class BlockCacheImpl final : public BlockCache {
   // Writes and indexes an admitted block; false if that failed (the space is released).
   bool store(const BlockRead& br, const Fetched& block, const Admission& a, PolicyId pid,
              bool prefetch);
-  // Gives back the space of an admitted prefetch whose fetch failed.
-  void releaseAdmission(const Admission& a, PolicyId pid);
 
   // --- BlockCachePrefetch.cc ---
   // The policy id of block `key` (registering it), updating the version it was last seen in.

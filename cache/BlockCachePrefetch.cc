@@ -160,7 +160,11 @@ bool BlockCacheImpl::prefetchOne() {
       flightKey += k.etag;
       auto e = entries_.find(*k.key);
       const bool cached = e != entries_.end() && e->second.etag == k.etag;
-      if (cached || k.prefetchFailed || flights_.contains(flightKey)) {
+      if (k.prefetchFailed) {
+        policy_->onPrefetchFailed(pid);
+        continue;
+      }
+      if (cached || flights_.contains(flightKey)) {
         policy_->onPrefetchAbandoned(pid);
         continue;
       }
@@ -168,6 +172,7 @@ bool BlockCacheImpl::prefetchOne() {
       admission = admitLocked(*k.key, k.etag, k.length, pid, /*prefetch=*/true, avail,
                               unlinkLater);
       if (!admission.admitted) break;
+      admission.readSeq = readSeq_;
       flight = std::make_shared<Flight>();
       flights_.emplace(flightKey, flight);
       key = *k.key;
@@ -206,12 +211,11 @@ bool BlockCacheImpl::prefetchOne() {
   if (!st.isOk()) {
     flight->promise.set_value(st);
     spdlog::debug("prefetch of block {} of '{}' failed: {}", blockNo, file.key, st.toString());
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      prefetchStats_.failed++;
-      known_[pid - 1].prefetchFailed = true;
-    }
-    releaseAdmission(admission, pid);
+    std::lock_guard<std::mutex> g(mu_);
+    prefetchStats_.failed++;
+    known_[pid - 1].prefetchFailed = true;
+    reserved_ -= admission.alloc;
+    policy_->onPrefetchFailed(pid);
     return false;
   }
   flight->promise.set_value(std::shared_ptr<const Fetched>(block));

@@ -133,6 +133,11 @@ void EpochAware::onPrefetchAbandoned(BlockId id) {
   if (!b.cached && !isRead(b)) addPending(id);
 }
 
+void EpochAware::onPrefetchFailed(BlockId id) {
+  auto it = blocks_.find(id);
+  if (it != blocks_.end()) clearInFlight(it->second);
+}
+
 void EpochAware::onAccess(BlockId id) {
   auto it = blocks_.find(id);
   if (it == blocks_.end() || !it->second.cached) return;

@@ -71,6 +71,8 @@ class EpochAware final : public Policy {
   bool shouldAdmitPrefetch(BlockId id, uint64_t bytes, uint64_t bytesToFree) override;
   void onPrefetched(BlockId id, uint64_t bytes) override;
   void onPrefetchAbandoned(BlockId id) override;
+  // Not a candidate again before the next epoch (or a read of it).
+  void onPrefetchFailed(BlockId id) override;
 
   PolicyInfo info() const override;
 

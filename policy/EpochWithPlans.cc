@@ -62,6 +62,12 @@ void EpochWithPlans::onPrefetchAbandoned(BlockId id) {
   planned_.onPrefetchAbandoned(id);
 }
 
+void EpochWithPlans::onPrefetchFailed(BlockId id) {
+  planFlights_.erase(id);
+  passive_.onPrefetchFailed(id);
+  planned_.onPrefetchFailed(id);
+}
+
 bool EpochWithPlans::addPlan(const std::vector<BlockId>& order, uint64_t stream) {
   return planned_.addPlan(order, stream);
 }

@@ -40,6 +40,7 @@ class EpochWithPlans final : public Policy {
   bool shouldAdmitPrefetch(BlockId id, uint64_t bytes, uint64_t bytesToFree) override;
   void onPrefetched(BlockId id, uint64_t bytes) override;
   void onPrefetchAbandoned(BlockId id) override;
+  void onPrefetchFailed(BlockId id) override;
   bool addPlan(const std::vector<BlockId>& order, uint64_t stream) override;
   PolicyInfo info() const override;
 

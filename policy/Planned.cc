@@ -38,6 +38,7 @@ bool Planned::addPlan(const std::vector<BlockId>& order, uint64_t stream) {
     epochStreams_.push_back({stream});
   }
   streamEpoch_[stream] = startsBase_ + starts_.size() - 1;
+  failed_.clear();  // a new plan: worth another try (the cache knows which versions failed)
   // Cached blocks that were "never used again" may now be used: their heap entries are stale
   // and are refreshed when they surface.
   return true;
@@ -182,6 +183,7 @@ std::optional<Planned::Farthest> Planned::farthest() {
 
 void Planned::onInsert(BlockId id, uint64_t /*bytes*/) {
   inFlight_.erase(id);
+  failed_.erase(id);
   victimFloor_ = 0;
   if (!cached_.insert(id).second) return;
   heap_.push({nextUse(id), id});
@@ -192,6 +194,11 @@ void Planned::onPrefetched(BlockId id, uint64_t bytes) { onInsert(id, bytes); }
 void Planned::onPrefetchAbandoned(BlockId id) {
   inFlight_.erase(id);
   prefetchPos_ = std::min(prefetchPos_, nextUse(id));
+}
+
+void Planned::onPrefetchFailed(BlockId id) {
+  inFlight_.erase(id);
+  failed_.insert(id);
 }
 
 void Planned::onAccess(BlockId id) {
@@ -244,7 +251,10 @@ std::optional<BlockId> Planned::nextPrefetch(uint64_t freeBytes) {
   while (prefetchPos_ < planLength()) {
     BlockId y = seq_[prefetchPos_ - seqBase_];
     // Skip what is cached or coming, and positions the reader consumed out of order.
-    if (!cached_.contains(y) && !inFlight_.contains(y) && nextUse(y) <= prefetchPos_) break;
+    if (!cached_.contains(y) && !inFlight_.contains(y) && !failed_.contains(y) &&
+        nextUse(y) <= prefetchPos_) {
+      break;
+    }
     ++prefetchPos_;
   }
   if (prefetchPos_ >= planLength()) return std::nullopt;

@@ -80,6 +80,8 @@ class Planned final : public Policy {
   bool shouldAdmitPrefetch(BlockId id, uint64_t bytes, uint64_t bytesToFree) override;
   void onPrefetched(BlockId id, uint64_t bytes) override;
   void onPrefetchAbandoned(BlockId id) override;
+  // Not named again until it is cached or a new plan comes: the scan moves on.
+  void onPrefetchFailed(BlockId id) override;
 
   // Plan position of the next expected read.
   uint64_t cursor() const { return cursor_; }
@@ -117,6 +119,7 @@ class Planned final : public Policy {
   std::unordered_map<BlockId, std::deque<uint64_t>> uses_;  // upcoming positions per block
   std::unordered_set<BlockId> cached_;
   std::unordered_set<BlockId> inFlight_;
+  std::unordered_set<BlockId> failed_;  // prefetches the origin refused
   // (next use, id), farthest first; entries go stale and are checked when they reach the top.
   std::priority_queue<std::pair<uint64_t, BlockId>> heap_;
   uint64_t cursor_ = 0;

@@ -97,8 +97,11 @@ class Policy {
   }
   // The prefetched block `id` entered the cache (it has not been read yet).
   virtual void onPrefetched(BlockId id, uint64_t bytes) { onInsert(id, bytes); }
-  // The prefetch of `id` failed or was not admitted; the policy may name it again later.
+  // The prefetch of `id` was not admitted (or not started); the policy may name it again.
   virtual void onPrefetchAbandoned(BlockId /*id*/) {}
+  // The origin refused the prefetch of `id` (an error, or a newer version): it is left to
+  // demand reads, so the policy should move on to other blocks rather than name it again.
+  virtual void onPrefetchFailed(BlockId id) { onPrefetchAbandoned(id); }
 
   // A publisher's (`stream`'s) order of its next epoch, block ids in read order (see
   // policy/Planned.h). False when this policy does not use plans (the plan is ignored).

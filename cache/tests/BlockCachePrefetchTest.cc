@@ -356,6 +356,7 @@ TEST_F(BlockCachePrefetchTest, PlanIsPrefetchedInPlanOrder) {
     s = cache->stats();
     return s.policy.prefetchInFlight == 0 && full(s);
   })) << "the prefetchers never filled the cache: " << s.blocks << " blocks";
+  s = cache->stats();  // idle: a snapshot no prefetch is between two counters of
   const uint64_t warm = s.blocks;
   EXPECT_EQ(s.prefetch.prefetched, warm);
   EXPECT_EQ(s.prefetch.threads, 2u);
@@ -527,6 +528,7 @@ TEST_F(BlockCachePrefetchTest, PrefetchedBlocksEvictedUnreadAreCountedUnused) {
     s = cache->stats();
     return s.prefetch.prefetched + s.prefetch.declined + s.prefetch.failed >= kFiles;
   })) << "prefetched " << s.prefetch.prefetched << " of " << kFiles;
+  s = cache->stats();  // all done: a snapshot no prefetch is between two counters of
   EXPECT_EQ(s.prefetch.prefetched, kFiles);
   EXPECT_GT(s.evictions, 0u);
   EXPECT_EQ(s.prefetch.unused, s.evictions) << "every evicted block was prefetched and unread";
@@ -542,7 +544,7 @@ TEST_F(BlockCachePrefetchTest, PrefetchedBlocksEvictedUnreadAreCountedUnused) {
 
 // A prefetch that fails (an origin error, or a file changed since the plan) is counted, and
 // the reader still gets the right bytes (the current version) from a demand read. The failing
-// block is the plan's last (see DISABLED_PrefetchGetsPastAFailedBlock for one earlier).
+// block is the plan's last (see PrefetchGetsPastAFailedBlock for one earlier).
 void BlockCachePrefetchTest::lastPlannedBlockFails(bool stale) {
   constexpr size_t kFiles = 40;  // all fit
   makeFiles(kFiles);
@@ -566,6 +568,7 @@ void BlockCachePrefetchTest::lastPlannedBlockFails(bool stale) {
     s = cache->stats();
     return s.prefetch.prefetched + s.prefetch.failed >= kFiles;
   })) << "the prefetchers did not try every planned block: " << describe(s);
+  s = cache->stats();  // all done: a snapshot no prefetch is between two counters of
   EXPECT_EQ(s.prefetch.failed, 1u);
   EXPECT_EQ(s.prefetch.prefetched, kFiles - 1);
   EXPECT_EQ(s.blocks, kFiles - 1);
@@ -591,11 +594,10 @@ TEST_F(BlockCachePrefetchTest, StalePrefetchIsLeftToTheDemandReadOfTheNewVersion
   lastPlannedBlockFails(/*stale=*/true);
 }
 
-// BUG (cache/BlockCachePrefetch.cc:163 with policy/Planned.cc:194): a block whose prefetch
-// failed is abandoned on every later naming, and Planned::onPrefetchAbandoned moves its scan
-// back to that block, so it names the same block again and again: one failure stops the
-// prefetch of everything after it in the plan until the reader passes it. Enable once fixed.
-TEST_F(BlockCachePrefetchTest, DISABLED_PrefetchGetsPastAFailedBlock) {
+// A block whose prefetch failed is left to demand reads (Policy::onPrefetchFailed): the plan's
+// scan moves past it instead of naming it again and again, so one failure does not stop the
+// prefetch of everything after it.
+TEST_F(BlockCachePrefetchTest, PrefetchGetsPastAFailedBlock) {
   constexpr size_t kFiles = 40;
   makeFiles(kFiles);
   auto cache = openEpoch();
@@ -644,10 +646,9 @@ TEST_F(BlockCachePrefetchTest, DemandReadJoinsThePrefetchInFlight) {
   EXPECT_EQ(gated_.readsOf(files_[0].key), 1u);
 }
 
-// BUG (cache/BlockCacheFill.cc:151): store() marks a prefetched block "unread" even when a
-// demand read was served from its fetch (it joined the flight), so evicting it later counts
-// it in prefetch.unused and the epoch's prefetch_unused. Enable once fixed.
-TEST_F(BlockCachePrefetchTest, DISABLED_BlockReadThroughItsPrefetchIsNotUnused) {
+// A block a demand read took from its prefetch (it joined the flight) was read: evicting it
+// later does not count it in prefetch.unused.
+TEST_F(BlockCachePrefetchTest, BlockReadThroughItsPrefetchIsNotUnused) {
   makeFiles(200);
   auto cache = openEpoch();
   ASSERT_TRUE(cache);
