@@ -122,8 +122,8 @@ def markdown(results: dict, svg_name: str | None) -> str:
     o.write(f"Origin: Ceph RGW ({p['store']}) in a network namespace, tbf "
             f"{p['rate'] or 'off'} on both veth ends, proxy delay {p['delay_ms']} ms each "
             f"way; {p['threads']} reader threads / DataLoader workers; checksum "
-            f"{p['verify']} on every read; page cache dropped before epoch 1"
-            f"{' and every epoch' if p['drop_each_epoch'] else ''}.  \n")
+            f"{p['verify']} on every read; page cache dropped before "
+            f"{'every epoch' if p.get('drop_caches', 'first') == 'every' else 'epoch 1'}.  \n")
     ceil = meta.get("proxy_ceiling") or {}
     if ceil:
         o.write("Latency proxy ceiling (loopback, no tbf): " + ", ".join(

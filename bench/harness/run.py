@@ -87,8 +87,10 @@ def parse_args(argv):
     a("--subnet", default="10.201.0.0/30", help="veth addresses: .1 host, .2 namespace")
     a("--verify", choices=["sha256", "crc32"], default="sha256",
       help="checksum of every read (crc32 costs the readers ~3.5x less CPU)")
-    a("--drop-each-epoch", action="store_true",
-      help="drop the page cache before every epoch, not only the first")
+    a("--drop-caches", choices=["every", "first"], default="every",
+      help="drop the page cache before every epoch (default: the datasets fit in RAM, and "
+      "a page cache kept across epochs would be a second, unlimited cache), or only before "
+      "the first (cold) one")
     a("--proxy-workers", type=int, default=4)
     a("--upload-workers", type=int, default=16)
     a("--seed", type=int, default=1)
@@ -176,7 +178,7 @@ class Runner:
                 tr = torchload.TorchRunner(sysm.root, ds.files, a.threads, self.checker,
                                            a.seed, plan_mount=sysm.mnt if plan else None)
             for e in range(1, a.epochs + 1):
-                if e > 1 and a.drop_each_epoch:
+                if e > 1 and a.drop_caches == "every":
                     drop_caches()
                 self.rows.append(self.epoch(ds, loader, fraction, name, sysm, tr, plan, e,
                                             limit))
@@ -332,7 +334,7 @@ def main(argv) -> int:
         "versions": versions(args), "params": {
             k: getattr(args, k) for k in ("small", "systems", "files", "file_kb", "shards",
                                           "shard_mib", "epochs", "threads", "rate", "delay_ms",
-                                          "store", "verify", "drop_each_epoch", "seed",
+                                          "store", "verify", "drop_caches", "seed",
                                           "epochfs_arg", "no_plan")},
         "datasets": list(data), "loaders": args.loaders, "fractions": args.fractions,
         "dataset_bytes": {k: d.bytes for k, d in data.items()},
