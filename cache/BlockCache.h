@@ -68,7 +68,7 @@ struct PrefetchStats {
   uint64_t prefetched = 0;      // blocks fetched ahead and cached
   uint64_t prefetchedBytes = 0;
   uint64_t unused = 0;          // prefetched blocks that left the cache unread
-  uint64_t declined = 0;        // fetched ahead but not admitted (no room any more)
+  uint64_t declined = 0;        // named by the policy but no room made for them (not fetched)
   uint64_t failed = 0;          // origin errors (the block is left to demand reads)
   uint64_t plans = 0;           // plans published
   uint64_t plannedFiles = 0;    // files named by plans (known ones)

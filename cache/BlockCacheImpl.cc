@@ -86,7 +86,8 @@ Status BlockCacheImpl::readBlock(const BlockRead& br) {
     pid = policyIdLocked(br.key, br.file->etag, br.length);
   }
   // A block can be filled (and its fetch retired) between our miss and readMiss() taking
-  // the lock: readMiss() then sends us back for the hit instead of fetching it again.
+  // the lock: readMiss() then sends us back for the hit instead of fetching it again. It
+  // also does when the prefetch it waited for failed.
   for (int attempt = 0;; ++attempt) {
     if (tryHit(br, pid) == HitOutcome::kServed) return Status::ok();
     bool cachedMeanwhile = false;
@@ -239,7 +240,14 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
   if (!leader) {
     singleFlightWaits_++;
     const FetchResult& r = flight->result.get();
-    if (!r.isOk()) return r.status();
+    if (!r.isOk()) {
+      // A prefetch's error is no answer to this read: fetch for ourselves (once more).
+      if (flight->prefetch && mayRetry) {
+        cachedMeanwhile = true;
+        return Status::ok();
+      }
+      return r.status();
+    }
     if ((*r)->size != br.length) {
       return stale("block " + std::to_string(br.blockNo) + " of '" + br.file->key +
                    "' changed size under the same etag");
@@ -252,14 +260,7 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
   // The leader: fetch the whole block, publish it, serve our part, then try to cache it. The
   // flight stays in flights_ until the fill is done, so readers arriving meanwhile copy from
   // our buffer instead of fetching again.
-  struct Unregister {
-    BlockCacheImpl* self;
-    const std::string& key;
-    ~Unregister() {
-      std::lock_guard<std::mutex> g(self->mu_);
-      self->flights_.erase(key);
-    }
-  } unregister{this, flightKey};
+  FlightRegistration unregister{this, flightKey, flight};
 
   auto block = std::make_shared<Fetched>();
   block->size = br.length;

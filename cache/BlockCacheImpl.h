@@ -87,6 +87,22 @@ class BlockCacheImpl final : public BlockCache {
   struct Flight {
     std::promise<FetchResult> promise;
     std::shared_future<FetchResult> result = promise.get_future().share();
+    bool prefetch = false;  // led by a prefetcher
+  };
+  // Removes a flight from flights_ when its leader is done (or earlier: now()), unless another
+  // flight has taken its key meanwhile.
+  struct FlightRegistration {
+    BlockCacheImpl* self;
+    const std::string& key;
+    std::shared_ptr<Flight> flight;
+    void now() {
+      if (!flight) return;
+      std::lock_guard<std::mutex> g(self->mu_);
+      auto it = self->flights_.find(key);
+      if (it != self->flights_.end() && it->second == flight) self->flights_.erase(it);
+      flight.reset();
+    }
+    ~FlightRegistration() { now(); }
   };
   // One block's share of a read() call.
   struct BlockRead {

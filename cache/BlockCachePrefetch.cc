@@ -126,7 +126,9 @@ uint64_t BlockCacheImpl::freeBytesLocked(std::optional<uint64_t> avail) const {
     const uint64_t need = opts_.minFreeBytes + reserve_;
     room = std::min(room, freeNow > need ? freeNow - need : 0);
   }
-  return room;
+  // Less than a block is no room: a policy told otherwise names blocks that do not fit and
+  // cannot be admitted without victims.
+  return room < opts_.blockSizeBytes ? 0 : room;
 }
 
 bool BlockCacheImpl::prefetchOne() {
@@ -174,6 +176,7 @@ bool BlockCacheImpl::prefetchOne() {
       if (!admission.admitted) break;
       admission.readSeq = readSeq_;
       flight = std::make_shared<Flight>();
+      flight->prefetch = true;
       flights_.emplace(flightKey, flight);
       key = *k.key;
       etag = k.etag;
@@ -182,14 +185,7 @@ bool BlockCacheImpl::prefetchOne() {
   }
   unlinkAll(unlinkLater);  // the victims' files
   if (!flight) return false;
-  struct Unregister {
-    BlockCacheImpl* self;
-    const std::string& key;
-    ~Unregister() {
-      std::lock_guard<std::mutex> g(self->mu_);
-      self->flights_.erase(key);
-    }
-  } unregister{this, flightKey};
+  FlightRegistration unregister{this, flightKey, flight};
 
   FileRef file;
   file.key = key.substr(0, key.size() - 9);  // blockKey: file key, '\0', 8 bytes
@@ -209,6 +205,7 @@ bool BlockCacheImpl::prefetchOne() {
                " bytes of block " + std::to_string(blockNo) + " of '" + file.key + "'");
   }
   if (!st.isOk()) {
+    unregister.now();  // waiters that retry must not find this failed fetch again
     flight->promise.set_value(st);
     spdlog::debug("prefetch of block {} of '{}' failed: {}", blockNo, file.key, st.toString());
     std::lock_guard<std::mutex> g(mu_);

@@ -66,6 +66,10 @@ Status checkPlanPath(std::string_view path) {
 Status PlanParser::parseLine(std::string_view line) {
   ++line_;
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.size() > kMaxPathBytes) {  // comments too, however the writes split them
+    return invalid("line " + std::to_string(line_) + ": longer than " +
+                   std::to_string(kMaxPathBytes) + " bytes");
+  }
   if (line.empty() || line.front() == '#') return Status::ok();
   Status st = checkPlanPath(line);
   if (!st.isOk()) {

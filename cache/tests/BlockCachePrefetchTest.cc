@@ -631,6 +631,27 @@ void BlockCachePrefetchTest::readDuringPrefetch(BlockCache& cache, size_t i) {
   ASSERT_TRUE(waitFor([&] { return cache.stats().prefetch.prefetched == 1; }));
 }
 
+// A reader that joined a prefetch which then failed fetches for itself: a prefetch's
+// transient error is no answer to a read.
+TEST_F(BlockCachePrefetchTest, ReaderOfAFailedPrefetchFetchesItself) {
+  makeFiles(3);
+  auto cache = openEpoch();
+  ASSERT_TRUE(cache);
+  gated_.gate(files_[0].key);
+  gated_.failOnce(files_[0].key, Code::kUnavailable);  // the prefetch's read, once released
+  ASSERT_EQ(cache->addPlan({files_[0]}, 0), 1u);
+  cache->startPrefetch(1);
+  ASSERT_TRUE(waitFor([&] { return gated_.waiting() == 1; })) << "the prefetch never started";
+  std::thread reader([&] { readFile(*cache, 0); });  // asserts the bytes
+  const bool joined = waitFor([&] { return cache->stats().singleFlightWaits == 1; });
+  gated_.release();
+  reader.join();
+  ASSERT_TRUE(joined) << "the demand read did not wait for the prefetch";
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.prefetch.failed, 1u);
+  EXPECT_EQ(gated_.readsOf(files_[0].key), 2u) << "the failed prefetch, then the reader's own";
+}
+
 TEST_F(BlockCachePrefetchTest, DemandReadJoinsThePrefetchInFlight) {
   makeFiles(3);
   auto cache = openEpoch();

@@ -175,6 +175,21 @@ TEST(PlanParserTest, OverlongLineSplitAcrossFeedsFailsBeforeItsEnd) {
   EXPECT_THAT(p.paths(), ElementsAre("first"));
 }
 
+// A comment is held to the same length whether it comes in one write or several.
+TEST(PlanParserTest, OverlongCommentFailsInOneWriteAsInSeveral) {
+  const std::string comment = "#" + std::string(kMaxPathBytes + 10, 'c') + "\n";
+  PlanParser whole;
+  Status st = whole.feed(comment);
+  EXPECT_EQ(st.code(), Code::kInvalid);
+  EXPECT_THAT(st.message(), HasSubstr("line 1: longer than 4096 bytes"));
+  PlanParser split;
+  st = split.feed(comment.substr(0, 100));
+  ASSERT_TRUE(st.isOk());
+  st = split.feed(comment.substr(100));
+  EXPECT_EQ(st.code(), Code::kInvalid);
+  EXPECT_THAT(st.message(), HasSubstr("line 1: longer than 4096 bytes"));
+}
+
 TEST(PlanParserTest, EveryCallAfterAnErrorFails) {
   PlanParser p;
   Status first = p.feed("good\n/bad\n");
