@@ -156,7 +156,7 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId 
   }
   {
     std::lock_guard<std::mutex> g(mu_);
-    const bool tell = noteReadLocked(pid);
+    const bool tell = noteReadLocked(pid, br.inOffset);
     auto it = entries_.find(br.key);
     if (tell && it != entries_.end() && it->second.id == id) policy_->onAccess(pid);
     EpochStats& e = epochLocked();
@@ -203,7 +203,7 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
       cachedMeanwhile = true;
       return Status::ok();
     }
-    if (noteReadLocked(pid)) policy_->onMiss(pid);
+    if (noteReadLocked(pid, br.inOffset)) policy_->onMiss(pid);
     auto it = flights_.find(flightKey);
     if (it != flights_.end()) {
       flight = it->second;

@@ -131,6 +131,7 @@ class BlockCacheImpl final : public BlockCache {
     bool prefetchedUnread = false;     // prefetched and not read since
     bool prefetchFailed = false;       // the origin refused this version: do not prefetch it
     uint64_t lastReadSeq = 0;          // readSeq_ at its last read, 0 = none
+    uint32_t lastInOffset = 0;         // where in the block its last read started
   };
   // Counters of the current epoch plus the history.
   struct EpochLog {
@@ -166,7 +167,7 @@ class BlockCacheImpl final : public BlockCache {
   PolicyId policyIdLocked(const std::string& key, const std::string& etag, uint32_t length);
   // A read of block `pid` (hit or miss) for the stats clock and the policy; returns whether
   // the policy should be told (repeats of a block within a few reads are not: see the .cc).
-  bool noteReadLocked(PolicyId pid);
+  bool noteReadLocked(PolicyId pid, uint64_t inOffset);
   // Counts a block read served from the origin (misses_, missBytes_, the epoch's counters).
   void countMiss(uint64_t bytes);
   // Counts `bytes` fetched from the origin.

@@ -11,11 +11,14 @@ namespace {
 
 // Epochs kept in the stats.
 constexpr size_t kEpochHistory = 64;
-// A read of a block read again within this many block reads is a repeat (the second 128 KiB
-// FUSE read of one block, or a reader that joined a fetch in flight), not news: the policy and
-// the epoch clock see one read. Capped at 1/8 of the blocks seen, so that a tiny dataset's next
-// epoch is never taken for repeats.
-constexpr uint64_t kRepeatWindow = 256;
+// Repeats are not news: the policy and the epoch clock see one read of a block where a reader
+// issued several. A read is a repeat when it continues the block's previous read (it starts
+// further into the block: the next 128 KiB FUSE read of a large block, however many other
+// readers' reads came in between), or when the block was read within the last few reads (a
+// reader that joined a fetch in flight, a duplicate). The next epoch's read of a block starts
+// at or before where the last one did. The window is capped at 1/8 of the blocks seen, so that
+// a small dataset's next epoch is never taken for repeats.
+constexpr uint64_t kRepeatWindow = 16;
 // Names a prefetcher may try in one go before it backs off (blocks it cannot fetch).
 constexpr int kNamesPerTurn = 8;
 // How long an idle prefetcher sleeps unless a read or a plan wakes it.
@@ -52,13 +55,15 @@ BlockCacheImpl::PolicyId BlockCacheImpl::policyIdLocked(const std::string& key,
   return it->second;
 }
 
-bool BlockCacheImpl::noteReadLocked(PolicyId pid) {
+bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset) {
   Known& k = known_[pid - 1];
   k.prefetchedUnread = false;
   ++readSeq_;
   const uint64_t window = std::min<uint64_t>(kRepeatWindow, known_.size() / 8);
-  const bool repeat = k.lastReadSeq != 0 && readSeq_ - k.lastReadSeq <= window;
+  const bool repeat = k.lastReadSeq != 0 &&
+                      (inOffset > k.lastInOffset || readSeq_ - k.lastReadSeq <= window);
   k.lastReadSeq = readSeq_;
+  k.lastInOffset = static_cast<uint32_t>(inOffset);
   if (repeat) return false;
   clock_.onMiss(pid);
   return true;
