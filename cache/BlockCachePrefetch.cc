@@ -210,14 +210,17 @@ bool BlockCacheImpl::prefetchOne() {
                " bytes of block " + std::to_string(blockNo) + " of '" + file.key + "'");
   }
   if (!st.isOk()) {
+    spdlog::debug("prefetch of block {} of '{}' failed: {}", blockNo, file.key, st.toString());
+    {
+      // Counted before the waiters wake, so that what they see next is consistent.
+      std::lock_guard<std::mutex> g(mu_);
+      prefetchStats_.failed++;
+      known_[pid - 1].prefetchFailed = true;
+      reserved_ -= admission.alloc;
+      policy_->onPrefetchFailed(pid);
+    }
     unregister.now();  // waiters that retry must not find this failed fetch again
     flight->promise.set_value(st);
-    spdlog::debug("prefetch of block {} of '{}' failed: {}", blockNo, file.key, st.toString());
-    std::lock_guard<std::mutex> g(mu_);
-    prefetchStats_.failed++;
-    known_[pid - 1].prefetchFailed = true;
-    reserved_ -= admission.alloc;
-    policy_->onPrefetchFailed(pid);
     return false;
   }
   flight->promise.set_value(std::shared_ptr<const Fetched>(block));
