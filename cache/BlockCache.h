@@ -131,9 +131,10 @@ class BlockCache {
 
   // Starts `threads` background prefetchers (0: none), which fetch what the policy names
   // (Policy::nextPrefetch) into free space or space held by its victims. A prefetch is a
-  // lower priority than demand reads: none starts while `threads` or more demand fetches are
-  // in flight, and a reader that wants a block being prefetched waits for that fetch instead
-  // of starting another. Call once; stopped by the destructor.
+  // lower priority than demand reads: where the origin limits requests in flight
+  // (Origin::maxConcurrency), none starts unless that limit leaves room for the demand
+  // fetches out plus every prefetcher; and a reader that wants a block being prefetched waits
+  // for that fetch instead of starting another. Call once; stopped by the destructor.
   virtual void startPrefetch(unsigned threads) = 0;
 
   // Publishes the order in which a reader (`stream`: one per publisher) will read `files` in

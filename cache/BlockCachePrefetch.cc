@@ -137,8 +137,13 @@ uint64_t BlockCacheImpl::freeBytesLocked(std::optional<uint64_t> avail) const {
 }
 
 bool BlockCacheImpl::prefetchOne() {
-  // Demand first: no prefetch starts while as many demand fetches as prefetchers are out.
-  if (demandFetches_.load() >= prefetchThreads_) return false;
+  // Demand first: where the origin serves a limited number of requests at once, a prefetch
+  // starts only while the demand fetches out leave room for all the prefetchers, so that a
+  // read never queues behind prefetches for a connection. Without a limit, prefetch runs
+  // beside demand (it adds requests in flight, which is what a cold epoch needs).
+  const unsigned limit = origin_.maxConcurrency();
+  auto demandFull = [&] { return limit > 0 && demandFetches_.load() + prefetchThreads_ > limit; };
+  if (demandFull()) return false;
   maybeRefreshMeta(/*force=*/false);
   const std::optional<uint64_t> avail = availableBytes();
 
@@ -153,7 +158,8 @@ bool BlockCacheImpl::prefetchOne() {
   {
     std::lock_guard<std::mutex> g(mu_);
     for (int tries = 0; !flight; ++tries) {
-      if (stopping_ || tries == kNamesPerTurn) return false;
+      // Again here: reads may have started while this thread measured the disk.
+      if (stopping_ || tries == kNamesPerTurn || demandFull()) return false;
       std::optional<PolicyId> named = policy_->nextPrefetch(freeBytesLocked(avail));
       if (!named) return false;
       pid = *named;

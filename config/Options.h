@@ -133,8 +133,8 @@ struct PolicyOptions {
   // Eviction/admission policy: "epoch", "lru" or "fixed". YAML: policy.name. Default: "epoch".
   std::string name = "epoch";
   // Background prefetchers (policies that prefetch: epoch). YAML: policy.prefetch_threads.
-  // Default: 4. Range: 0..256; 0 turns prefetch off.
-  int prefetchThreads = 4;
+  // Default: 8. Range: 0..256; 0 turns prefetch off.
+  int prefetchThreads = 8;
 };
 
 struct FuseOptions {

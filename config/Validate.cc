@@ -143,6 +143,15 @@ Status validate(MountOptions& opts) {
   problems.add("log.level", checks::logLevel(opts.log.level));
   problems.add("fuse.threads", checks::fuseThreads(opts.fuse.threads));
   problems.add("policy.prefetch_threads", checks::prefetchThreads(opts.policy.prefetchThreads));
+  if (opts.origin.source.starts_with("s3://") &&
+      opts.policy.prefetchThreads >= opts.origin.s3.maxConnections) {
+    // Prefetch starts only while the connections leave room for every prefetcher and the
+    // reads waiting: with this many prefetchers it never would.
+    problems.add("policy.prefetch_threads: " + std::to_string(opts.policy.prefetchThreads) +
+                 " must be below s3.max_connections (" +
+                 std::to_string(opts.origin.s3.maxConnections) +
+                 "), or prefetch never starts; 0 turns it off");
+  }
   problems.add("fuse.attr_timeout", checks::attrTimeout(opts.fuse.attrTimeoutSec));
 
   const Status blockOk = checks::blockSize(opts.cache.blockSizeBytes);

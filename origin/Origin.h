@@ -80,6 +80,11 @@ class Origin {
   // flat listing (one request per 1000 objects). Errors: as list() for `key` (kNotFound,
   // kNotDirectory, ...); a directory that vanishes during the walk is left out.
   virtual Result<std::vector<TreeEntry>> listRecursive(std::string_view key);
+
+  // Requests the origin serves at once before callers queue (S3: s3.max_connections), or 0
+  // when there is no such limit (a directory). The cache keeps prefetch out of the way of
+  // demand reads within it.
+  virtual unsigned maxConcurrency() const { return 0; }
 };
 
 // Counters kept by InstrumentedOrigin; all monotonic since construction.
@@ -104,6 +109,7 @@ class InstrumentedOrigin final : public Origin {
                       std::span<std::byte> out) override;
   // Counted as one list request, however many the inner origin makes.
   Result<std::vector<TreeEntry>> listRecursive(std::string_view key) override;
+  unsigned maxConcurrency() const override { return inner_->maxConcurrency(); }
 
   const OriginCounters& counters() const { return counters_; }
 

@@ -66,6 +66,9 @@ class GatedOrigin final : public origin::Origin {
   }
 
   std::string describe() const override { return "gated:" + inner_.describe(); }
+  // What maxConcurrency() answers (0: no limit, as a directory).
+  void setMaxConcurrency(unsigned n) { maxConcurrency_ = n; }
+  unsigned maxConcurrency() const override { return maxConcurrency_.load(); }
   Result<origin::ObjectInfo> stat(std::string_view key) override { return inner_.stat(key); }
   Result<std::vector<origin::DirEntry>> list(std::string_view key) override {
     return inner_.list(key);
@@ -93,6 +96,7 @@ class GatedOrigin final : public origin::Origin {
 
  private:
   origin::Origin& inner_;
+  std::atomic<unsigned> maxConcurrency_{0};
   mutable std::mutex mu_;  // guards all below but bytes_
   std::condition_variable cv_;
   std::optional<std::string> gated_;
@@ -672,6 +676,30 @@ TEST_F(BlockCachePrefetchTest, InterleavedStreamsOfLargeFilesAreOneReadPerBlock)
     // much more prefetch saves depends on how far the unpaced readers outrun it.)
     EXPECT_LE(e.originBytes, total - held / 2) << "epoch " << e.epoch << ": " << describe(s);
   }
+}
+
+// Over an origin with a connection limit, prefetch waits while the demand fetches out leave no
+// room for every prefetcher beside them: a read never queues behind prefetches.
+TEST_F(BlockCachePrefetchTest, PrefetchWaitsWhileDemandFillsTheOriginLimit) {
+  makeFiles(20);
+  gated_.setMaxConcurrency(2);
+  auto cache = openEpoch();
+  ASSERT_TRUE(cache);
+  cache->startPrefetch(2);
+  gated_.gate(files_[0].key);
+  std::thread reader([&] { readFile(*cache, 0); });  // one demand fetch, held at the gate
+  ASSERT_TRUE(waitFor([&] { return gated_.waiting() == 1; }));
+  std::vector<size_t> rest;
+  for (size_t i = 1; i < files_.size(); ++i) rest.push_back(i);
+  ASSERT_GT(cache->addPlan(refs(rest), 0), 0u);
+  // 1 demand + 2 prefetchers > 2: nothing may start. Give a wrong prefetcher time to show.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(cache->stats().prefetch.prefetched, 0u);
+  for (size_t i : rest) EXPECT_EQ(gated_.readsOf(files_[i].key), 0u) << files_[i].key;
+  gated_.release();
+  reader.join();
+  EXPECT_TRUE(waitFor([&] { return cache->stats().prefetch.prefetched > 0; }))
+      << "prefetch did not start once the demand fetch was done";
 }
 
 // A reader that joined a prefetch which then failed fetches for itself: a prefetch's

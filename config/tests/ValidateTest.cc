@@ -122,6 +122,23 @@ TEST(ValidateTest, FuseThreadsRange) {
   EXPECT_TRUE(validate(o).isOk());
 }
 
+TEST(ValidateTest, PrefetchThreads) {
+  MountOptions o = withSource();
+  o.policy.prefetchThreads = -1;
+  EXPECT_EQ(validateError(o), "policy.prefetch_threads: -1 is out of range (0..256)");
+  o.policy.prefetchThreads = 0;
+  EXPECT_TRUE(validate(o).isOk());
+  o.policy.prefetchThreads = 64;  // a directory origin has no connection limit
+  EXPECT_TRUE(validate(o).isOk());
+  o.origin.source = "s3://bucket/prefix";
+  o.origin.s3.maxConnections = 64;
+  EXPECT_EQ(validateError(o),
+            "policy.prefetch_threads: 64 must be below s3.max_connections (64), or prefetch "
+            "never starts; 0 turns it off");
+  o.origin.s3.maxConnections = 65;
+  EXPECT_TRUE(validate(o).isOk());
+}
+
 TEST(ValidateTest, AttrTimeout) {
   MountOptions o = withSource();
   o.fuse.attrTimeoutSec = -1;

@@ -65,6 +65,10 @@ S3Origin::S3Origin(std::unique_ptr<S3Client> client, std::string prefix)
   while (!prefix_.empty() && prefix_.front() == '/') prefix_.erase(prefix_.begin());
 }
 
+unsigned S3Origin::maxConcurrency() const {
+  return static_cast<unsigned>(std::max(1, client_->http().options().maxConnections));
+}
+
 std::string S3Origin::describe() const {
   return "s3://" + client_->bucket() + (prefix_.empty() ? "" : "/" + prefix_) + " (" +
          client_->endpoint() + ", region " + client_->region() + ")";

@@ -49,6 +49,7 @@ class S3Origin final : public Origin {
                       std::span<std::byte> out) override;
   // One ListObjectsV2 pass without delimiter, 1000 keys a page: requests = keys / 1000.
   Result<std::vector<TreeEntry>> listRecursive(std::string_view key) override;
+  unsigned maxConcurrency() const override;
 
   // The mount-time check: one ListObjectsV2 (max-keys=1) on the prefix with a short deadline
   // (at most 3 attempts, about 9 s in all). OK, or a message that names the cause for people:

@@ -92,7 +92,7 @@ def test_control_dir_hidden_but_reachable(dataset, mounter):
     assert os.path.realpath(st["cache_dir"]) == os.path.realpath(m.cache_dir)
     assert st["policy"]["name"] == "epoch"  # the default
     assert st["policy"]["epoch"] == 1 and st["epochs"] == []  # nothing read yet
-    assert st["prefetch"]["threads"] == 4 and st["plans"]["published"] == 0
+    assert st["prefetch"]["threads"] == 8 and st["plans"]["published"] == 0
     for key in ("hits", "misses", "hit_bytes", "miss_bytes", "used_bytes", "limit_bytes",
                 "blocks", "checksum_failures"):
         assert isinstance(st["cache"][key], int), key
