@@ -29,7 +29,8 @@ mnt=$work/mnt
 perf_pid=
 cleanup() {
   [[ -n $perf_pid ]] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid" 2>/dev/null
-  if mountpoint -q "$mnt" 2>/dev/null; then
+  # /proc/mounts, not mountpoint(1): a dead daemon's mount fails stat() but must go too.
+  if grep -qF " $mnt fuse" /proc/mounts; then
     "$bin" umount "$mnt" || "$bin" umount --lazy "$mnt" || true
   fi
   rm -rf "$work"
