@@ -177,9 +177,13 @@ class BlockCacheImpl final : public BlockCache {
   // One prefetch: false when there was nothing to do (the caller then waits).
   bool prefetchOne();
   uint64_t freeBytesLocked(std::optional<uint64_t> avail) const;
-  // After a plan: all prefetchers; after a read (which may free one block's room): one.
+  // After a plan or a new epoch: all prefetchers. After a read, which may free one block's
+  // room: one, and only if a prefetcher is waiting for room (waking one for nothing costs a
+  // lock and a statvfs on every hit).
   void wakePrefetchers() { prefetchCv_.notify_all(); }
-  void wakePrefetcher() { prefetchCv_.notify_one(); }
+  void wakePrefetcher() {
+    if (prefetchWantsRoom_.load(std::memory_order_relaxed)) prefetchCv_.notify_one();
+  }
 
   // Removes the block in entries_ at `it` from memory, index and policy, and queues its file
   // for unlinking (outside mu_). Returns its allocated bytes.
@@ -233,6 +237,7 @@ class BlockCacheImpl final : public BlockCache {
 
   // Prefetchers: declared last, so they are stopped (by the destructor) before the rest goes.
   unsigned prefetchThreads_ = 0;
+  std::atomic<bool> prefetchWantsRoom_{false};  // the policy named a block there was no room for
   bool stopping_ = false;  // guarded by mu_
   std::condition_variable prefetchCv_;
   std::vector<std::thread> prefetchers_;

@@ -65,7 +65,9 @@ bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset) {
   k.lastReadSeq = readSeq_;
   k.lastInOffset = static_cast<uint32_t>(inOffset);
   if (repeat) return false;
+  const uint64_t before = clock_.epoch();
   clock_.onMiss(pid);
+  if (clock_.epoch() != before) wakePrefetchers();  // every unread block is a candidate again
   return true;
 }
 
@@ -161,7 +163,11 @@ bool BlockCacheImpl::prefetchOne() {
       // Again here: reads may have started while this thread measured the disk.
       if (stopping_ || tries == kNamesPerTurn || demandFull()) return false;
       std::optional<PolicyId> named = policy_->nextPrefetch(freeBytesLocked(avail));
-      if (!named) return false;
+      if (!named) {
+        // Candidates but no room the policy may take: a read may make some.
+        prefetchWantsRoom_ = policy_->info().prefetchQueue > 0;
+        return false;
+      }
       pid = *named;
       if (pid == 0 || pid > known_.size()) {
         policy_->onPrefetchAbandoned(pid);
@@ -184,6 +190,7 @@ bool BlockCacheImpl::prefetchOne() {
       // Room first: a block the policy would not admit now is not worth an origin request.
       admission = admitLocked(*k.key, k.etag, k.length, pid, /*prefetch=*/true, avail,
                               unlinkLater);
+      prefetchWantsRoom_ = !admission.admitted;
       if (!admission.admitted) break;
       admission.readSeq = readSeq_;
       flight = std::make_shared<Flight>();
