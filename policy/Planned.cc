@@ -129,6 +129,16 @@ uint64_t Planned::epochEnd(uint64_t pos) const {
 void Planned::observeRead(BlockId id) {
   uint64_t p = nextUse(id);
   if (p == kNever) return;  // not planned: no progress to learn from
+  if (!starts_.empty() && epochIndex(p) > epochIndex(cursor_)) {
+    // Its next use is in a later plan epoch while this one still has reads ahead: a second
+    // read of a block already read this epoch (kernel read-ahead out of order, a re-read),
+    // not the next epoch starting. Only near the end of the epoch (parallel readers finish
+    // it out of order) may a read move the cursor into the next one.
+    const uint64_t end = epochEnd(cursor_);
+    const uint64_t begin = starts_[epochIndex(cursor_) - startsBase_];
+    const uint64_t slack = std::max<uint64_t>(16, (end - begin) / 10);
+    if (end - cursor_ > slack) return;
+  }
   std::deque<uint64_t>& d = uses_[id];
   d.pop_front();
   if (d.empty()) uses_.erase(id);

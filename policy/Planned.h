@@ -9,7 +9,9 @@
 // origin bandwidth of B items per item read (ARCHITECTURE.md, reference/sim.py "pf_clair").
 //
 // Progress is observed from reads: a read of block x consumes x's earliest upcoming plan
-// position and moves the cursor past it. Positions up to `reorderWindow` behind the cursor are
+// position and moves the cursor past it, except a position in a later plan epoch while the
+// current one has more than max(16, a tenth of it) reads ahead (a block read twice in an
+// epoch must not drag the cursor into the next). Positions up to `reorderWindow` behind the cursor are
 // still matched (parallel readers reorder a little); older ones the reader skipped are
 // dropped. A demand miss is admitted MIN-style: only by evicting a block whose next use is
 // after the missed block's next use. Blocks in no remaining plan are "never used again" and

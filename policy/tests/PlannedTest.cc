@@ -136,6 +136,27 @@ TEST(PlannedTest, PrefetchReachesCPlusBAtTheOriginFloor) {
 }
 
 // A long run keeps only the plan epochs still ahead of (or just behind) the reader.
+// A block read twice in an epoch (kernel read-ahead out of order, a re-read) does not move the
+// cursor into the next epoch, where its next use is.
+TEST(PlannedTest, SecondReadInAnEpochDoesNotJumpToTheNextEpoch) {
+  std::vector<BlockId> one;
+  for (BlockId id = 1; id <= 40; ++id) one.push_back(id);
+  std::vector<BlockId> two(one.rbegin(), one.rend());
+  Planned p;
+  p.addPlan(one);
+  p.addPlan(two);
+  for (BlockId id = 1; id <= 5; ++id) p.onMiss(id);
+  EXPECT_EQ(p.cursor(), 5u);
+  p.onMiss(3);  // again: 35 reads of this epoch are still ahead
+  EXPECT_EQ(p.cursor(), 5u);
+  EXPECT_EQ(p.nextUse(3), 40u + 37u) << "its use in the second epoch is not consumed";
+  EXPECT_EQ(p.nextUse(6), 5u) << "the first epoch's reads ahead are still planned";
+  for (BlockId id = 6; id <= 40; ++id) p.onMiss(id);
+  EXPECT_EQ(p.cursor(), 40u);
+  p.onMiss(40);  // the second epoch begins
+  EXPECT_EQ(p.cursor(), 41u);
+}
+
 TEST(PlannedTest, ConsumedPlanEpochsAreDropped) {
   EpochTrace trace = makeEpochTrace(100, 40, 2);
   PlannedOptions o;
