@@ -262,32 +262,37 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
   // our buffer instead of fetching again.
   FlightRegistration unregister{this, flightKey, flight};
 
-  auto block = std::make_shared<Fetched>();
-  block->size = br.length;
-  block->bytes = std::make_unique_for_overwrite<std::byte[]>(br.length);
-  const uint64_t blockStart = br.blockNo * opts_.blockSizeBytes;
   demandFetches_++;
-  Result<size_t> got = origin_.read(br.file->key, br.file->etag, blockStart,
-                                    std::span<std::byte>(block->bytes.get(), block->size));
+  Result<std::shared_ptr<Fetched>> fetched =
+      fetchBlock(br.file->key, br.file->etag, br.blockNo, br.length);
   demandFetches_--;
-  if (got.isOk()) countOrigin(*got);
-  Status st;
-  if (!got.isOk()) {
-    st = got.status();
-  } else if (*got != block->size) {
-    // Short before the size fs/ saw at open: the object was replaced by a shorter one.
-    st = stale("origin returned " + std::to_string(*got) + " of " + std::to_string(block->size) +
-               " bytes of block " + std::to_string(br.blockNo) + " of '" + br.file->key + "'");
+  if (!fetched.isOk()) {
+    flight->promise.set_value(fetched.status());
+    return fetched.status();
   }
-  if (!st.isOk()) {
-    flight->promise.set_value(st);
-    return st;
-  }
+  std::shared_ptr<Fetched> block = std::move(*fetched);
   flight->promise.set_value(std::shared_ptr<const Fetched>(block));
   std::memcpy(br.out.data(), block->bytes.get() + br.inOffset, br.out.size());
   countMiss(br.out.size());
   fill(br, *block, pid, /*prefetch=*/false);
   return Status::ok();
+}
+
+Result<std::shared_ptr<BlockCacheImpl::Fetched>> BlockCacheImpl::fetchBlock(
+    const std::string& fileKey, const std::string& etag, uint64_t blockNo, uint32_t length) {
+  auto block = std::make_shared<Fetched>();
+  block->size = length;
+  block->bytes = std::make_unique_for_overwrite<std::byte[]>(length);
+  Result<size_t> got = origin_.read(fileKey, etag, blockNo * opts_.blockSizeBytes,
+                                    std::span<std::byte>(block->bytes.get(), block->size));
+  if (!got.isOk()) return got.status();
+  countOrigin(*got);
+  if (*got != length) {
+    // Short before the size fs/ saw at open: the object was replaced by a shorter one.
+    return stale("origin returned " + std::to_string(*got) + " of " + std::to_string(length) +
+                 " bytes of block " + std::to_string(blockNo) + " of '" + fileKey + "'");
+  }
+  return block;
 }
 
 void BlockCacheImpl::dropIfSame(const std::string& key, BlockId id) {

@@ -139,6 +139,10 @@ class BlockCacheImpl final : public BlockCache {
   };
 
   Status readBlock(const BlockRead& br);
+  // Block `blockNo` (of `length` bytes) of version `etag` of `fileKey`, whole, from the origin
+  // (counted in origin bytes); kStale if the origin has fewer bytes.
+  Result<std::shared_ptr<Fetched>> fetchBlock(const std::string& fileKey, const std::string& etag,
+                                              uint64_t blockNo, uint32_t length);
   HitOutcome tryHit(const BlockRead& br, PolicyId pid);
   // A miss; sets `cachedMeanwhile` (and does nothing) if the block is cached by the time it
   // looks and `mayRetry`.

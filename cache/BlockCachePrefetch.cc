@@ -211,18 +211,9 @@ bool BlockCacheImpl::prefetchOne() {
   const uint64_t blockNo = blockNoOf(key);
   file.size = blockNo * opts_.blockSizeBytes + length;  // at least; only key and etag are used
 
-  auto block = std::make_shared<Fetched>();
-  block->size = length;
-  block->bytes = std::make_unique_for_overwrite<std::byte[]>(length);
-  Result<size_t> got = origin_.read(file.key, etag, blockNo * opts_.blockSizeBytes,
-                                    std::span<std::byte>(block->bytes.get(), block->size));
-  if (got.isOk()) countOrigin(*got);
-  Status st = got.isOk() ? Status::ok() : got.status();
-  if (st.isOk() && *got != length) {
-    st = stale("origin returned " + std::to_string(*got) + " of " + std::to_string(length) +
-               " bytes of block " + std::to_string(blockNo) + " of '" + file.key + "'");
-  }
-  if (!st.isOk()) {
+  Result<std::shared_ptr<Fetched>> fetched = fetchBlock(file.key, etag, blockNo, length);
+  if (!fetched.isOk()) {
+    const Status& st = fetched.status();
     spdlog::debug("prefetch of block {} of '{}' failed: {}", blockNo, file.key, st.toString());
     {
       // Counted before the waiters wake, so that what they see next is consistent.
@@ -236,6 +227,7 @@ bool BlockCacheImpl::prefetchOne() {
     flight->promise.set_value(st);
     return false;
   }
+  std::shared_ptr<Fetched> block = std::move(*fetched);
   flight->promise.set_value(std::shared_ptr<const Fetched>(block));
   BlockRead br{&file, blockNo, key, length, 0, {}};
   store(br, *block, admission, pid, /*prefetch=*/true);
