@@ -73,6 +73,8 @@ struct PrefetchStats {
   uint64_t plans = 0;           // plans published
   uint64_t plannedFiles = 0;    // files named by plans (known ones)
   uint64_t plannedBlocks = 0;
+  uint64_t discoveredFiles = 0;   // files announced by listings (BlockCache::discover)
+  uint64_t discoveredBlocks = 0;  // their blocks that were new to the cache
 };
 
 struct CacheStats {
@@ -141,6 +143,11 @@ class BlockCache {
   // its coming epoch, all blocks of each file in order. Returns the number of blocks planned,
   // or 0 when the policy does not use plans.
   virtual uint64_t addPlan(const std::vector<FileRef>& files, uint64_t stream) = 0;
+
+  // Listing-driven prefetch: `files` exist and the reader is reading their directory, so the
+  // policy may prefetch their blocks before their first read (Policy::onDiscovered). Blocks
+  // already known keep their state. Does nothing when prefetch is off (startPrefetch(0)).
+  virtual void discover(const std::vector<FileRef>& files) = 0;
 
   // Persistence for the namespace snapshot (fs/Namespace), kept in the cache's index so that it
   // counts against cache.size and lives and dies with the cache. Replaced as a whole,

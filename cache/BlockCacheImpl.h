@@ -63,6 +63,7 @@ class BlockCacheImpl final : public BlockCache {
   std::string policyName() const override;
   void startPrefetch(unsigned threads) override;
   uint64_t addPlan(const std::vector<FileRef>& files, uint64_t stream) override;
+  void discover(const std::vector<FileRef>& files) override;
   Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) override;
   Status loadNamespace(const std::function<void(std::string_view key, std::string_view value)>&
                            fn) const override;
@@ -223,7 +224,7 @@ class BlockCacheImpl final : public BlockCache {
   policy::EpochAware clock_;                        // the epoch clock for stats
   uint64_t readSeq_ = 0;                            // reads reported, for the repeat filter
   EpochLog log_;
-  PrefetchStats prefetchStats_;
+  PrefetchStats prefetchStats_;  // also counts discovered files and blocks
   uint64_t allocated_ = 0;
   uint64_t reserved_ = 0;
   uint64_t unlinking_ = 0;

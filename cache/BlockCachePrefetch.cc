@@ -21,6 +21,8 @@ constexpr size_t kEpochHistory = 64;
 constexpr uint64_t kRepeatWindow = 16;
 // Names a prefetcher may try in one go before it backs off (blocks it cannot fetch).
 constexpr int kNamesPerTurn = 8;
+// Files discover() registers per hold of the cache's lock.
+constexpr size_t kDiscoverSlice = 1024;
 // How long an idle prefetcher sleeps unless a read or a plan wakes it.
 constexpr auto kIdleWait = std::chrono::milliseconds(50);
 
@@ -103,6 +105,30 @@ uint64_t BlockCacheImpl::addPlan(const std::vector<FileRef>& files, uint64_t str
   }
   wakePrefetchers();
   return used ? order.size() : 0;
+}
+
+void BlockCacheImpl::discover(const std::vector<FileRef>& files) {
+  const uint64_t bs = opts_.blockSizeBytes;
+  size_t done = 0;
+  while (done < files.size()) {
+    // In slices, so that a directory of a million files does not hold up reads for long.
+    std::lock_guard<std::mutex> g(mu_);
+    if (prefetchThreads_ == 0 || stopping_) return;
+    const size_t end = std::min(files.size(), done + kDiscoverSlice);
+    for (; done < end; ++done) {
+      const FileRef& f = files[done];
+      for (uint64_t start = 0, no = 0; start < f.size; start += bs, ++no) {
+        const auto len = static_cast<uint32_t>(std::min(bs, f.size - start));
+        const size_t before = known_.size();
+        const PolicyId pid = policyIdLocked(blockKey(f.key, no), f.etag, len);
+        if (known_.size() == before) continue;  // known already (read, cached or planned)
+        policy_->onDiscovered(pid);
+        prefetchStats_.discoveredBlocks++;
+      }
+      prefetchStats_.discoveredFiles++;
+    }
+  }
+  wakePrefetchers();
 }
 
 void BlockCacheImpl::startPrefetch(unsigned threads) {

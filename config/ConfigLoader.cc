@@ -154,6 +154,13 @@ constexpr Field kPolicyFields[] = {
        o.policy.prefetchThreads = static_cast<int>(*v);
        return Status::ok();
      }},
+    {"prefetch_listed", Kind::kBool,
+     [](std::string_view t, MountOptions& o) {
+       Result<bool> v = parseBool(t);
+       if (!v.isOk()) return v.status();
+       o.policy.prefetchListed = *v;
+       return Status::ok();
+     }},
 };
 constexpr Field kFuseFields[] = {
     {"threads", Kind::kInt,

@@ -135,6 +135,12 @@ struct PolicyOptions {
   // Background prefetchers (policies that prefetch: epoch). YAML: policy.prefetch_threads.
   // Default: 8. Range: 0..256; 0 turns prefetch off.
   int prefetchThreads = 8;
+  // Listing-driven prefetch: once a file of a directory is opened, the directory's other files
+  // become prefetch candidates before their first read, so the first epoch is fetched with
+  // prefetch_threads more requests in flight (the files must be wanted: a file still unread
+  // when its epoch ends is dropped as a candidate and is the first victim). YAML:
+  // policy.prefetch_listed. Default: true. Needs prefetch_threads > 0.
+  bool prefetchListed = true;
 };
 
 struct FuseOptions {

@@ -57,6 +57,8 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
       {"unused", c.prefetch.unused},
       {"declined", c.prefetch.declined},
       {"failed", c.prefetch.failed},
+      {"discovered_files", c.prefetch.discoveredFiles},
+      {"discovered_blocks", c.prefetch.discoveredBlocks},
   };
   j["plans"] = {
       {"published", ctx.plans.published},

@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cache/BlockCache.h"
@@ -129,6 +130,9 @@ class FileSystem {
   NodeAttr controlAttr(uint64_t ino) const;
   // FileSystemPlan.cc: resolves the plan's paths and hands the files to the cache.
   Status publishPlan(OpenFile& f);
+  // Listing-driven prefetch (policy.prefetch_listed): the first open in a directory hands the
+  // directory's files to the cache as prefetch candidates (once per directory per refresh).
+  void discoverDirOf(const std::string& fileKey);
   static NodeAttr toAttr(uint64_t ino, const origin::ObjectInfo& info);
 
   const config::MountOptions opts_;
@@ -140,6 +144,8 @@ class FileSystem {
   KernelNotifier* notifier_ = nullptr;
   mutable std::mutex planMu_;
   PlanCounters plans_;  // guarded by planMu_
+  std::mutex discoverMu_;
+  std::unordered_set<std::string> discoveredDirs_;  // guarded by discoverMu_
 };
 
 }  // namespace epochfs::fs

@@ -23,12 +23,24 @@ void EpochAware::clearInFlight(Block& b) {
 
 uint64_t EpochAware::window() const {
   // At least 1, so an immediate duplicate read never ends an epoch, even of a tiny dataset.
-  double slack = (1.0 - opts_.boundaryFraction) * static_cast<double>(blocks_.size());
+  double slack = (1.0 - opts_.boundaryFraction) * static_cast<double>(knownBlocks());
   uint64_t cap = slack > 0 ? static_cast<uint64_t>(std::floor(slack + 1e-9)) : 0;
   return std::min(opts_.reorderWindow, std::max<uint64_t>(1, cap));
 }
 
+void EpochAware::undiscover(Block& b) {
+  if (!b.discovered) return;
+  b.discovered = false;
+  --discoveredOnly_;
+  if (b.stale && b.cached) {
+    stale_.erase(b.readPos);
+    staleBytes_ -= b.bytes;
+  }
+  b.stale = false;
+}
+
 void EpochAware::recordRead(BlockId id, Block& b) {
+  undiscover(b);
   ++seq_;
   const uint64_t w = window();
   if (isRead(b)) {
@@ -36,7 +48,7 @@ void EpochAware::recordRead(BlockId id, Block& b) {
     // (two workers, a re-read of a header). Only the former, when most of the dataset has
     // been read and the previous read is not a few places ago.
     bool most = static_cast<double>(readsThisEpoch_) >=
-                opts_.boundaryFraction * static_cast<double>(blocks_.size());
+                opts_.boundaryFraction * static_cast<double>(knownBlocks());
     if (!most || seq_ - b.lastSeq <= w) {
       b.lastSeq = seq_;
       return;
@@ -69,6 +81,15 @@ void EpochAware::startEpoch(uint64_t epoch) {
   pending_.clear();
   pendingPos_.clear();
   for (auto& [id, b] : blocks_) {
+    if (b.discovered) {
+      // Listed, but the whole epoch went by without its read: not wanted.
+      if (b.cached && !b.stale) {
+        b.readPos = stale_.insert(stale_.end(), id);
+        staleBytes_ += b.bytes;
+      }
+      b.stale = true;
+      continue;
+    }
     if (!b.cached && !b.inFlight) addPending(id);
   }
 }
@@ -95,6 +116,7 @@ void EpochAware::removePending(BlockId id) {
 void EpochAware::onInsert(BlockId id, uint64_t bytes) {
   Block& b = known(id);
   if (b.cached) return;
+  undiscover(b);
   b.cached = true;
   clearInFlight(b);
   b.bytes = bytes;
@@ -122,6 +144,9 @@ void EpochAware::onPrefetched(BlockId id, uint64_t bytes) {
   if (isRead(b)) {  // the reader got there while it was in flight
     b.readPos = read_.insert(read_.end(), id);
     readBytes_ += bytes;
+  } else if (b.stale) {  // discovered, and its epoch ended while it was in flight
+    b.readPos = stale_.insert(stale_.end(), id);
+    staleBytes_ += bytes;
   }
 }
 
@@ -130,7 +155,7 @@ void EpochAware::onPrefetchAbandoned(BlockId id) {
   if (it == blocks_.end()) return;
   Block& b = it->second;
   clearInFlight(b);
-  if (!b.cached && !isRead(b)) addPending(id);
+  if (!b.cached && !isRead(b) && !b.stale) addPending(id);
 }
 
 void EpochAware::onPrefetchFailed(BlockId id) {
@@ -149,13 +174,24 @@ void EpochAware::onMiss(BlockId id) {
   recordRead(id, b);
 }
 
+void EpochAware::onDiscovered(BlockId id) {
+  auto [it, inserted] = blocks_.try_emplace(id);
+  if (!inserted) return;
+  it->second.discovered = true;
+  ++discoveredOnly_;
+  addPending(id);
+}
+
 void EpochAware::onErase(BlockId id) {
   auto it = blocks_.find(id);
   if (it == blocks_.end() || !it->second.cached) return;
   Block& b = it->second;
   b.cached = false;
   --cachedCount_;
-  if (isRead(b)) {
+  if (b.stale) {
+    stale_.erase(b.readPos);
+    staleBytes_ -= b.bytes;
+  } else if (isRead(b)) {
     read_.erase(b.readPos);
     readBytes_ -= b.bytes;
   } else if (!b.inFlight) {
@@ -165,7 +201,7 @@ void EpochAware::onErase(BlockId id) {
 }
 
 bool EpochAware::shouldAdmit(uint64_t /*bytes*/, uint64_t bytesToFree) {
-  return bytesToFree == 0 || readBytes_ >= bytesToFree;
+  return bytesToFree == 0 || readBytes_ + staleBytes_ >= bytesToFree;
 }
 
 bool EpochAware::shouldAdmitPrefetch(BlockId /*id*/, uint64_t bytes, uint64_t bytesToFree) {
@@ -173,6 +209,7 @@ bool EpochAware::shouldAdmitPrefetch(BlockId /*id*/, uint64_t bytes, uint64_t by
 }
 
 std::optional<BlockId> EpochAware::pickVictim() {
+  if (!stale_.empty()) return stale_.front();
   if (read_.empty()) return std::nullopt;
   return read_.front();
 }
@@ -183,7 +220,7 @@ void EpochAware::onEpoch(uint64_t epoch) {
 
 std::optional<BlockId> EpochAware::nextPrefetch(uint64_t freeBytes) {
   if (pending_.empty()) return std::nullopt;
-  if (freeBytes == 0 && read_.empty()) return std::nullopt;  // no room worth taking
+  if (freeBytes == 0 && read_.empty() && stale_.empty()) return std::nullopt;  // no room
   std::uniform_int_distribution<size_t> pick(0, pending_.size() - 1);
   BlockId id = pending_[pick(rng_)];
   removePending(id);

@@ -21,8 +21,12 @@
 // shouldAdmit() refuses a miss that needs room, and the cache keeps what it has, as "fixed"
 // does.
 //
-// Prefetch: nextPrefetch() names a known (read at least once), uncached block not yet read in
-// this epoch, chosen at random, when there is free room or a read-this-epoch block to evict.
+// Prefetch: nextPrefetch() names a known, uncached block not yet read in this epoch, chosen at
+// random, when there is free room or a read-this-epoch block to evict. Known: read at least
+// once, or discovered (onDiscovered: listed in a directory being read), which lets the first
+// epoch prefetch too. A discovered block does not count among the known blocks of the epoch
+// boundary until it is read, and one still unread when its epoch ends was not wanted: it is
+// no longer a candidate, and if cached it is the first victim (before read blocks).
 //
 // Not thread-safe (see Policy.h). Memory: one entry per block ever seen.
 #pragma once
@@ -66,6 +70,7 @@ class EpochAware final : public Policy {
   size_t size() const override { return cachedCount_; }
 
   void onMiss(BlockId id) override;
+  void onDiscovered(BlockId id) override;
   void onEpoch(uint64_t epoch) override;
   std::optional<BlockId> nextPrefetch(uint64_t freeBytes) override;
   bool shouldAdmitPrefetch(BlockId id, uint64_t bytes, uint64_t bytesToFree) override;
@@ -80,8 +85,10 @@ class EpochAware final : public Policy {
   uint64_t epoch() const { return epoch_; }
   // Reads counted in the current epoch (distinct blocks).
   uint64_t readsThisEpoch() const { return readsThisEpoch_; }
-  // Blocks seen at least once.
-  size_t knownBlocks() const { return blocks_.size(); }
+  // Blocks read at least once (or cached): what the epoch boundary counts.
+  size_t knownBlocks() const { return blocks_.size() - discoveredOnly_; }
+  // Blocks discovered and never read.
+  size_t discoveredBlocks() const { return discoveredOnly_; }
   // Prefetch candidates now (known, uncached, not in flight, unread this epoch).
   size_t pendingBlocks() const { return pending_.size(); }
 
@@ -92,7 +99,10 @@ class EpochAware final : public Policy {
     uint64_t bytes = 0;      // when cached
     bool cached = false;
     bool inFlight = false;
-    std::list<BlockId>::iterator readPos;  // in read_, valid iff cached && lastEpoch == epoch_
+    bool discovered = false;  // discovered and never read (nor inserted by a fill)
+    bool stale = false;       // discovered in an epoch that ended without its read
+    // In read_ iff cached && lastEpoch == epoch_; in stale_ iff cached && stale.
+    std::list<BlockId>::iterator readPos;
   };
   size_t inFlight_ = 0;
 
@@ -104,11 +114,16 @@ class EpochAware final : public Policy {
   bool isRead(const Block& b) const { return b.lastEpoch == epoch_; }
   void addPending(BlockId id);
   void removePending(BlockId id);
+  // A discovered block is read or filled: it becomes an ordinary known block.
+  void undiscover(Block& b);
 
   EpochAwareOptions opts_;
   std::unordered_map<BlockId, Block> blocks_;
   std::list<BlockId> read_;  // cached blocks read in this epoch, oldest read first
   uint64_t readBytes_ = 0;   // bytes of the blocks in read_
+  std::list<BlockId> stale_;  // cached, discovered in an earlier epoch, never read: victims first
+  uint64_t staleBytes_ = 0;
+  uint64_t discoveredOnly_ = 0;  // blocks with `discovered` set
   size_t cachedCount_ = 0;
   uint64_t epoch_ = 1;
   uint64_t readsThisEpoch_ = 0;

@@ -35,6 +35,8 @@ class EpochWithPlans final : public Policy {
   size_t size() const override { return passive_.size(); }
 
   void onMiss(BlockId id) override;
+  // Only EpochAware prefetches discovered blocks (a plan names what it wants itself).
+  void onDiscovered(BlockId id) override { passive_.onDiscovered(id); }
   void onEpoch(uint64_t epoch) override { passive_.onEpoch(epoch); }
   std::optional<BlockId> nextPrefetch(uint64_t freeBytes) override;
   bool shouldAdmitPrefetch(BlockId id, uint64_t bytes, uint64_t bytesToFree) override;

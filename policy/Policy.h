@@ -81,6 +81,10 @@ class Policy {
   // also for misses that are then not admitted), so the policy sees every read: hits through
   // onAccess, misses through onMiss.
   virtual void onMiss(BlockId /*id*/) {}
+  // `id` exists and has not been read: a file of a directory the reader is reading from
+  // (listing-driven prefetch, BlockCache::discover). A policy that prefetches may fetch it
+  // ahead of its first read; it is not a read, and a block already known is unchanged.
+  virtual void onDiscovered(BlockId /*id*/) {}
   // The reader has started epoch `epoch` (numbered from 1), told explicitly (e.g. a new plan).
   // Policies that detect boundaries themselves need not be told. Smaller or equal numbers
   // than the current epoch are ignored.

@@ -489,6 +489,39 @@ TEST_F(BlockCachePrefetchTest, PassivePrefetchBeatsTheCacheFraction) {
   expectEpochsAddUp(*cache);
 }
 
+// Listing-driven prefetch: files of a directory being read are fetched before their first
+// read, so even the first epoch hits; each block comes from the origin once.
+TEST_F(BlockCachePrefetchTest, DiscoveredFilesArePrefetchedBeforeTheFirstEpochReadsThem) {
+  constexpr size_t kFiles = 20;
+  makeFiles(kFiles, kBlock + kBlock / 2);  // two blocks each, the second one a half
+  auto cache = openEpoch();
+  ASSERT_TRUE(cache);
+  std::vector<size_t> all = shuffled(3);
+  cache->discover(refs(all));
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.prefetch.discoveredFiles, 0u) << "prefetch is off: nothing to discover for";
+  EXPECT_EQ(gated_.bytes(), 0u);
+
+  cache->startPrefetch(2);
+  readFile(*cache, all[0]);  // the reader opened one file, and the directory was listed
+  cache->discover(refs(all));
+  ASSERT_TRUE(waitFor([&] { return cache->stats().blocks == 2 * kFiles; }))
+      << describe(cache->stats());
+  s = cache->stats();
+  EXPECT_EQ(s.prefetch.discoveredFiles, kFiles);
+  EXPECT_EQ(s.prefetch.discoveredBlocks, 2 * (kFiles - 1)) << "the file read was known";
+  EXPECT_EQ(s.prefetch.prefetched, 2 * (kFiles - 1));
+  for (size_t i : all) ASSERT_NO_FATAL_FAILURE(readFile(*cache, i));
+  s = cache->stats();
+  EXPECT_EQ(s.misses, 2u) << "only the first file's two blocks were missed";
+  EXPECT_EQ(s.prefetch.unused, 0u);
+  EXPECT_EQ(s.originBytes, kFiles * (kBlock + kBlock / 2)) << "each byte fetched once";
+  EXPECT_EQ(s.epoch, 1u) << "discovered blocks are not reads";
+  cache->discover(refs(all));  // again: nothing new
+  EXPECT_EQ(cache->stats().prefetch.discoveredBlocks, 2 * (kFiles - 1));
+  expectEpochsAddUp(*cache);
+}
+
 // Prefetches every block of the plan in order and evicts the oldest, read or not: the cache's
 // accounting of prefetched blocks that leave unread, and its size limit under churn.
 class PrefetchAllPolicy final : public policy::Policy {

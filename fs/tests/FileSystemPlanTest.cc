@@ -2,7 +2,10 @@
 // publish at flush, and the counters in the stats JSON.
 #include <fcntl.h>
 
+#include <chrono>
 #include <filesystem>
+#include <span>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -280,6 +283,54 @@ TEST_F(FileSystemPlanTest, StatsHaveThePrefetchAndEpochSections) {
   EXPECT_EQ(s["epochs"][0]["miss_bytes"], 3);
   EXPECT_EQ(s["epochs"][0]["origin_bytes"], 3);
   EXPECT_EQ(s["policy"]["epoch"], 1);
+}
+
+// Listing-driven prefetch (policy.prefetch_listed): the first open in a directory makes its
+// other files prefetch candidates; other directories are left alone.
+TEST_F(FileSystemPlanTest, FirstOpenInADirectoryPrefetchesItsFiles) {
+  cache_->startPrefetch(1);
+  auto prefetched = [&] { return stats()["prefetch"]["prefetched"].get<uint64_t>(); };
+  auto cls = fs_->lookup(kRootIno, "cls");
+  ASSERT_TRUE(cls.isOk());
+  auto a = fs_->lookup(cls->ino, "a.jpg");
+  ASSERT_TRUE(a.isOk());
+  ASSERT_TRUE(fs_->open(a->ino, O_RDONLY).isOk());
+  for (int i = 0; i < 500 && prefetched() < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  nlohmann::json j = stats();
+  EXPECT_EQ(j["prefetch"]["discovered_files"], 2) << j.dump();
+  EXPECT_EQ(j["prefetch"]["discovered_blocks"], 5) << j.dump();
+  EXPECT_EQ(j["prefetch"]["prefetched"], 5) << "cls/a.jpg and the 4 blocks of cls/b c.jpg";
+  // The other file's bytes now come from the cache.
+  auto b = fs_->lookup(cls->ino, "b c.jpg");
+  ASSERT_TRUE(b.isOk());
+  auto fb = fs_->open(b->ino, O_RDONLY);
+  ASSERT_TRUE(fb.isOk());
+  std::string buf(200000, '\0');
+  auto n = fs_->read(**fb, 0, std::as_writable_bytes(std::span(buf)));
+  ASSERT_TRUE(n.isOk());
+  EXPECT_EQ(*n, 200000u);
+  EXPECT_EQ(buf, std::string(200000, 'x'));
+  j = stats();
+  EXPECT_EQ(j["cache"]["misses"], 0) << j.dump();
+  EXPECT_EQ(j["prefetch"]["discovered_files"], 2) << "one listing per directory";
+}
+
+TEST_F(FileSystemPlanTest, ListingDrivenPrefetchCanBeTurnedOff) {
+  stop();
+  opts_.policy.prefetchListed = false;
+  start("epoch");
+  cache_->startPrefetch(1);
+  auto cls = fs_->lookup(kRootIno, "cls");
+  ASSERT_TRUE(cls.isOk());
+  auto a = fs_->lookup(cls->ino, "a.jpg");
+  ASSERT_TRUE(a.isOk());
+  ASSERT_TRUE(fs_->open(a->ino, O_RDONLY).isOk());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  nlohmann::json j = stats();
+  EXPECT_EQ(j["prefetch"]["discovered_files"], 0) << j.dump();
+  EXPECT_EQ(j["prefetch"]["prefetched"], 0) << j.dump();
 }
 
 }  // namespace

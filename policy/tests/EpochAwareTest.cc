@@ -156,5 +156,78 @@ TEST(EpochAwareTest, PrefetchBeatsTheDemandBoundWithoutRefetching) {
   EXPECT_LE(r.steadyOriginPerRead(), 0.5 + 1e-3);
 }
 
+// Listing-driven prefetch: blocks listed in a directory being read are candidates before
+// their first read, in the first epoch too.
+TEST(EpochAwareTest, DiscoveredBlocksArePrefetchCandidatesBeforeTheirFirstRead) {
+  EpochAware p;
+  readMiss(p, 1, true);
+  for (BlockId id : {1, 2, 3, 4}) p.onDiscovered(id);  // 1 is known already: unchanged
+  EXPECT_EQ(p.knownBlocks(), 1u);
+  EXPECT_EQ(p.discoveredBlocks(), 3u);
+  EXPECT_EQ(p.pendingBlocks(), 3u);
+  std::set<BlockId> named;
+  for (int i = 0; i < 3; ++i) {
+    std::optional<BlockId> id = p.nextPrefetch(100);
+    ASSERT_TRUE(id.has_value());
+    named.insert(*id);
+    p.onPrefetched(*id, 1);
+  }
+  EXPECT_EQ(named, (std::set<BlockId>{2, 3, 4}));
+  EXPECT_EQ(p.nextPrefetch(100), std::nullopt);
+  // Prefetched and unread: not victims.
+  EXPECT_EQ(p.pickVictim(), 1u);
+  p.onAccess(3);
+  EXPECT_EQ(p.discoveredBlocks(), 2u);
+  EXPECT_EQ(p.knownBlocks(), 2u);
+  EXPECT_EQ(p.readsThisEpoch(), 2u);
+}
+
+TEST(EpochAwareTest, DiscoveredBlocksDoNotCountTowardsTheEpochBoundary) {
+  EpochAware p;
+  for (BlockId id = 1; id <= 10; ++id) readMiss(p, id, true);
+  for (BlockId id = 11; id <= 100; ++id) p.onDiscovered(id);
+  // Every block read so far was read this epoch: a re-read ends it, although 90 listed
+  // blocks were never read (counted as known, they would hold the epoch open).
+  p.onAccess(1);
+  EXPECT_EQ(p.epoch(), 2u);
+}
+
+TEST(EpochAwareTest, DiscoveredBlocksLeftUnreadByAnEpochAreDroppedAndEvictedFirst) {
+  EpochAware p;
+  for (BlockId id : {1, 2, 3, 4}) p.onDiscovered(id);
+  std::set<BlockId> fetched;
+  while (fetched.size() < 3) {
+    std::optional<BlockId> id = p.nextPrefetch(100);
+    ASSERT_TRUE(id.has_value());
+    if (*id == 4) {  // 4 stays uncached
+      p.onPrefetchAbandoned(4);
+      continue;
+    }
+    p.onPrefetched(*id, 1);
+    fetched.insert(*id);
+  }
+  p.onAccess(1);
+  p.onAccess(2);
+  p.onEpoch(2);
+  // 3 (cached) and 4 (not) were listed but not read in epoch 1: 3 is the first victim, 4 no
+  // longer a candidate; 1 and 2 are unread in epoch 2 and kept.
+  EXPECT_EQ(p.pickVictim(), 3u);
+  EXPECT_TRUE(p.shouldAdmit(1, 1));
+  EXPECT_FALSE(p.shouldAdmit(1, 2));
+  EXPECT_EQ(p.nextPrefetch(100), std::nullopt);
+  EXPECT_EQ(p.pendingBlocks(), 0u);
+  // Read after all (a different subset this epoch): an ordinary read block now. (Read after
+  // another one: the first read of a new epoch could be a late read of the last.)
+  p.onAccess(1);
+  p.onAccess(3);
+  EXPECT_EQ(p.discoveredBlocks(), 1u);
+  EXPECT_EQ(p.pickVictim(), 1u);
+  p.onErase(1);
+  EXPECT_EQ(p.pickVictim(), 3u);
+  p.onErase(3);
+  EXPECT_EQ(p.pickVictim(), std::nullopt);
+  EXPECT_EQ(p.size(), 1u);
+}
+
 }  // namespace
 }  // namespace epochfs::policy
