@@ -223,7 +223,9 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
     // would be wasted on every read that touches it. Read just what was asked.
     const uint64_t at = br.blockNo * opts_.blockSizeBytes + br.inOffset;
     demandFetches_++;
+    readersWaiting_++;
     Result<size_t> got = origin_.read(br.file->key, br.file->etag, at, br.out);
+    readersWaiting_--;
     demandFetches_--;
     if (!got.isOk()) return got.status();
     countOrigin(*got);
@@ -239,7 +241,9 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
 
   if (!leader) {
     singleFlightWaits_++;
+    readersWaiting_++;
     const FetchResult& r = flight->result.get();
+    readersWaiting_--;
     if (!r.isOk()) {
       // A prefetch's error is no answer to this read: fetch for ourselves (once more).
       if (flight->prefetch && mayRetry) {
@@ -263,8 +267,10 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
   FlightRegistration unregister{this, flightKey, flight};
 
   demandFetches_++;
+  readersWaiting_++;
   Result<std::shared_ptr<Fetched>> fetched =
       fetchBlock(br.file->key, br.file->etag, br.blockNo, br.length);
+  readersWaiting_--;
   demandFetches_--;
   if (!fetched.isOk()) {
     flight->promise.set_value(fetched.status());

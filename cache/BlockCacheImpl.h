@@ -239,6 +239,7 @@ class BlockCacheImpl final : public BlockCache {
   std::atomic<uint64_t> singleFlightWaits_{0}, recoveredBlocks_{0}, orphansRemoved_{0};
   std::atomic<uint64_t> originBytes_{0};
   std::atomic<unsigned> demandFetches_{0};  // demand origin fetches in flight
+  std::atomic<unsigned> readersWaiting_{0};  // reads waiting on the origin (own fetch or joined)
 
   // Prefetchers: declared last, so they are stopped (by the destructor) before the rest goes.
   unsigned prefetchThreads_ = 0;

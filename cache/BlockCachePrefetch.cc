@@ -188,6 +188,7 @@ bool BlockCacheImpl::prefetchOne() {
     for (int tries = 0; !flight; ++tries) {
       // Again here: reads may have started while this thread measured the disk.
       if (stopping_ || tries == kNamesPerTurn || demandFull()) return false;
+      policy_->onReadersWaiting(readersWaiting_.load());
       std::optional<PolicyId> named = policy_->nextPrefetch(freeBytesLocked(avail));
       if (!named) {
         // Candidates but no room the policy may take: a read may make some.

@@ -38,6 +38,7 @@ class EpochWithPlans final : public Policy {
   // Only EpochAware prefetches discovered blocks (a plan names what it wants itself).
   void onDiscovered(BlockId id) override { passive_.onDiscovered(id); }
   void onEpoch(uint64_t epoch) override { passive_.onEpoch(epoch); }
+  void onReadersWaiting(unsigned readers) override { planned_.onReadersWaiting(readers); }
   std::optional<BlockId> nextPrefetch(uint64_t freeBytes) override;
   bool shouldAdmitPrefetch(BlockId id, uint64_t bytes, uint64_t bytesToFree) override;
   void onPrefetched(BlockId id, uint64_t bytes) override;

@@ -256,7 +256,7 @@ std::optional<BlockId> Planned::pickVictim() {
 }
 
 std::optional<BlockId> Planned::nextPrefetch(uint64_t freeBytes) {
-  prefetchPos_ = std::max(prefetchPos_, cursor_);
+  prefetchPos_ = std::max(prefetchPos_, cursor_ + lead_);
   prefetchPos_ = std::max(prefetchPos_, seqBase_);
   while (prefetchPos_ < planLength()) {
     BlockId y = seq_[prefetchPos_ - seqBase_];

@@ -84,6 +84,10 @@ class Planned final : public Policy {
   void onPrefetchAbandoned(BlockId id) override;
   // Not named again until it is cached or a new plan comes: the scan moves on.
   void onPrefetchFailed(BlockId id) override;
+  // Prefetch starts this many planned reads after the cursor (see Policy.h). Measured: a cold
+  // planned epoch of 8 reader threads otherwise had 8 requests in flight instead of 16, and
+  // took 1.6x as long as the same epoch without a plan.
+  void onReadersWaiting(unsigned readers) override { lead_ = readers; }
 
   // Plan position of the next expected read.
   uint64_t cursor() const { return cursor_; }
@@ -125,6 +129,7 @@ class Planned final : public Policy {
   // (next use, id), farthest first; entries go stale and are checked when they reach the top.
   std::priority_queue<std::pair<uint64_t, BlockId>> heap_;
   uint64_t cursor_ = 0;
+  uint64_t lead_ = 0;  // onReadersWaiting
   size_t cursorEpoch_ = 0;
   uint64_t prefetchPos_ = 0;  // plan positions before this are cached or in flight
   std::optional<BlockId> lastMiss_;

@@ -26,6 +26,23 @@ TEST(PlannedTest, PrefetchFollowsThePlanIntoFreeRoom) {
   EXPECT_EQ(p.nextPrefetch(1), std::nullopt);  // the plan is exhausted
 }
 
+// Readers waiting on the origin are about to fetch the next blocks themselves: prefetch starts
+// after as many planned reads, so that readers and prefetchers fetch different blocks.
+TEST(PlannedTest, PrefetchLeavesTheNextBlocksToWaitingReaders) {
+  Planned p;
+  p.addPlan({1, 2, 3, 4, 5, 6, 7, 8});
+  p.onReadersWaiting(3);
+  EXPECT_EQ(p.nextPrefetch(9), 4u);
+  EXPECT_EQ(p.nextPrefetch(9), 5u);
+  p.onMiss(1);  // the readers move on: the cursor passes 1
+  p.onReadersWaiting(0);
+  EXPECT_EQ(p.nextPrefetch(9), 6u) << "never back behind what was already prefetched";
+  p.onReadersWaiting(5);
+  EXPECT_EQ(p.nextPrefetch(9), 7u);
+  EXPECT_EQ(p.nextPrefetch(9), 8u);
+  EXPECT_EQ(p.nextPrefetch(9), std::nullopt);
+}
+
 TEST(PlannedTest, LookaheadLimitsHowFarPrefetchRuns) {
   PlannedOptions o;
   o.lookahead = 2;
