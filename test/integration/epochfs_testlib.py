@@ -293,6 +293,21 @@ class Mount:
     def stats(self) -> dict:
         return read_stats(self.mountpoint)
 
+    def settled_stats(self, timeout: float = 20.0) -> dict:
+        """Stats once no prefetch is in flight and the block count holds still: a reader that
+        joined a prefetch has its bytes before the prefetcher has stored the block."""
+        deadline = time.monotonic() + timeout
+        prev = None
+        while True:
+            s = self.stats()
+            quiet = s["policy"]["prefetch_in_flight"] == 0
+            if quiet and prev is not None and prev["cache"]["blocks"] == s["cache"]["blocks"]:
+                return s
+            if time.monotonic() > deadline:
+                raise AssertionError(f"stats did not settle within {timeout}s: {s}")
+            prev = s if quiet else None
+            time.sleep(0.05)
+
     @property
     def mounted(self) -> bool:
         return is_mounted(self.mountpoint)
