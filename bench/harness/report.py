@@ -81,7 +81,11 @@ def ratios(results: dict) -> list[dict]:
                     continue
                 p = rows("epochfs+plan", frac)
                 sp, note = _steady(p)
-                peer_walls = [_mean(r["wall_s"] for r in _steady(rows(s, frac))[0])
+                # s3fs has no size limit: without runs at this fraction (--s3fs-once) its
+                # runs at 100% are the same configuration.
+                peer_walls = [_mean(r["wall_s"] for r in _steady(rows(s, frac) or
+                                                                 (rows(s, 1.0) if s == "s3fs"
+                                                                  else []))[0])
                               for s in ("s3fs", "rclone")]
                 peer_walls = [w for w in peer_walls if w]
                 if sp and peer_walls:

@@ -79,6 +79,9 @@ def parse_args(argv):
     a("--loaders", default="threads,torch", help="threads and/or torch (DataLoader)")
     a("--fractions", default="1.0,0.5", help="cache size as fractions of the dataset")
     a("--no-plan", action="store_true", help="no epochfs+plan runs at fractions < 1")
+    a("--s3fs-once", action="store_true",
+      help="run s3fs at the first cache fraction only: it has no size limit, so its runs at "
+      "the others repeat that one (the ratios then take its runs at 100%%)")
     a("--rate", default="1gbit", help="tbf rate on both veth ends; 'off' for none")
     a("--delay-ms", type=float, default=10.0, help="proxy delay, each way")
     a("--store", choices=["bluestore", "memstore"], help="RGW object store "
@@ -342,7 +345,11 @@ def main(argv) -> int:
         "proxy_ceiling": ceiling, "notes": [],
     }
     meta["epochfs_version"] = meta["versions"].get("epochfs")
-    if "s3fs" in args.systems and any(f < 1 for f in args.fractions):
+    if args.s3fs_once and "s3fs" in args.systems and len(args.fractions) > 1:
+        meta["notes"].append("s3fs ran at the first cache fraction only (--s3fs-once): having no "
+                             "size limit, its runs at the others would repeat it; the ratios "
+                             "at other fractions compare with that run.")
+    elif "s3fs" in args.systems and any(f < 1 for f in args.fractions):
         meta["notes"].append("s3fs has no cache size limit (only ensure_diskfree): its runs "
                              "at a cache fraction below 100% cache the whole dataset.")
     if "torch" in args.loaders:
@@ -358,9 +365,12 @@ def main(argv) -> int:
         for name, d in data.items():
             bed.upload(BUCKETS[name], d.root, args.upload_workers)
         for name, d in data.items():
+            bed.warm(BUCKETS[name], args.upload_workers)
             for loader in args.loaders:
                 for i, frac in enumerate(args.fractions):
                     names = [s for s in args.systems if s != "local" or i == 0]
+                    if args.s3fs_once and i > 0:
+                        names = [s for s in names if s != "s3fs"]
                     if frac < 1 and "epochfs" in args.systems and not args.no_plan:
                         names.insert(names.index("epochfs") + 1, "epochfs+plan")
                     for s in names:

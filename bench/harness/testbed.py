@@ -143,6 +143,14 @@ class Testbed:
         self._s3util("sync", src_dir, bucket, "--workers", str(workers))
         self.log(f"uploaded {src_dir} to {bucket} in {time.monotonic() - t0:.0f} s")
 
+    def warm(self, bucket: str, workers: int) -> None:
+        """Reads the whole bucket once inside the namespace, so that every system's cold epoch
+        finds the origin in the same state (otherwise the first system run after the upload
+        pays for the OSD's cold cache alone)."""
+        t0 = time.monotonic()
+        self._s3util("readall", bucket, "--workers", str(workers))
+        self.log(f"read {bucket} once to warm the origin in {time.monotonic() - t0:.0f} s")
+
     # --- measurements ------------------------------------------------------------------------
 
     def origin_bytes(self) -> int:

@@ -32,6 +32,7 @@ As a command:
   s3util.py put BUCKET KEY FILE          s3util.py get BUCKET KEY [FILE]
   s3util.py rm BUCKET KEY                s3util.py ls BUCKET [PREFIX]
   s3util.py sync DIR BUCKET [PREFIX] [--workers N]
+  s3util.py readall BUCKET [PREFIX] [--workers N]   (GET everything, drop the bytes)
 """
 from __future__ import annotations
 
@@ -291,6 +292,29 @@ class S3:
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         return [o["Key"] for o in self.list_objects(bucket, prefix) if "Key" in o]
 
+    def read_all(self, bucket: str, prefix: str = "", workers: int = 16) -> tuple[int, int]:
+        """GETs every object under BUCKET/PREFIX with `workers` threads and drops the bytes
+        (warms the origin's caches). Returns (objects, bytes)."""
+        keys = self.list_keys(bucket, prefix)
+        total = [0, 0]
+        lock = threading.Lock()
+
+        def run(chunk):
+            try:
+                for key in chunk:
+                    n = len(self.get_object(bucket, key))
+                    with lock:
+                        total[0] += 1
+                        total[1] += n
+            finally:
+                self.close()
+
+        chunks = [keys[i::workers] for i in range(workers)]
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            for f in [pool.submit(run, c) for c in chunks if c]:
+                f.result()
+        return total[0], total[1]
+
     def sync(self, src_dir: str, bucket: str, prefix: str = "", workers: int = 16,
              progress: bool = False) -> tuple[int, int]:
         """Uploads every regular file under src_dir to BUCKET/PREFIX/relative/path ('/'
@@ -436,6 +460,11 @@ def main(argv: list[str]) -> int:
         elif cmd == "ls" and len(rest) in (1, 2):
             for k in s3.list_keys(rest[0], rest[1] if len(rest) == 2 else ""):
                 print(k)
+        elif cmd == "readall" and len(rest) in (1, 2):
+            t0 = time.monotonic()
+            n, size = s3.read_all(rest[0], rest[1] if len(rest) == 2 else "", workers)
+            print(f"read {n} objects, {size} bytes in {time.monotonic() - t0:.1f} s",
+                  file=sys.stderr)
         elif cmd == "sync" and len(rest) in (2, 3):
             t0 = time.monotonic()
             n, size = s3.sync(rest[0], rest[1], rest[2] if len(rest) == 3 else "", workers,
