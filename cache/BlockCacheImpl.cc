@@ -134,7 +134,11 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId 
     scratch.resize(static_cast<size_t>(end - start));
     buf = scratch;
   }
-  Result<size_t> got = store_->pread(id, start, buf);
+  // The first read of a large block from its start is most likely a stream (a shard read in
+  // order, the kernel's read-ahead of it): have the rest of the block read from the SSD
+  // meanwhile.
+  const bool streamStart = start == 0 && buf.size() >= kChecksumChunk / 2 && end < br.length;
+  Result<size_t> got = store_->pread(id, start, buf, streamStart ? br.length : 0);
   if (!got.isOk() || *got != buf.size()) {
     // Usually the block was evicted under us (its entry is gone already); otherwise its file
     // is missing or truncated and the block is useless.

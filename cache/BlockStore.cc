@@ -95,7 +95,8 @@ Status BlockStore::write(BlockId id, std::span<const std::byte> bytes) {
   return st;
 }
 
-Result<size_t> BlockStore::pread(BlockId id, uint64_t offset, std::span<std::byte> out) const {
+Result<size_t> BlockStore::pread(BlockId id, uint64_t offset, std::span<std::byte> out,
+                                 uint64_t readAheadTo) const {
   std::string path = blockPath(id);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errnoStatus(errno, "open " + path);
@@ -110,6 +111,12 @@ Result<size_t> BlockStore::pread(BlockId id, uint64_t offset, std::span<std::byt
     }
     if (n == 0) break;
     done += static_cast<size_t>(n);
+  }
+  const uint64_t end = offset + done;
+  if (readAheadTo > end) {
+    // Advice only: its failure changes nothing but speed.
+    (void)::posix_fadvise(fd, static_cast<off_t>(end), static_cast<off_t>(readAheadTo - end),
+                          POSIX_FADV_WILLNEED);
   }
   ::close(fd);
   return done;

@@ -36,8 +36,12 @@ class BlockStore {
   // under blocks/ or tmp/.
   Status write(BlockId id, std::span<const std::byte> bytes);
   // Reads up to out.size() bytes of block `id` at `offset`; short only at the end of the file.
-  // kNotFound if the block file does not exist.
-  Result<size_t> pread(BlockId id, uint64_t offset, std::span<std::byte> out) const;
+  // kNotFound if the block file does not exist. `readAheadTo` beyond the end of the read asks
+  // the kernel to start reading the file up to there (POSIX_FADV_WILLNEED) once the read is
+  // done: every pread opens the file anew, so the kernel's own sequential read-ahead never
+  // sees a stream and a sequential reader would otherwise wait for the SSD on every request.
+  Result<size_t> pread(BlockId id, uint64_t offset, std::span<std::byte> out,
+                       uint64_t readAheadTo = 0) const;
   // Removes block `id`; removing a missing block is ok.
   Status remove(BlockId id);
 

@@ -36,6 +36,11 @@ TEST(BlockStoreTest, WriteReadRemoveList) {
   ASSERT_TRUE(got.isOk());
   EXPECT_EQ(*got, 100u);
   EXPECT_EQ(buf.substr(0, 100), a.substr(9900));
+  // With read-ahead advice (beyond the file's end too): the same bytes.
+  got = (*store)->pread(0x1234, 0, span, /*readAheadTo=*/20000);
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ(*got, 300u);
+  EXPECT_EQ(buf, a.substr(0, 300));
   EXPECT_EQ((*store)->pread(99, 0, span).status().code(), Code::kNotFound);
 
   auto list = (*store)->list();
