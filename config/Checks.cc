@@ -62,6 +62,17 @@ Status attrTimeout(double seconds) {
   return invalid(std::string(text) + " is not a number of seconds >= 0");
 }
 
+Status readAhead(uint64_t bytes) {
+  if (bytes > kMaxReadAhead) {
+    return invalid(formatSize(bytes) + " is out of range (0 .. " + formatSize(kMaxReadAhead) + ")");
+  }
+  if (bytes % (4 * kKiB) != 0) {
+    return invalid(formatSize(bytes) + " (" + std::to_string(bytes) +
+                   " bytes) is not a multiple of 4 KiB");
+  }
+  return Status::ok();
+}
+
 Status blockSize(uint64_t bytes) {
   if (bytes < kMinBlockSize || bytes > kMaxBlockSize) {
     return invalid(formatSize(bytes) + " is out of range (" + formatSize(kMinBlockSize) + " .. " +

@@ -23,6 +23,8 @@ Status fuseThreads(int64_t threads);
 Status prefetchThreads(int64_t threads);
 // Finite and >= 0.
 Status attrTimeout(double seconds);
+// 0 .. kMaxReadAhead, a multiple of 4 KiB.
+Status readAhead(uint64_t bytes);
 // kMinBlockSize..kMaxBlockSize and a multiple of kMinBlockSize.
 Status blockSize(uint64_t bytes);
 // A path option: may be empty (meaning "default"), must not start with '~', which neither

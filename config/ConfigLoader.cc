@@ -181,6 +181,11 @@ constexpr Field kFuseFields[] = {
        o.fuse.attrTimeoutSec = *v;
        return Status::ok();
      }},
+    {"read_ahead", Kind::kSize,
+     [](std::string_view t, MountOptions& o) {
+       EPOCHFS_RETURN_IF_ERROR(setSize(t, o.fuse.readAheadBytes));
+       return checks::readAhead(o.fuse.readAheadBytes);
+     }},
     {"allow_other", Kind::kBool,
      [](std::string_view t, MountOptions& o) {
        Result<bool> v = parseBool(t);

@@ -22,6 +22,7 @@ inline constexpr uint64_t kTiB = 1024 * kGiB;
 // Limits that validate() enforces; docs/config.md quotes them.
 inline constexpr uint64_t kMinBlockSize = 64 * kKiB;   // also the granularity of block_size
 inline constexpr uint64_t kMaxBlockSize = 256 * kMiB;
+inline constexpr uint64_t kMaxReadAhead = 1 * kGiB;
 inline constexpr uint64_t kMinCacheSize = 16 * kMiB;   // and at least kMinCacheBlocks blocks
 inline constexpr uint64_t kMinCacheBlocks = 4;
 inline constexpr int kMaxFuseThreads = 1024;
@@ -152,6 +153,11 @@ struct FuseOptions {
   // Let users other than the mounting one access the mount (FUSE allow_other).
   // YAML: fuse.allow_other. Default: false.
   bool allowOther = false;
+  // The kernel's read-ahead for the mount (its bdi's read_ahead_kb), set once the mount is
+  // up; 0 leaves the kernel's default (128 KiB). Larger read-ahead turns a sequential reader's
+  // 128 KiB FUSE reads into fewer, larger ones, and lets the kernel fetch ahead of it. YAML:
+  // fuse.read_ahead. Default: 4MiB. Range: 0 .. 1GiB, a multiple of 4 KiB.
+  uint64_t readAheadBytes = 4 * kMiB;
 };
 
 // metadata.ttl values besides a number of seconds.

@@ -153,6 +153,7 @@ Status validate(MountOptions& opts) {
                  "), or prefetch never starts; 0 turns it off");
   }
   problems.add("fuse.attr_timeout", checks::attrTimeout(opts.fuse.attrTimeoutSec));
+  problems.add("fuse.read_ahead", checks::readAhead(opts.fuse.readAheadBytes));
 
   const Status blockOk = checks::blockSize(opts.cache.blockSizeBytes);
   problems.add("cache.block_size", blockOk);

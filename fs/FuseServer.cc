@@ -6,6 +6,13 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+
+#include <fstream>
+#include <thread>
+
 #include <spdlog/spdlog.h>
 
 #include "fs/FuseOps.h"
@@ -59,6 +66,35 @@ void FuseServer::invalidateInode(uint64_t ino) {
   if (rc != 0 && rc != -ENOENT) spdlog::debug("invalidating ino {}: {}", ino, strerror(-rc));
 }
 
+namespace {
+
+void tuneReadAhead(const std::string& mountpoint, uint64_t bytes) {
+  // A FUSE mount's read-ahead is its bdi's (named MAJOR:MINOR of the mount's device); the
+  // kernel caps it at what the INIT reply said, at most its 128 KiB default, and only sysfs
+  // raises it. So wait for INIT (a statfs of the mount goes through only after it), then set it.
+  struct statfs sfs {};
+  struct stat st {};
+  if (::statfs(mountpoint.c_str(), &sfs) != 0 || ::stat(mountpoint.c_str(), &st) != 0) {
+    spdlog::debug("read-ahead left as is: {} not reachable: {}", mountpoint,
+                  strerror(errno));
+    return;
+  }
+  const std::string path = "/sys/class/bdi/" + std::to_string(major(st.st_dev)) + ":" +
+                           std::to_string(minor(st.st_dev)) + "/read_ahead_kb";
+  std::ofstream f(path);
+  f << bytes / 1024 << "\n";
+  f.close();
+  if (!f) {
+    // Unprivileged mounts cannot write sysfs: reads work, with the kernel's default.
+    spdlog::warn("fuse.read_ahead: cannot write {} ({}); the kernel's default read-ahead stays",
+                 path, strerror(errno));
+    return;
+  }
+  spdlog::info("read-ahead of {} set to {} KiB ({})", mountpoint, bytes / 1024, path);
+}
+
+}  // namespace
+
 Status FuseServer::run() {
   if (fuse_set_signal_handlers(se_) != 0) return ioError("cannot install signal handlers");
   signalsInstalled_ = true;
@@ -68,6 +104,11 @@ Status FuseServer::run() {
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   spdlog::info("serving {} on {} with up to {} FUSE threads", opts_.origin.source,
                opts_.mountpoint, opts_.fuse.threads);
+  if (opts_.fuse.readAheadBytes > 0) {
+    // Beside the loop (it makes requests of its own), detached: if the loop ends first, its
+    // statfs fails once the mount goes.
+    std::thread(tuneReadAhead, opts_.mountpoint, opts_.fuse.readAheadBytes).detach();
+  }
   int rc = fuse_session_loop_mt(se_, cfg);
   fuse_loop_cfg_destroy(cfg);
   if (rc < 0) return ioError("FUSE loop failed: " + std::string(strerror(-rc)));

@@ -173,6 +173,16 @@ TEST(LoadConfigErrorTest, NotAnInteger) {
             std::string::npos);
 }
 
+TEST(LoadConfigTest, ReadAhead) {
+  EXPECT_EQ(loadOk("fuse: {read_ahead: 1MiB}").fuse.readAheadBytes, 1 * kMiB);
+  EXPECT_EQ(loadOk("fuse: {read_ahead: 0}").fuse.readAheadBytes, 0u);
+  EXPECT_EQ(MountOptions{}.fuse.readAheadBytes, 4 * kMiB);
+  EXPECT_EQ(loadError("fuse:\n  read_ahead: 1000\n"),
+            "x.yaml:2: fuse.read_ahead: 1000 B (1000 bytes) is not a multiple of 4 KiB");
+  EXPECT_EQ(loadError("fuse:\n  read_ahead: 2GiB\n"),
+            "x.yaml:2: fuse.read_ahead: 2 GiB is out of range (0 .. 1 GiB)");
+}
+
 TEST(LoadConfigErrorTest, NotABoolean) {
   EXPECT_EQ(loadError("fuse:\n  allow_other: maybe\n"),
             "x.yaml:2: fuse.allow_other: 'maybe' is not a boolean (use true or false)");

@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import random
 import threading
+import time
 
 import pytest
 
@@ -243,3 +244,34 @@ def test_other_block_sizes(dataset, mounter, block_size):
     s = m.stats()
     assert s["cache"]["blocks"] == ds.nblocks(bs), s["cache"]
     assert s["origin"]["bytes"] == ds.total_bytes
+
+
+def _read_ahead_kb(mountpoint) -> str:
+    dev = os.stat(mountpoint).st_dev
+    with open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb") as f:
+        return f.read().strip()
+
+
+def _wait_read_ahead(mountpoint, want: str) -> str:
+    # Set by the daemon just after the mount is up, beside serving requests.
+    deadline = time.monotonic() + 10
+    got = _read_ahead_kb(mountpoint)
+    while got != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+        got = _read_ahead_kb(mountpoint)
+    return got
+
+
+def test_kernel_read_ahead_follows_fuse_read_ahead(dataset, mounter, tmp_path):
+    ds = dataset({"a.bin": 3 * MiB}, seed=13)
+    m = mounter(ds.root)
+    assert _wait_read_ahead(m.mountpoint, "4096") == "4096", "default fuse.read_ahead: 4MiB"
+    cfg = tmp_path / "ra.yaml"
+    cfg.write_text("fuse:\n  read_ahead: 1MiB\n")
+    m2 = mounter(ds.root, config=cfg)
+    assert _wait_read_ahead(m2.mountpoint, "1024") == "1024"
+    assert read_file(m2.mountpoint / "a.bin") == ds.files["a.bin"]
+    cfg.write_text("fuse:\n  read_ahead: 0\n")
+    m3 = mounter(ds.root, config=cfg)
+    time.sleep(0.3)
+    assert _read_ahead_kb(m3.mountpoint) == "128", "0 keeps the kernel's default"
