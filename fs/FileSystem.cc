@@ -141,28 +141,6 @@ Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags, uint
   return f;
 }
 
-void FileSystem::discoverDirOf(const std::string& fileKey) {
-  if (!opts_.policy.prefetchListed || opts_.policy.prefetchThreads == 0) return;
-  const std::string dir(splitKey(fileKey).first);
-  {
-    std::lock_guard<std::mutex> g(discoverMu_);
-    if (!discoveredDirs_.insert(dir).second) return;
-  }
-  auto entries = ns_.list(dir);
-  if (!entries.isOk()) {
-    // Only prefetch is lost: reads go on. Not retried before a refresh.
-    spdlog::warn("listing-driven prefetch: cannot list '{}': {}", dir, entries.status().toString());
-    return;
-  }
-  std::vector<cache::FileRef> files;
-  files.reserve(entries->size());
-  for (const origin::DirEntry& e : *entries) {
-    if (e.info.type != origin::EntryType::kFile || e.info.size == 0) continue;
-    files.push_back(cache::FileRef{origin::joinKey(dir, e.name), e.info.etag, e.info.size});
-  }
-  cache_.discover(files);
-}
-
 Result<size_t> FileSystem::read(const OpenFile& f, uint64_t offset, std::span<std::byte> out) {
   if (f.isControl) {
     if (offset >= f.content.size()) return size_t{0};

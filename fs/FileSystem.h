@@ -14,12 +14,15 @@
 // Thread-safe.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -86,6 +89,9 @@ class FileSystem {
   static Result<std::unique_ptr<FileSystem>> create(const config::MountOptions& opts,
                                                     origin::InstrumentedOrigin& origin,
                                                     Namespace& ns, cache::BlockCache& cache);
+  ~FileSystem() { stopDiscovery(); }
+  FileSystem(const FileSystem&) = delete;
+  FileSystem& operator=(const FileSystem&) = delete;
 
   // Counts one kernel lookup of the returned inode.
   Result<NodeAttr> lookup(uint64_t parent, std::string_view name);
@@ -130,9 +136,13 @@ class FileSystem {
   NodeAttr controlAttr(uint64_t ino) const;
   // FileSystemPlan.cc: resolves the plan's paths and hands the files to the cache.
   Status publishPlan(OpenFile& f);
-  // Listing-driven prefetch (policy.prefetch_listed): the first open in a directory hands the
-  // directory's files to the cache as prefetch candidates (once per directory per refresh).
+  // FileSystemDiscover.cc. Listing-driven prefetch (policy.prefetch_listed): the first open
+  // in a directory queues it (once per directory per refresh); a background thread lists it
+  // and hands its files to the cache as prefetch candidates, so that an open never waits for
+  // a listing (a directory origin lists at every call).
   void discoverDirOf(const std::string& fileKey);
+  void discoverLoop();
+  void stopDiscovery();
   static NodeAttr toAttr(uint64_t ino, const origin::ObjectInfo& info);
 
   const config::MountOptions opts_;
@@ -144,8 +154,12 @@ class FileSystem {
   KernelNotifier* notifier_ = nullptr;
   mutable std::mutex planMu_;
   PlanCounters plans_;  // guarded by planMu_
-  std::mutex discoverMu_;
-  std::unordered_set<std::string> discoveredDirs_;  // guarded by discoverMu_
+  std::mutex discoverMu_;  // guards the four below
+  std::unordered_set<std::string> discoveredDirs_;
+  std::deque<std::string> discoverQueue_;
+  bool discoverStop_ = false;
+  std::thread discoverer_;  // started with the first directory; stopped by the destructor
+  std::condition_variable discoverCv_;
 };
 
 }  // namespace epochfs::fs
