@@ -277,7 +277,7 @@ def test_kill9_recovery(dataset, mounter):
     assert delta(s0, s1, "origin.bytes") == 0, s1["origin"]
     assert delta(s0, s1, "origin.read_requests") == 0, s1["origin"]
     read_all_verify(m2.mountpoint, ds)
-    s2 = m2.stats()
+    s2 = m2.settled_stats()
     assert s2["cache"]["checksum_failures"] == 0, "a block from before the kill was torn"
     assert s2["cache"]["blocks"] == ds.nblocks()
     assert s2["origin"]["bytes"] < ds.total_bytes, "recovered blocks were not reused"
@@ -289,6 +289,7 @@ def test_corrupted_block_detected_and_refetched(dataset, mounter, which):
     ds = dataset({"small.jpg": 100 * KiB + 3, "big.bin": 9 * MiB + 5}, seed=35)
     m1 = mounter(ds.root)
     read_all_verify(m1.mountpoint, ds)
+    m1.settled_stats()  # no prefetch left in flight
     m1.umount()
 
     files = block_files(m1.cache_dir)
@@ -354,6 +355,7 @@ def test_origin_change_seen_after_remount(dataset, mounter):
     ds = dataset({"a.jpg": 100 * KiB, "big.bin": 9 * MiB + 7, "same.jpg": 50 * KiB}, seed=37)
     m1 = mounter(ds.root)
     read_all_verify(m1.mountpoint, ds)
+    m1.settled_stats()  # no prefetch left in flight
     m1.umount()
     _rewrite_same_size(ds, "a.jpg", seed=4)
     _rewrite_same_size(ds, "big.bin", seed=5)
