@@ -125,9 +125,14 @@ def parse_args(argv):
 def cache_limit(ds: datasetmod.Dataset, fraction: float) -> int:
     """The cache size given to epochfs and rclone: the fraction of what the whole dataset
     takes in a cache, i.e. its allocated size (4 KiB units) plus an allowance for the index
-    (epochfs counts its RocksDB files in its limit: ~1.5 MB for 300 files measured)."""
+    (epochfs counts its RocksDB files in its limit: ~1.5 MB for 300 files measured; the index
+    also holds the namespace snapshot, ~100 B a file) and for the headroom epochfs keeps for the
+    index's growth (1% of the limit, 1-64 MiB: cache/BlockCacheImpl.h metadataReserve). Without
+    that headroom a "100%" cache of 20,000 files held all but ~0.5% of them."""
+    need = fraction * (ds.allocated + (4 << 20) + 1024 * len(ds.files))
+    reserve = min(64 << 20, max(1 << 20, need / 0.99 - need))
     # epochfs refuses less than 16 MiB.
-    return max(16 << 20, int(fraction * (ds.allocated + (4 << 20) + 512 * len(ds.files))))
+    return max(16 << 20, int(need + reserve))
 
 
 def leftovers(args, bed: Testbed) -> None:

@@ -269,7 +269,8 @@ class Rclone(System):
         self._spawn_and_wait(
             ["rclone", "mount", f"bench:{self.bucket}", self.mnt, "--read-only",
              "--vfs-cache-mode", "full", "--cache-dir", self.cache,
-             "--vfs-cache-max-size", str(limit),
+             # A bare number is KiB to rclone: the B suffix makes it bytes.
+             "--vfs-cache-max-size", f"{limit}B",
              # The limit is enforced at each poll (default every minute): with the default,
              # a "50%" cache holds the whole dataset through an epoch of a few seconds.
              "--vfs-cache-poll-interval", "2s", "--log-level", "NOTICE"], env=env)
