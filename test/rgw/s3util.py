@@ -292,27 +292,34 @@ class S3:
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         return [o["Key"] for o in self.list_objects(bucket, prefix) if "Key" in o]
 
-    def read_all(self, bucket: str, prefix: str = "", workers: int = 16) -> tuple[int, int]:
-        """GETs every object under BUCKET/PREFIX with `workers` threads and drops the bytes
-        (warms the origin's caches). Returns (objects, bytes)."""
-        keys = self.list_keys(bucket, prefix)
-        total = [0, 0]
-        lock = threading.Lock()
-
+    def for_each(self, items: list, fn, workers: int = 16) -> None:
+        """Calls fn(item) for every item, spread over `workers` threads; each thread has its
+        own keep-alive connection, closed when it is done. The first error is raised."""
         def run(chunk):
             try:
-                for key in chunk:
-                    n = len(self.get_object(bucket, key))
-                    with lock:
-                        total[0] += 1
-                        total[1] += n
+                for item in chunk:
+                    fn(item)
             finally:
                 self.close()
 
-        chunks = [keys[i::workers] for i in range(workers)]
+        chunks = [items[i::workers] for i in range(workers)]
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             for f in [pool.submit(run, c) for c in chunks if c]:
                 f.result()
+
+    def read_all(self, bucket: str, prefix: str = "", workers: int = 16) -> tuple[int, int]:
+        """GETs every object under BUCKET/PREFIX with `workers` threads and drops the bytes
+        (warms the origin's caches). Returns (objects, bytes)."""
+        total = [0, 0]
+        lock = threading.Lock()
+
+        def get(key):
+            n = len(self.get_object(bucket, key))
+            with lock:
+                total[0] += 1
+                total[1] += n
+
+        self.for_each(self.list_keys(bucket, prefix), get, workers)
         return total[0], total[1]
 
     def sync(self, src_dir: str, bucket: str, prefix: str = "", workers: int = 16,
@@ -346,17 +353,7 @@ class S3:
                     print(f"  {total[0]}/{len(files)} objects, "
                           f"{total[0] / (time.monotonic() - t0):.0f}/s", file=sys.stderr)
 
-        def run(chunk):
-            try:
-                for item in chunk:
-                    upload(item)
-            finally:
-                self.close()
-
-        chunks = [files[i::workers] for i in range(workers)]
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            for f in [pool.submit(run, c) for c in chunks if c]:
-                f.result()
+        self.for_each(files, upload, workers)
         return total[0], total[1]
 
 
