@@ -22,6 +22,9 @@ from pathlib import Path
 
 KiB = 1024
 MiB = 1024 * KiB
+# Config section turning listing-driven prefetch off, for tests whose request counts or
+# injected faults are meant for the reads' own requests.
+NO_LISTED_PREFETCH = {"policy": {"prefetch_listed": False}}
 DEFAULT_BLOCK = 4 * MiB
 
 # No command of the CLI may take longer than this (the mount command returns once ready).

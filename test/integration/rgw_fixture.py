@@ -17,7 +17,6 @@ pytest session whichever test files use it.
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import os
 import re
@@ -128,19 +127,7 @@ def proxy(rgw):
 
 def put_many(s3: s3util.S3, bucket: str, objects: dict[str, bytes], workers: int = 16) -> None:
     """Uploads {key: bytes} with `workers` threads (one keep-alive connection each)."""
-    items = list(objects.items())
-
-    def run(chunk):
-        try:
-            for k, v in chunk:
-                s3.put_object(bucket, k, v)
-        finally:
-            s3.close()
-
-    chunks = [items[i::workers] for i in range(workers)]
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        for f in [pool.submit(run, c) for c in chunks if c]:
-            f.result()
+    s3.for_each(list(objects.items()), lambda kv: s3.put_object(bucket, *kv), workers)
 
 
 def run_epochfs(*args, env: dict[str, str] | None = None,

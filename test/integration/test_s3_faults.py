@@ -12,7 +12,8 @@ import random
 
 import pytest
 
-from epochfs_testlib import KiB, MiB, drop_page_cache, pid_alive, read_file, run_cli
+from epochfs_testlib import (NO_LISTED_PREFETCH, KiB, MiB, drop_page_cache, pid_alive, read_file,
+                             run_cli)
 from rgw_fixture import put_many
 
 # Retries fast enough for tests: 6 attempts, backoff 50 ms doubling up to 400 ms (full
@@ -33,7 +34,7 @@ def _mount(rgw, bucket, s3mounter, proxy, objects, **kw):
     put_many(rgw.client(), bucket, objects)
     # Listing-driven prefetch off: the faults are meant for the reads' own requests.
     return s3mounter(bucket, endpoint=proxy.endpoint,
-                     config={"s3": dict(RETRY), "policy": {"prefetch_listed": False}}, **kw)
+                     config={"s3": dict(RETRY), **NO_LISTED_PREFETCH}, **kw)
 
 
 @pytest.mark.parametrize("mode", ["503", "500", "close", "reset", "truncate"])
@@ -183,7 +184,7 @@ def test_retry_budget_in_seconds_bounds_attempts(rgw, unique_bucket, s3mounter, 
     cfg = {"retry_max_attempts": 100, "retry_base_delay": 0.1, "retry_max_delay": 0.5,
            "retry_budget": 2}
     m = s3mounter(unique_bucket, endpoint=proxy.endpoint,
-                  config={"s3": cfg, "policy": {"prefetch_listed": False}})
+                  config={"s3": cfg, **NO_LISTED_PREFETCH})
     proxy.outage("503", kinds={"get"})
     reads_before = m.stats()["origin"]["read_requests"]
     before = proxy.count("get")

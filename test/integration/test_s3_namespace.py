@@ -12,7 +12,8 @@ import stat
 
 import pytest
 
-from epochfs_testlib import drop_page_cache, expect_errno, read_file, wait_until
+from epochfs_testlib import (NO_LISTED_PREFETCH, drop_page_cache, expect_errno, read_file,
+                             wait_until)
 from rgw_fixture import bucket_name, put_many
 
 N_OBJECTS = 20_000
@@ -36,9 +37,6 @@ def bucket_20k(rgw):
     files = {k[len("train/"):]: v for k, v in objects.items()}
     return name, files
 
-
-# Prefetch of listed files off (policy.prefetch_listed), for exact request counts.
-NO_LISTED = {"policy": {"prefetch_listed": False}}
 
 
 def _walk_files(root) -> tuple[int, set[str]]:
@@ -68,7 +66,8 @@ def test_remount_20k_objects_sends_no_list(bucket_20k, s3mounter, proxy, tmp_pat
 
     # First mount: lists the bucket (and persists the listing).
     # Listing-driven prefetch off: the request counts below are the reads' own.
-    m1 = s3mounter(bucket, "train", endpoint=proxy.endpoint, cache_dir=cache, config=NO_LISTED)
+    m1 = s3mounter(bucket, "train", endpoint=proxy.endpoint, cache_dir=cache,
+                   config=NO_LISTED_PREFETCH)
     s1 = m1.stats()
     assert s1["namespace"]["mode"] == "immutable", s1["namespace"]
     assert s1["namespace"]["loaded_from_snapshot"] is False
@@ -83,7 +82,8 @@ def test_remount_20k_objects_sends_no_list(bucket_20k, s3mounter, proxy, tmp_pat
 
     # Remount on the same cache dir: no LIST at all.
     proxy.reset_counts()
-    m2 = s3mounter(bucket, "train", endpoint=proxy.endpoint, cache_dir=cache, config=NO_LISTED)
+    m2 = s3mounter(bucket, "train", endpoint=proxy.endpoint, cache_dir=cache,
+                   config=NO_LISTED_PREFETCH)
     s2 = m2.stats()
     assert s2["origin"]["list_requests"] == 0, s2["origin"]
     assert s2["namespace"]["loaded_from_snapshot"] is True, s2["namespace"]
