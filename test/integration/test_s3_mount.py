@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from epochfs_testlib import (KiB, MiB, daemon_pids_for, is_mounted, read_file, run_cli,
-                             wait_until)
+from epochfs_testlib import (NO_LISTED_PREFETCH, KiB, MiB, daemon_pids_for, is_mounted,
+                             read_file, run_cli, wait_until)
 from faultproxy import Blackhole, closed_port
 from rgw_fixture import put_many, run_epochfs
 
@@ -139,7 +139,9 @@ def test_secrets_never_in_stats_logs_or_errors(rgw, unique_bucket, s3mounter, pr
     put_many(s3, unique_bucket, objects)
     retry = {"retry_max_attempts": 3, "retry_base_delay": 0.01, "retry_max_delay": 0.05,
              "retry_budget": 5}
-    m = s3mounter(unique_bucket, endpoint=proxy.endpoint, config={"s3": retry},
+    # No listing-driven prefetch: it would fetch f1.bin before the outage meant to fail it.
+    m = s3mounter(unique_bucket, endpoint=proxy.endpoint,
+                  config={"s3": retry, **NO_LISTED_PREFETCH},
                   args=("--log-level", "trace", "--block-size", "64KiB"))
     # Retries (within budget), an EIO (beyond), an ESTALE (overwrite), a refresh.
     proxy.fail_next(2, "503", kinds={"get"})
