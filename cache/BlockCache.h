@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -150,11 +151,17 @@ class BlockCache {
   virtual void discover(const std::vector<FileRef>& files) = 0;
 
   // Persistence for the namespace snapshot (fs/Namespace), kept in the cache's index so that it
-  // counts against cache.size and lives and dies with the cache. Replaced as a whole,
-  // atomically.
+  // counts against cache.size and lives and dies with the cache: opaque records, replaced as a
+  // whole atomically (saveNamespace), changed a few at a time (updateNamespace: a value puts,
+  // nullopt erases), read one (getNamespace: kNotFound if absent) or a key prefix at a time
+  // (scanNamespace, in key order; `fn` returns false to stop).
   virtual Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) = 0;
-  virtual Status loadNamespace(
-      const std::function<void(std::string_view key, std::string_view value)>& fn) const = 0;
+  virtual Status updateNamespace(
+      const std::vector<std::pair<std::string, std::optional<std::string>>>& changes) = 0;
+  virtual Result<std::string> getNamespace(std::string_view key) const = 0;
+  virtual Status scanNamespace(
+      std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) const = 0;
 };
 
 }  // namespace epochfs::cache

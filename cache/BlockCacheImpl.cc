@@ -51,9 +51,21 @@ Status BlockCacheImpl::saveNamespace(
   return st;
 }
 
-Status BlockCacheImpl::loadNamespace(
-    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
-  return index_->forEachNamespace(fn);
+Status BlockCacheImpl::updateNamespace(
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& changes) {
+  Status st = index_->updateNamespace(changes);
+  maybeRefreshMeta(/*force=*/false);
+  return st;
+}
+
+Result<std::string> BlockCacheImpl::getNamespace(std::string_view key) const {
+  return index_->getNamespace(key);
+}
+
+Status BlockCacheImpl::scanNamespace(
+    std::string_view prefix,
+    const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
+  return index_->scanNamespace(prefix, fn);
 }
 
 Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,

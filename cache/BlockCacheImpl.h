@@ -65,8 +65,13 @@ class BlockCacheImpl final : public BlockCache {
   uint64_t addPlan(const std::vector<FileRef>& files, uint64_t stream) override;
   void discover(const std::vector<FileRef>& files) override;
   Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) override;
-  Status loadNamespace(const std::function<void(std::string_view key, std::string_view value)>&
-                           fn) const override;
+  Status updateNamespace(
+      const std::vector<std::pair<std::string, std::optional<std::string>>>& changes) override;
+  Result<std::string> getNamespace(std::string_view key) const override;
+  Status scanNamespace(
+      std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn)
+      const override;
 
  private:
   using PolicyId = policy::BlockId;

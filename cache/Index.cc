@@ -243,15 +243,38 @@ Status Index::replaceNamespace(
   return Status::ok();
 }
 
-Status Index::forEachNamespace(
-    const std::function<void(std::string_view key, std::string_view value)>& fn) const {
-  rocksdb::ReadOptions ro;
-  ro.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->families.at(1)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+Status Index::updateNamespace(
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& changes) {
+  rocksdb::ColumnFamilyHandle* cf = impl_->families.at(1);
+  rocksdb::WriteBatch batch;
+  for (const auto& [k, v] : changes) {
+    rocksdb::Status bs = v ? batch.Put(cf, k, *v) : batch.Delete(cf, k);
+    if (!bs.ok()) return fromRocks(bs, "namespace update");
+  }
+  rocksdb::Status s = impl_->db->Write(impl_->writeOptions, &batch);
+  if (!s.ok()) return fromRocks(s, "namespace write");
+  return Status::ok();
+}
+
+Result<std::string> Index::getNamespace(std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->families.at(1),
+                                     rocksdb::Slice(key.data(), key.size()), &value);
+  if (!s.ok()) return fromRocks(s, "namespace get");
+  return value;
+}
+
+Status Index::scanNamespace(
+    std::string_view prefix,
+    const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->families.at(1)));
+  for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
     rocksdb::Slice k = it->key();
+    std::string_view key(k.data(), k.size());
+    if (!key.starts_with(prefix)) break;
     rocksdb::Slice v = it->value();
-    fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size()));
+    if (!fn(key, std::string_view(v.data(), v.size()))) break;
   }
   if (!it->status().ok()) return fromRocks(it->status(), "namespace scan");
   return Status::ok();

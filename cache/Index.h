@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,11 +66,20 @@ class Index {
   Status forEach(const std::function<void(std::string_view key, Result<IndexEntry> entry)>& fn)
       const;
 
-  // The namespace snapshot (fs/Namespace): opaque records in their own column family, replaced
-  // as a whole so that a crash leaves either the old snapshot or the new one.
+  // The namespace snapshot (fs/Namespace): opaque records in their own column family.
+  // replaceNamespace() replaces them all in one write, so that a crash leaves either the old
+  // snapshot or the new one; updateNamespace() puts (a value) or erases (nullopt) some, also in
+  // one write.
   Status replaceNamespace(const std::vector<std::pair<std::string, std::string>>& records);
-  Status forEachNamespace(
-      const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+  Status updateNamespace(
+      const std::vector<std::pair<std::string, std::optional<std::string>>>& changes);
+  // kNotFound if there is no record under `key`.
+  Result<std::string> getNamespace(std::string_view key) const;
+  // Calls `fn` for every record whose key starts with `prefix`, in key order; `fn` returns
+  // false to stop.
+  Status scanNamespace(
+      std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
 
   // Bytes the index dir occupies on disk (allocated size of its files, plus the dir itself).
   // A readdir and one stat per file: cheap, a dozen files or so.

@@ -7,7 +7,8 @@
 //   cached (ttl > 0)      a directory's listing is fetched once and reused for ttl seconds; a
 //                         stat is answered from its parent's listing.
 //   immutable             the whole tree is listed once and kept as a snapshot in the cache's
-//                         index (BlockCache::saveNamespace); a remount loads it and sends no
+//                         index (NamespaceSnapshot), where every stat and list reads it: the
+//                         tree is not held in memory. A remount finds it there and sends no
 //                         LIST at all. `refresh()` re-lists (`epochfs refresh`). The default for
 //                         object stores, where a LIST of a large bucket takes minutes.
 // In the snapshot modes a file whose read finds it changed at the origin (kStale) is
@@ -30,6 +31,7 @@
 
 #include "cache/BlockCache.h"
 #include "common/Status.h"
+#include "fs/NamespaceSnapshot.h"
 #include "origin/Origin.h"
 
 namespace epochfs::fs {
@@ -42,9 +44,9 @@ struct NamespaceOptions {
 };
 
 struct NamespaceStats {
-  std::string mode;        // "passthrough", "ttl" or "immutable"
-  uint64_t directories = 0;  // listings held
-  uint64_t entries = 0;      // entries in them
+  std::string mode;          // "passthrough", "ttl" or "immutable"
+  uint64_t directories = 0;  // immutable: in the snapshot (the root included); ttl: held
+  uint64_t entries = 0;      // files and directories in them
   bool loadedFromSnapshot = false;  // immutable: the tree came from the persisted snapshot
   double snapshotAgeSec = 0;        // immutable: seconds since the tree was listed
   uint64_t refreshes = 0;
@@ -74,27 +76,22 @@ class Namespace {
     std::vector<origin::DirEntry> entries;  // sorted by name
     Clock::time_point fetched;
   };
-  using Tree = std::unordered_map<std::string, Listing>;  // directory key -> listing
 
   Namespace(NamespaceOptions opts, origin::Origin& origin, cache::BlockCache& store)
-      : opts_(std::move(opts)), origin_(origin), store_(store) {}
+      : opts_(std::move(opts)), origin_(origin), snapshot_(store, opts_.source) {}
 
   bool passthrough() const { return opts_.ttlSec == 0; }
   bool immutable() const { return opts_.ttlSec < 0; }
-  // The listing of directory `key`, fetched if absent or expired (ttl mode).
+  // ttl: the listing of directory `key`, fetched if absent or expired.
   Result<std::shared_ptr<const Listing>> listing(std::string_view key);
-  Result<Tree> listAll();
-  Status persist(const Tree& tree, int64_t listedAtSec);
-  bool loadPersisted();
 
   const NamespaceOptions opts_;
   origin::Origin& origin_;
-  cache::BlockCache& store_;
+  NamespaceSnapshot snapshot_;  // immutable only
 
-  mutable std::shared_mutex mu_;  // guards tree_, listedAtSec_, loadedFromSnapshot_
-  std::unordered_map<std::string, std::shared_ptr<const Listing>> tree_;
-  int64_t listedAtSec_ = 0;  // wall clock, for the snapshot's age
-  bool loadedFromSnapshot_ = false;
+  mutable std::shared_mutex mu_;  // guards tree_
+  std::unordered_map<std::string, std::shared_ptr<const Listing>> tree_;  // ttl only
+  std::atomic<bool> loadedFromSnapshot_{false};
   std::mutex refreshMu_;  // one refresh at a time
   std::atomic<uint64_t> refreshes_{0};
 };

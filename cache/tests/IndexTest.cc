@@ -9,6 +9,8 @@
 namespace epochfs::cache {
 namespace {
 
+using namespace std::string_literals;
+
 IndexEntry entry(uint64_t id, std::string etag = "v1") {
   return IndexEntry{id, static_cast<uint32_t>(1000 + id), std::move(etag), {id, id * 7, ~id}};
 }
@@ -73,6 +75,46 @@ TEST(IndexTest, PutGetEraseAndReopen) {
   EXPECT_FALSE(seen.contains(blockKey("file", 5)));
   EXPECT_EQ(seen.at(blockKey("file", 6)), entry(6, "v2"));
   EXPECT_EQ(seen.at(blockKey("file", 99)), entry(99));
+}
+
+TEST(IndexTest, NamespaceRecordsReplaceUpdateGetAndScanByPrefix) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/index";
+  auto scan = [](const Index& index, std::string_view prefix, size_t stopAfter = 1000) {
+    std::vector<std::string> keys;
+    Status st = index.scanNamespace(prefix, [&](std::string_view k, std::string_view v) {
+      keys.push_back(std::string(k) + "=" + std::string(v));
+      return keys.size() < stopAfter;
+    });
+    EXPECT_TRUE(st.isOk()) << st.toString();
+    return keys;
+  };
+  {
+    auto index = Index::open(path);
+    ASSERT_TRUE(index.isOk()) << index.status().toString();
+    ASSERT_TRUE((*index)->replaceNamespace({{"ea\0y"s, "2"}, {"ea\0x"s, "1"}, {"eab\0z"s, "3"},
+                                            {"m", "meta"}}).isOk());
+    // Block entries live in another column family: neither sees the other.
+    ASSERT_TRUE((*index)->put(blockKey("ea", 0), entry(1)).isOk());
+    EXPECT_EQ((*index)->getNamespace("m").value(), "meta");
+    EXPECT_EQ((*index)->getNamespace("ea").status().code(), Code::kNotFound);
+    EXPECT_EQ(scan(**index, "ea\0"s),
+              (std::vector<std::string>{"ea\0x=1"s, "ea\0y=2"s}));
+    EXPECT_EQ(scan(**index, "ea\0"s, 1).size(), 1u) << "fn returning false stops";
+    EXPECT_EQ(scan(**index, "ez").size(), 0u);
+    EXPECT_EQ(scan(**index, "").size(), 4u);
+    ASSERT_TRUE((*index)->updateNamespace({{"ea\0x"s, std::nullopt},
+                                           {"ea\0w"s, "0"},
+                                           {"m", "meta2"}}).isOk());
+  }
+  auto index = Index::open(path);  // the updates survive a reopen
+  ASSERT_TRUE(index.isOk()) << index.status().toString();
+  EXPECT_EQ(scan(**index, "ea\0"s),
+            (std::vector<std::string>{"ea\0w=0"s, "ea\0y=2"s}));
+  EXPECT_EQ((*index)->getNamespace("m").value(), "meta2");
+  ASSERT_TRUE((*index)->replaceNamespace({{"m", "meta3"}}).isOk());  // replaces everything
+  EXPECT_EQ(scan(**index, ""), (std::vector<std::string>{"m=meta3"}));
+  EXPECT_TRUE((*index)->get(blockKey("ea", 0)).isOk()) << "blocks are not namespace records";
 }
 
 TEST(IndexTest, StaysSmall) {

@@ -131,6 +131,65 @@ TEST_F(NamespaceTest, InvalidateUpdatesOneEntry) {
   EXPECT_EQ(ns->stat("a/x.jpg").status().code(), Code::kNotFound);
 }
 
+TEST_F(NamespaceTest, SnapshotCountsAndDirectoryChecksComeFromTheIndex) {
+  auto ns = open(-1);
+  ASSERT_TRUE(ns);
+  // a, a/x.jpg, a/y.jpg, b, b/c, b/c/z.jpg, top; directories: the root, a, b, b/c.
+  EXPECT_EQ(ns->stats().entries, 7u);
+  EXPECT_EQ(ns->stats().directories, 4u);
+  EXPECT_EQ(ns->stat("b/c")->type, origin::EntryType::kDirectory);
+  EXPECT_EQ(names(*ns->list("b")), (std::vector<std::string>{"c"}));
+  EXPECT_EQ(ns->list("top").status().code(), Code::kNotFound) << "a file is not listed";
+  EXPECT_EQ(ns->list("nodir").status().code(), Code::kNotFound);
+  EXPECT_EQ(ns->stat("a/x.jpg/deeper").status().code(), Code::kNotFound);
+  // A new file in a known directory, then a removed one: the counts follow and persist.
+  mem_->put("b/c/new.jpg", "nn");
+  ASSERT_TRUE(ns->invalidate("b/c/new.jpg").isOk());
+  mem_->remove("top");
+  ASSERT_TRUE(ns->invalidate("top").isOk());
+  ASSERT_TRUE(ns->invalidate("top").isOk()) << "gone twice is still gone";
+  ns.reset();
+  openCache();
+  uint64_t before = requests();
+  ns = open(-1);
+  ASSERT_TRUE(ns);
+  EXPECT_TRUE(ns->stats().loadedFromSnapshot);
+  EXPECT_EQ(ns->stats().entries, 7u);
+  EXPECT_EQ(names(*ns->list("b/c")), (std::vector<std::string>{"new.jpg", "z.jpg"}));
+  EXPECT_EQ(names(*ns->list("")), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(requests(), before);
+  // A file below a directory the snapshot does not have is not made up.
+  mem_->put("later/f.jpg", "f");
+  EXPECT_EQ(ns->invalidate("later/f.jpg").code(), Code::kNotFound);
+  EXPECT_EQ(ns->stat("later/f.jpg").status().code(), Code::kNotFound);
+}
+
+TEST_F(NamespaceTest, UnreadableSnapshotRecordsAreErrorsOrAReList) {
+  auto ns = open(-1);
+  ASSERT_TRUE(ns);
+  // One entry's record damaged: its stat and its directory's list fail naming it.
+  ASSERT_TRUE(cache_->updateNamespace({{snapshotKey("a", "x.jpg"), "junk"}}).isOk());
+  auto st = ns->stat("a/x.jpg");
+  ASSERT_EQ(st.status().code(), Code::kCorrupt);
+  EXPECT_NE(st.status().message().find("a/x.jpg"), std::string::npos) << st.status().toString();
+  EXPECT_NE(st.status().message().find("epochfs refresh"), std::string::npos);
+  EXPECT_EQ(ns->list("a").status().code(), Code::kCorrupt);
+  EXPECT_TRUE(ns->stat("a/y.jpg").isOk()) << "the other records are fine";
+  ASSERT_TRUE(ns->refresh().isOk());
+  EXPECT_EQ(ns->stat("a/x.jpg")->size, 1u) << "a refresh rewrites the snapshot";
+
+  // A damaged meta record (or one of an older format): the next open lists the origin again.
+  ASSERT_TRUE(cache_->updateNamespace({{"m", "epochfs-namespace-v1"}}).isOk());
+  ns.reset();
+  openCache();
+  uint64_t lists = origin_->counters().listRequests.load();
+  ns = open(-1);
+  ASSERT_TRUE(ns);
+  EXPECT_FALSE(ns->stats().loadedFromSnapshot);
+  EXPECT_GT(origin_->counters().listRequests.load(), lists);
+  EXPECT_EQ(ns->stat("a/x.jpg")->size, 1u);
+}
+
 TEST_F(NamespaceTest, PassthroughAsksTheOriginEveryTime) {
   auto ns = open(0);
   ASSERT_TRUE(ns);
