@@ -90,12 +90,13 @@ Status BlockCacheImpl::recover() {
     }
     used.insert(e.blockId);
     const uint64_t alloc = BlockStore::allocatedBytes(e.length);
-    keysById_.emplace(e.blockId, key);
     allocated_ += alloc;
+    // Registers the block (its key is held in pids_ only) with e.etag as the latest version
+    // seen, which the entry then shares.
     const PolicyId pid = policyIdLocked(key, e.etag, e.length);
+    pidsById_.emplace(e.blockId, pid);
     policy_->onInsert(pid, e.length);
-    entries_.emplace(std::move(key), Entry{e.blockId, pid, e.length, alloc, std::move(e.etag),
-                                           std::move(e.checksums)});
+    entries_.emplace(pid, Entry{e.blockId, e.length, alloc, nullptr, std::move(e.checksums)});
   }
   for (const std::string& key : badKeys) {
     EPOCHFS_RETURN_IF_ERROR(index_->erase(key));
@@ -119,7 +120,7 @@ Status BlockCacheImpl::recover() {
     // A policy that never evicts (fixed) still must not break the hard limit: oldest first.
     uint64_t freed = victim ? evictLocked(*victim, unlinkLater) : 0;
     if (freed == 0) {
-      auto oldest = entries_.find(keysById_.begin()->second);
+      auto oldest = entries_.find(pidsById_.begin()->second);
       evictions_++;
       dropLocked(oldest, unlinkLater);
     }

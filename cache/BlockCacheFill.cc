@@ -51,7 +51,7 @@ bool BlockCacheImpl::fill(const BlockRead& br, const Fetched& block, PolicyId pi
   Admission a;
   {
     std::lock_guard<std::mutex> g(mu_);
-    a = admitLocked(br.key, br.file->etag, block.size, pid, prefetch, avail, unlinkLater);
+    a = admitLocked(br.file->etag, block.size, pid, prefetch, avail, unlinkLater);
   }
   // The victims' files go before ours is written, so the disk never holds both.
   unlinkAll(unlinkLater);
@@ -59,8 +59,7 @@ bool BlockCacheImpl::fill(const BlockRead& br, const Fetched& block, PolicyId pi
   return store(br, block, a, pid, prefetch);
 }
 
-BlockCacheImpl::Admission BlockCacheImpl::admitLocked(const std::string& key,
-                                                      const std::string& etag, uint64_t len,
+BlockCacheImpl::Admission BlockCacheImpl::admitLocked(const std::string& etag, uint64_t len,
                                                       PolicyId pid, bool prefetch,
                                                       std::optional<uint64_t> avail,
                                                       Doomed& unlinkLater) {
@@ -70,11 +69,11 @@ BlockCacheImpl::Admission BlockCacheImpl::admitLocked(const std::string& key,
     if (prefetch) policy_->onPrefetchAbandoned(pid);
     return a;
   };
-  auto existing = entries_.find(key);
+  auto existing = entries_.find(pid);
   if (existing != entries_.end()) {
     // Cached meanwhile by another flight; or, for a prefetch, another version that only a
     // demand read may replace (its fetch proves which version is current).
-    if (existing->second.etag == etag || prefetch) return abandon();
+    if (cachedEtagLocked(pid, existing->second) == etag || prefetch) return abandon();
     staleDrops_++;
     dropLocked(existing, unlinkLater);
   }
@@ -125,7 +124,7 @@ bool BlockCacheImpl::store(const BlockRead& br, const Fetched& block, const Admi
     std::lock_guard<std::mutex> g(mu_);
     reserved_ -= alloc;
     if (st.isOk()) {
-      auto existing = entries_.find(br.key);
+      auto existing = entries_.find(pid);
       if (existing != entries_.end()) {
         // Another fill of this block (a flight of another etag) finished first. Keep the
         // newcomer: the reader that supplied it saw the file more recently, as far as we know.
@@ -136,9 +135,14 @@ bool BlockCacheImpl::store(const BlockRead& br, const Fetched& block, const Admi
       // Indexed only after the file is complete and in place: see BlockCache.h.
       st = index_->put(br.key, ie);
       if (st.isOk()) {
-        entries_.emplace(br.key, Entry{id, pid, static_cast<uint32_t>(len), alloc,
-                                       br.file->etag, std::move(sums)});
-        keysById_.emplace(id, br.key);
+        // The latest version seen may be another by now (a reader of another version).
+        std::unique_ptr<std::string> ownEtag;
+        if (known_[pid - 1].etag != br.file->etag) {
+          ownEtag = std::make_unique<std::string>(br.file->etag);
+        }
+        entries_.emplace(pid, Entry{id, static_cast<uint32_t>(len), alloc, std::move(ownEtag),
+                                    std::move(sums)});
+        pidsById_.emplace(id, pid);
         allocated_ += alloc;
         if (prefetch) {
           policy_->onPrefetched(pid, len);
@@ -171,16 +175,15 @@ bool BlockCacheImpl::store(const BlockRead& br, const Fetched& block, const Admi
   return indexed;
 }
 
-uint64_t BlockCacheImpl::dropLocked(std::unordered_map<std::string, Entry>::iterator it,
-                                    Doomed& unlinkLater) {
+uint64_t BlockCacheImpl::dropLocked(Entries::iterator it, Doomed& unlinkLater) {
+  const PolicyId pid = it->first;
   const BlockId id = it->second.id;
-  const PolicyId pid = it->second.pid;
   const uint64_t alloc = it->second.allocated;
   // Index first: if we crash before the unlink, recovery deletes the unreferenced file; the
   // other order would leave an entry whose file is gone (also recovered, but noisier).
-  Status st = index_->erase(it->first);
+  Status st = index_->erase(*known_[pid - 1].key);
   if (!st.isOk()) spdlog::warn("cache: {}", st.toString());
-  keysById_.erase(id);
+  pidsById_.erase(id);
   entries_.erase(it);
   allocated_ -= alloc;
   unlinking_ += alloc;
@@ -196,9 +199,8 @@ uint64_t BlockCacheImpl::dropLocked(std::unordered_map<std::string, Entry>::iter
 }
 
 uint64_t BlockCacheImpl::evictLocked(PolicyId pid, Doomed& unlinkLater) {
-  auto it = pid >= 1 && pid <= known_.size() ? entries_.find(*known_[pid - 1].key)
-                                                : entries_.end();
-  if (it == entries_.end() || it->second.pid != pid) {
+  auto it = entries_.find(pid);
+  if (it == entries_.end()) {
     policy_->onErase(pid);  // the policy tracks a block we do not have: let it forget it
     return 0;
   }

@@ -114,13 +114,13 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId 
   {
     Doomed unlinkLater;
     std::unique_lock<std::mutex> g(mu_);
-    auto it = entries_.find(br.key);
+    auto it = entries_.find(pid);
     if (it == entries_.end()) return HitOutcome::kAbsent;
     // Another version of the file. Which one is current only the origin knows: the miss
     // fetches with our etag, and only if that succeeds does fill() replace the cached block
     // (a reader still holding an outdated FileRef gets kStale and must not evict the newer
     // block).
-    if (it->second.etag != br.file->etag) return HitOutcome::kAbsent;
+    if (cachedEtagLocked(pid, it->second) != br.file->etag) return HitOutcome::kAbsent;
     if (it->second.length != br.length) {
       // Same version, different size: the entry cannot be right.
       staleDrops_++;
@@ -157,14 +157,14 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId 
     if (!got.isOk() && got.status().code() != Code::kNotFound) {
       spdlog::warn("cache: reading block {} failed, refetching: {}", id, got.status().toString());
     }
-    dropIfSame(br.key, id);
+    dropIfSame(pid, id);
     return HitOutcome::kDropped;
   }
   if (!verifyChunks(sums, static_cast<size_t>(firstChunk), buf)) {
     checksumFailures_++;
     spdlog::warn("cache: block {} of '{}' (file {}) failed its checksum; dropping and refetching",
                  br.blockNo, br.file->key, store_->blockPath(id));
-    dropIfSame(br.key, id);
+    dropIfSame(pid, id);
     return HitOutcome::kDropped;
   }
   if (!direct) {
@@ -173,7 +173,7 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId 
   {
     std::lock_guard<std::mutex> g(mu_);
     const bool tell = noteReadLocked(pid, br.inOffset);
-    auto it = entries_.find(br.key);
+    auto it = entries_.find(pid);
     if (tell && it != entries_.end() && it->second.id == id) policy_->onAccess(pid);
     EpochStats& e = epochLocked();
     e.reads++;
@@ -214,8 +214,9 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
   bool leader = false;
   {
     std::lock_guard<std::mutex> g(mu_);
-    auto cached = entries_.find(br.key);
-    if (mayRetry && cached != entries_.end() && cached->second.etag == br.file->etag) {
+    auto cached = entries_.find(pid);
+    if (mayRetry && cached != entries_.end() &&
+        cachedEtagLocked(pid, cached->second) == br.file->etag) {
       cachedMeanwhile = true;
       return Status::ok();
     }
@@ -317,11 +318,11 @@ Result<std::shared_ptr<BlockCacheImpl::Fetched>> BlockCacheImpl::fetchBlock(
   return block;
 }
 
-void BlockCacheImpl::dropIfSame(const std::string& key, BlockId id) {
+void BlockCacheImpl::dropIfSame(PolicyId pid, BlockId id) {
   Doomed unlinkLater;
   {
     std::lock_guard<std::mutex> g(mu_);
-    auto it = entries_.find(key);
+    auto it = entries_.find(pid);
     if (it == entries_.end() || it->second.id != id) return;
     dropLocked(it, unlinkLater);
   }

@@ -5,7 +5,8 @@
 // leader then offers the block to the Policy and writes it (BlockCacheFill.cc).
 // Prefetch, plans and per-epoch counters (BlockCachePrefetch.cc): every block ever seen gets a
 // stable policy id (BlockId below names the block *file*, which changes on every fill); the
-// policy only ever sees policy ids.
+// policy only ever sees policy ids. The cache's own maps are keyed by policy id too: a block's
+// key string is held once, in pids_ (known_[pid - 1].key points at it).
 // open() and recovery (BlockCache.cc): the index is the truth; see BlockCache.h.
 //
 // Space accounting, all in allocated bytes (BlockStore::allocatedBytes):
@@ -75,15 +76,18 @@ class BlockCacheImpl final : public BlockCache {
 
  private:
   using PolicyId = policy::BlockId;
-  // The in-memory copy of one index entry.
+  // The in-memory copy of one index entry, in entries_ under its block's policy id. The
+  // cached version is usually the latest seen (known_[pid - 1].etag): then it is not stored
+  // twice, and ownEtag is null. policyIdLocked(), the only writer of Known::etag, gives the
+  // entry its own copy before the latest seen version changes (see cachedEtagLocked()).
   struct Entry {
     BlockId id = 0;
-    PolicyId pid = 0;
     uint32_t length = 0;
     uint64_t allocated = 0;
-    std::string etag;
+    std::unique_ptr<std::string> ownEtag;  // the cached version if not known_[pid - 1].etag
     std::vector<uint64_t> checksums;
   };
+  using Entries = std::unordered_map<PolicyId, Entry>;
   // A whole block fetched from the origin, shared by the leader and the waiters.
   struct Fetched {
     std::unique_ptr<std::byte[]> bytes;
@@ -132,7 +136,7 @@ class BlockCacheImpl final : public BlockCache {
   // A block ever seen (read or planned), by policy id.
   struct Known {
     const std::string* key = nullptr;  // blockKey(file key, block number): the key in pids_
-    std::string etag;                  // the latest version seen
+    std::string etag;                  // the latest version seen; written by policyIdLocked only
     uint32_t length = 0;               // bytes in the block
     bool prefetchedUnread = false;     // prefetched and not read since
     bool prefetchFailed = false;       // the origin refused this version: do not prefetch it
@@ -165,16 +169,20 @@ class BlockCacheImpl final : public BlockCache {
     uint64_t alloc = 0;
     uint64_t readSeq = 0;  // readSeq_ when a prefetch was admitted (reads after it use it)
   };
-  Admission admitLocked(const std::string& key, const std::string& etag, uint64_t len,
-                        PolicyId pid, bool prefetch, std::optional<uint64_t> avail,
-                        Doomed& unlinkLater);
+  Admission admitLocked(const std::string& etag, uint64_t len, PolicyId pid, bool prefetch,
+                        std::optional<uint64_t> avail, Doomed& unlinkLater);
   // Writes and indexes an admitted block; false if that failed (the space is released).
   bool store(const BlockRead& br, const Fetched& block, const Admission& a, PolicyId pid,
              bool prefetch);
 
   // --- BlockCachePrefetch.cc ---
-  // The policy id of block `key` (registering it), updating the version it was last seen in.
+  // The policy id of block `key` (registering it), updating the version it was last seen in
+  // (and keeping the version its entry caches: see Entry).
   PolicyId policyIdLocked(const std::string& key, const std::string& etag, uint32_t length);
+  // The version that entry `e` of block `pid` caches.
+  const std::string& cachedEtagLocked(PolicyId pid, const Entry& e) const {
+    return e.ownEtag ? *e.ownEtag : known_[pid - 1].etag;
+  }
   // A read of block `pid` (hit or miss) for the stats clock and the policy; returns whether
   // the policy should be told (repeats of a block within a few reads are not: see the .cc).
   bool noteReadLocked(PolicyId pid, uint64_t inOffset);
@@ -197,12 +205,11 @@ class BlockCacheImpl final : public BlockCache {
 
   // Removes the block in entries_ at `it` from memory, index and policy, and queues its file
   // for unlinking (outside mu_). Returns its allocated bytes.
-  uint64_t dropLocked(std::unordered_map<std::string, Entry>::iterator it,
-                      Doomed& unlinkLater);
+  uint64_t dropLocked(Entries::iterator it, Doomed& unlinkLater);
   // Evicts the block of policy id `pid` (a victim) like dropLocked; 0 if it is not cached.
   uint64_t evictLocked(PolicyId pid, Doomed& unlinkLater);
-  // Drops the block under `key` if it is still block `id`.
-  void dropIfSame(const std::string& key, BlockId id);
+  // Drops block `pid` if it is still cached in block file `id`.
+  void dropIfSame(PolicyId pid, BlockId id);
   void unlinkAll(const Doomed& doomed);
   AdmitPlan planLocked(uint64_t alloc, std::optional<uint64_t> avail) const;
   // Free bytes on the cache filesystem, if statvfs answers.
@@ -220,10 +227,11 @@ class BlockCacheImpl final : public BlockCache {
 
   mutable std::mutex mu_;  // guards all below up to the counters, policy_, and index_ writes
   std::unique_ptr<policy::Policy> policy_;
-  std::unordered_map<std::string, Entry> entries_;  // block key -> entry
-  std::map<BlockId, std::string> keysById_;         // id -> block key (ordered: oldest first)
+  Entries entries_;                       // policy id -> entry, for the cached blocks
+  std::map<BlockId, PolicyId> pidsById_;  // block file id -> policy id (ordered: oldest first)
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // key + etag -> fetch
   BlockId nextId_ = 1;
+  // Every block ever seen: registered once, never removed (so a policy id stays valid).
   std::unordered_map<std::string, PolicyId> pids_;  // block key -> policy id
   std::vector<Known> known_;                        // policy id - 1 -> block
   policy::EpochAware clock_;                        // the epoch clock for stats

@@ -48,13 +48,24 @@ BlockCacheImpl::PolicyId BlockCacheImpl::policyIdLocked(const std::string& key,
     known_.push_back(std::move(k));
     return it->second;
   }
-  Known& k = known_[it->second - 1];
+  const PolicyId pid = it->second;
+  Known& k = known_[pid - 1];
   if (k.etag != etag) {
+    // A cached entry that shares k.etag (see Entry) keeps the version it caches; one that
+    // caches this version shares it again.
+    if (auto e = entries_.find(pid); e != entries_.end()) {
+      std::unique_ptr<std::string>& own = e->second.ownEtag;
+      if (!own) {
+        own = std::make_unique<std::string>(std::move(k.etag));
+      } else if (*own == etag) {
+        own.reset();
+      }
+    }
     k.etag = etag;
     k.prefetchFailed = false;
   }
   k.length = length;
-  return it->second;
+  return pid;
 }
 
 bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset) {
@@ -204,8 +215,8 @@ bool BlockCacheImpl::prefetchOne() {
       flightKey = *k.key;
       flightKey.push_back('\0');
       flightKey += k.etag;
-      auto e = entries_.find(*k.key);
-      const bool cached = e != entries_.end() && e->second.etag == k.etag;
+      auto e = entries_.find(pid);
+      const bool cached = e != entries_.end() && cachedEtagLocked(pid, e->second) == k.etag;
       if (k.prefetchFailed) {
         policy_->onPrefetchFailed(pid);
         continue;
@@ -215,8 +226,7 @@ bool BlockCacheImpl::prefetchOne() {
         continue;
       }
       // Room first: a block the policy would not admit now is not worth an origin request.
-      admission = admitLocked(*k.key, k.etag, k.length, pid, /*prefetch=*/true, avail,
-                              unlinkLater);
+      admission = admitLocked(k.etag, k.length, pid, /*prefetch=*/true, avail, unlinkLater);
       prefetchWantsRoom_ = !admission.admitted;
       if (!admission.admitted) break;
       admission.readSeq = readSeq_;

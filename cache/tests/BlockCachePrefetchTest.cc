@@ -771,6 +771,29 @@ TEST_F(BlockCachePrefetchTest, DemandReadJoinsThePrefetchInFlight) {
   EXPECT_EQ(gated_.readsOf(files_[0].key), 1u);
 }
 
+// A fill caches the version it fetched even when another version of the block was seen (and
+// is the latest seen) while the fetch was out: a reader of the fetched version then hits.
+TEST_F(BlockCachePrefetchTest, FillKeepsItsVersionWhenAnotherWasSeenMeanwhile) {
+  makeFiles(1);
+  auto cache = openCache(makePolicy("lru"));
+  ASSERT_TRUE(cache);
+  gated_.gate(files_[0].key);
+  std::thread reader([&] { readFile(*cache, 0); });
+  const bool fetching = waitFor([&] { return gated_.waiting() == 1; });
+  FileRef other = files_[0];
+  other.etag += "-other";
+  cache->addPlan({other}, 0);  // registers `other` as the latest version seen
+  gated_.release();
+  reader.join();
+  ASSERT_TRUE(fetching) << "the demand read never reached the origin";
+  ASSERT_EQ(cache->stats().blocks, 1u);
+  ASSERT_NO_FATAL_FAILURE(readFile(*cache, 0));
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.staleDrops, 0u);
+  EXPECT_EQ(gated_.readsOf(files_[0].key), 1u);
+}
+
 // A block a demand read took from its prefetch (it joined the flight) was read: evicting it
 // later does not count it in prefetch.unused.
 TEST_F(BlockCachePrefetchTest, BlockReadThroughItsPrefetchIsNotUnused) {

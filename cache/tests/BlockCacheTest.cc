@@ -339,6 +339,26 @@ TEST_F(BlockCacheTest, StaleBlockIsDroppedAndRefetched) {
   EXPECT_EQ(originReads(), 5u);
 }
 
+// Seeing another version of a cached block (here in a plan) changes the latest version seen
+// but not the one cached: a reader of the cached version still hits, also after that.
+TEST_F(BlockCacheTest, SeeingAnotherVersionKeepsTheCachedOne) {
+  auto cache = open();
+  std::string bytes = randomBytes(kBlock + 10, 23);
+  FileRef f = put("v", bytes);
+  ASSERT_EQ(readAll(*cache, f), bytes);
+  FileRef other = f;
+  other.etag += "-other";
+  for (int round = 0; round < 2; ++round) {
+    cache->addPlan({other}, 0);
+    EXPECT_EQ(readAll(*cache, f), bytes);
+  }
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.hits, 4u);
+  EXPECT_EQ(s.staleDrops, 0u);
+  EXPECT_EQ(s.blocks, 2u);
+  EXPECT_EQ(originReads(), 2u);
+}
+
 TEST_F(BlockCacheTest, TruncatedOriginReadIsStale) {
   auto cache = open();
   FileRef f = put("t", randomBytes(kBlock, 22));
