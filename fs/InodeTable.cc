@@ -6,8 +6,8 @@ InodeTable::InodeTable(origin::ObjectInfo rootInfo) {
   Entry root;
   root.inode = Inode{kRootIno, "", std::move(rootInfo)};
   root.lookups = 1;  // never forgotten
-  byIno_.emplace(kRootIno, std::move(root));
-  byKey_.emplace("", kRootIno);
+  auto it = byIno_.emplace(kRootIno, std::move(root)).first;
+  byKey_.emplace(it->second.inode.key, kRootIno);
 }
 
 Inode InodeTable::lookup(const std::string& key, const origin::ObjectInfo& info) {
@@ -23,8 +23,9 @@ Inode InodeTable::lookup(const std::string& key, const origin::ObjectInfo& info)
   Entry e;
   e.inode = Inode{ino, key, info};
   e.lookups = 1;
-  byKey_.emplace(key, ino);
-  return byIno_.emplace(ino, std::move(e)).first->second.inode;
+  const Inode& node = byIno_.emplace(ino, std::move(e)).first->second.inode;
+  byKey_.emplace(node.key, ino);  // a view of the key in byIno_'s node, which never moves
+  return node;
 }
 
 void InodeTable::forget(uint64_t ino, uint64_t n) {

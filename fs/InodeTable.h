@@ -53,7 +53,9 @@ class InodeTable {
   };
   mutable std::mutex mu_;  // guards all below
   std::unordered_map<uint64_t, Entry> byIno_;
-  std::unordered_map<std::string, uint64_t> byKey_;
+  // Views of the keys in byIno_ (its nodes never move; an entry leaves both maps together),
+  // so that a key is stored once.
+  std::unordered_map<std::string_view, uint64_t> byKey_;
   uint64_t nextIno_ = kFirstDynamicIno;
 };
 
