@@ -100,7 +100,9 @@ Status FuseServer::run() {
   signalsInstalled_ = true;
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(opts_.fuse.threads));
-  fuse_loop_cfg_set_idle_threads(cfg, static_cast<unsigned>(std::min(opts_.fuse.threads, 8)));
+  // Every worker stays once started: with fewer idle ones allowed, a busy mount started and
+  // ended a worker (a thread and its 1 MiB request buffer) every few hundred requests.
+  fuse_loop_cfg_set_idle_threads(cfg, static_cast<unsigned>(opts_.fuse.threads));
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   spdlog::info("serving {} on {} with up to {} FUSE threads", opts_.origin.source,
                opts_.mountpoint, opts_.fuse.threads);
