@@ -234,7 +234,7 @@ class BlockCacheImpl final : public BlockCache {
   // Every block ever seen: registered once, never removed (so a policy id stays valid).
   std::unordered_map<std::string, PolicyId> pids_;  // block key -> policy id
   std::vector<Known> known_;                        // policy id - 1 -> block
-  policy::EpochAware clock_;                        // the epoch clock for stats
+  policy::EpochAware clock_{{.prefetchCandidates = false}};  // the epoch clock for stats
   uint64_t readSeq_ = 0;                            // reads reported, for the repeat filter
   EpochLog log_;
   PrefetchStats prefetchStats_;  // also counts discovered files and blocks

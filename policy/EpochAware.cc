@@ -95,7 +95,7 @@ void EpochAware::startEpoch(uint64_t epoch) {
 }
 
 void EpochAware::addPending(BlockId id) {
-  if (pendingPos_.contains(id)) return;
+  if (!opts_.prefetchCandidates || pendingPos_.contains(id)) return;
   pendingPos_.emplace(id, pending_.size());
   pending_.push_back(id);
 }
