@@ -96,7 +96,7 @@ Status BlockCacheImpl::recover() {
     const PolicyId pid = policyIdLocked(key, e.etag, e.length);
     pidsById_.emplace(e.blockId, pid);
     policy_->onInsert(pid, e.length);
-    entries_.emplace(pid, Entry{e.blockId, e.length, alloc, nullptr, std::move(e.checksums)});
+    entries_.emplace(pid, Entry(e.blockId, e.length, nullptr, e.checksums));
   }
   for (const std::string& key : badKeys) {
     EPOCHFS_RETURN_IF_ERROR(index_->erase(key));

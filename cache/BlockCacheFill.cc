@@ -140,8 +140,7 @@ bool BlockCacheImpl::store(const BlockRead& br, const Fetched& block, const Admi
         if (known_[pid - 1].etag != br.file->etag) {
           ownEtag = std::make_unique<std::string>(br.file->etag);
         }
-        entries_.emplace(pid, Entry{id, static_cast<uint32_t>(len), alloc, std::move(ownEtag),
-                                    std::move(sums)});
+        entries_.emplace(pid, Entry(id, static_cast<uint32_t>(len), std::move(ownEtag), sums));
         pidsById_.emplace(id, pid);
         allocated_ += alloc;
         if (prefetch) {
@@ -178,7 +177,7 @@ bool BlockCacheImpl::store(const BlockRead& br, const Fetched& block, const Admi
 uint64_t BlockCacheImpl::dropLocked(Entries::iterator it, Doomed& unlinkLater) {
   const PolicyId pid = it->first;
   const BlockId id = it->second.id;
-  const uint64_t alloc = it->second.allocated;
+  const uint64_t alloc = it->second.allocated();
   // Index first: if we crash before the unlink, recovery deletes the unreferenced file; the
   // other order would leave an entry whose file is gone (also recovered, but noisier).
   Status st = index_->erase(*known_[pid - 1].key);

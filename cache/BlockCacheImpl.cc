@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
+#include <cassert>
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -108,9 +110,35 @@ Status BlockCacheImpl::readBlock(const BlockRead& br) {
   }
 }
 
+BlockCacheImpl::Entry::Entry(BlockId blockId, uint32_t len, std::unique_ptr<std::string> etag,
+                             std::span<const uint64_t> checksums)
+    : id(blockId), length(len), ownEtag(std::move(etag)) {
+  assert(checksums.size() == chunkCount(len));
+  if (checksums.size() == 1) {
+    sum0 = checksums[0];
+  } else if (checksums.size() > 1) {
+    sums = std::make_unique<uint64_t[]>(checksums.size());
+    std::copy(checksums.begin(), checksums.end(), sums.get());
+  }
+}
+
 BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId pid) {
+  // The chunk-aligned range covering the request: what is read and verified.
+  const uint64_t firstChunk = br.inOffset / kChecksumChunk;
+  const uint64_t start = firstChunk * kChecksumChunk;
+  const uint64_t end = std::min<uint64_t>(
+      br.length, (br.inOffset + br.out.size() + kChecksumChunk - 1) / kChecksumChunk * kChecksumChunk);
+  const size_t nChunks = static_cast<size_t>((end - start + kChecksumChunk - 1) / kChecksumChunk);
+  // The sums of those chunks, copied under the lock (the entry may go once it is released):
+  // on the stack for reads of up to 1 MiB (FUSE's largest), which is every read but a test's.
+  std::array<uint64_t, 8> few{};
+  std::vector<uint64_t> many;
+  std::span<uint64_t> sums(few.data(), std::min(nChunks, few.size()));
+  if (nChunks > few.size()) {
+    many.resize(nChunks);
+    sums = many;
+  }
   BlockId id = 0;
-  std::vector<uint64_t> sums;
   {
     Doomed unlinkLater;
     std::unique_lock<std::mutex> g(mu_);
@@ -130,15 +158,12 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId 
       return HitOutcome::kDropped;
     }
     id = it->second.id;
-    sums = it->second.checksums;
+    const std::span<const uint64_t> all = it->second.checksums();
+    std::copy_n(all.begin() + static_cast<ptrdiff_t>(firstChunk), nChunks, sums.begin());
   }
 
-  // Read the chunk-aligned range covering the request, straight into `out` when the request
-  // is itself chunk-aligned (the common 128 KiB FUSE read).
-  const uint64_t firstChunk = br.inOffset / kChecksumChunk;
-  const uint64_t start = firstChunk * kChecksumChunk;
-  const uint64_t end = std::min<uint64_t>(
-      br.length, (br.inOffset + br.out.size() + kChecksumChunk - 1) / kChecksumChunk * kChecksumChunk);
+  // Read straight into `out` when the request is itself chunk-aligned (the common 128 KiB FUSE
+  // read).
   const bool direct = start == br.inOffset && end == br.inOffset + br.out.size();
   std::vector<std::byte> scratch;
   std::span<std::byte> buf = br.out;
@@ -160,7 +185,7 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId 
     dropIfSame(pid, id);
     return HitOutcome::kDropped;
   }
-  if (!verifyChunks(sums, static_cast<size_t>(firstChunk), buf)) {
+  if (!verifyChunks(sums, 0, buf)) {
     checksumFailures_++;
     spdlog::warn("cache: block {} of '{}' (file {}) failed its checksum; dropping and refetching",
                  br.blockNo, br.file->key, store_->blockPath(id));

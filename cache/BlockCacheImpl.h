@@ -33,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -40,6 +41,7 @@
 #include "cache/BlockCache.h"
 #include "cache/BlockStore.h"
 #include "cache/CacheDirLock.h"
+#include "cache/Checksum.h"
 #include "cache/Index.h"
 #include "policy/EpochAware.h"
 
@@ -81,11 +83,20 @@ class BlockCacheImpl final : public BlockCache {
   // twice, and ownEtag is null. policyIdLocked(), the only writer of Known::etag, gives the
   // entry its own copy before the latest seen version changes (see cachedEtagLocked()).
   struct Entry {
+    Entry() = default;
+    Entry(BlockId blockId, uint32_t len, std::unique_ptr<std::string> etag,
+          std::span<const uint64_t> checksums);
     BlockId id = 0;
     uint32_t length = 0;
-    uint64_t allocated = 0;
     std::unique_ptr<std::string> ownEtag;  // the cached version if not known_[pid - 1].etag
-    std::vector<uint64_t> checksums;
+    // The xxh3 of each kChecksumChunk of the block (chunkCount(length) of them): a block of
+    // one chunk (every small file) holds its sum inline, a larger one all of them on the heap.
+    uint64_t sum0 = 0;
+    std::unique_ptr<uint64_t[]> sums;
+    std::span<const uint64_t> checksums() const {
+      return {sums ? sums.get() : &sum0, chunkCount(length)};
+    }
+    uint64_t allocated() const { return BlockStore::allocatedBytes(length); }
   };
   using Entries = std::unordered_map<PolicyId, Entry>;
   // A whole block fetched from the origin, shared by the leader and the waiters.

@@ -119,6 +119,28 @@ TEST_F(BlockCacheTest, CorruptBlockIsDroppedAndRefetched) {
   EXPECT_EQ(cache->stats().checksumFailures, 1u);
 }
 
+// Reads of more than 8 chunks (their sums are copied to the heap, not the stack): the same
+// chunks are verified.
+TEST_F(BlockCacheTest, LongReadsVerifyTheirChunksToo) {
+  constexpr uint64_t kChunk = 128 * 1024;
+  opts_.blockSizeBytes = 16 * kChunk;
+  auto cache = open();
+  std::string bytes = randomBytes(opts_.blockSizeBytes, 5);
+  FileRef f = put("long", bytes);
+  ASSERT_EQ(readAll(*cache, f), bytes);
+  corruptOnlyBlock(opts_.dir, 12 * kChunk + 7);  // in chunk 12
+  auto got = readRange(*cache, f, 100, 12 * kChunk - 200);  // chunks 0-11: a good hit
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ(*got, bytes.substr(100, 12 * kChunk - 200));
+  EXPECT_EQ(cache->stats().checksumFailures, 0u);
+  EXPECT_EQ(originReads(), 1u);
+  got = readRange(*cache, f, 3 * kChunk + 5, 10 * kChunk);  // chunks 3-13
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ(*got, bytes.substr(3 * kChunk + 5, 10 * kChunk));
+  EXPECT_EQ(cache->stats().checksumFailures, 1u);
+  EXPECT_EQ(originReads(), 2u);
+}
+
 TEST_F(BlockCacheTest, OnlyTouchedChunksAreVerified) {
   opts_.blockSizeBytes = 4 * 128 * 1024;  // four checksum chunks
   auto cache = open();
