@@ -130,8 +130,9 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId 
       br.length, (br.inOffset + br.out.size() + kChecksumChunk - 1) / kChecksumChunk * kChecksumChunk);
   const size_t nChunks = static_cast<size_t>((end - start + kChecksumChunk - 1) / kChecksumChunk);
   // The sums of those chunks, copied under the lock (the entry may go once it is released):
-  // on the stack for reads of up to 1 MiB (FUSE's largest), which is every read but a test's.
-  std::array<uint64_t, 8> few{};
+  // on the stack for reads of up to 1 MiB (FUSE's largest, 9 chunks when unaligned), which is
+  // every read but a test's.
+  std::array<uint64_t, 9> few{};
   std::vector<uint64_t> many;
   std::span<uint64_t> sums(few.data(), std::min(nChunks, few.size()));
   if (nChunks > few.size()) {

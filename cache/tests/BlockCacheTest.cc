@@ -119,7 +119,7 @@ TEST_F(BlockCacheTest, CorruptBlockIsDroppedAndRefetched) {
   EXPECT_EQ(cache->stats().checksumFailures, 1u);
 }
 
-// Reads of more than 8 chunks (their sums are copied to the heap, not the stack): the same
+// Reads of more than 9 chunks (their sums are copied to the heap, not the stack): the same
 // chunks are verified.
 TEST_F(BlockCacheTest, LongReadsVerifyTheirChunksToo) {
   constexpr uint64_t kChunk = 128 * 1024;
