@@ -200,7 +200,13 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId 
     std::lock_guard<std::mutex> g(mu_);
     const bool tell = noteReadLocked(pid, br.inOffset);
     auto it = entries_.find(pid);
-    if (tell && it != entries_.end() && it->second.id == id) policy_->onAccess(pid);
+    if (it != entries_.end() && it->second.id == id) {
+      if (tell) {
+        policy_->onAccess(pid);
+      } else {
+        policy_->onTouch(pid);  // a continued read: recency only
+      }
+    }
     EpochStats& e = epochLocked();
     e.reads++;
     e.hits++;

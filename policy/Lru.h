@@ -19,6 +19,8 @@ class Lru final : public Policy {
   // Inserting a block already tracked counts as an access.
   void onInsert(BlockId id, uint64_t bytes) override;
   void onAccess(BlockId id) override;  // unknown ids are ignored
+  // A block being read (a shard streamed in 128 KiB reads) stays the most recently used.
+  void onTouch(BlockId id) override { onAccess(id); }
   void onErase(BlockId id) override;
   // Always yes: LRU makes room for everything.
   bool shouldAdmit(uint64_t bytes, uint64_t bytesToFree) override;

@@ -56,6 +56,10 @@ class Policy {
   virtual void onInsert(BlockId id, uint64_t bytes) = 0;
   // `id` was read from the cache (a hit).
   virtual void onAccess(BlockId id) = 0;
+  // A hit on `id` that continues a read already reported (the next part of the block, or a
+  // repeat a few reads later): not a new read for counting epochs, but a recent use for a
+  // policy ordered by recency. Default: nothing.
+  virtual void onTouch(BlockId /*id*/) {}
   // `id` left the cache: evicted as a victim, or dropped (corrupt, stale). Unknown ids are
   // ignored.
   virtual void onErase(BlockId id) = 0;

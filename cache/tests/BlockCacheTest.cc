@@ -255,6 +255,73 @@ TEST_F(BlockCacheTest, AdmittedButNoVictimIsNotCached) {
   EXPECT_LE(s.usedBytes, s.limitBytes);
 }
 
+// Records which hits the cache reports as reads and which as continued reads.
+class TouchRecordingPolicy final : public policy::Policy {
+ public:
+  std::string_view name() const override { return "touchrec"; }
+  void onInsert(policy::BlockId id, uint64_t) override { ids_.insert(id); }
+  void onAccess(policy::BlockId) override { accesses++; }
+  void onTouch(policy::BlockId) override { touches++; }
+  void onErase(policy::BlockId id) override { ids_.erase(id); }
+  bool shouldAdmit(uint64_t, uint64_t) override { return true; }
+  std::optional<policy::BlockId> pickVictim() override {
+    return ids_.empty() ? std::nullopt : std::optional(*ids_.begin());
+  }
+  size_t size() const override { return ids_.size(); }
+  int accesses = 0;
+  int touches = 0;
+
+ private:
+  std::set<policy::BlockId> ids_;
+};
+
+// A block read in parts (a shard streamed by 128 KiB FUSE reads) is one read for the policy
+// (onAccess once per epoch's read), and every later part a touch: LRU keeps it the most
+// recently used while it is being read, instead of evicting it half-way.
+TEST_F(BlockCacheTest, ContinuedReadsOfABlockAreTouchesNotNewReads) {
+  auto owned = std::make_unique<TouchRecordingPolicy>();
+  TouchRecordingPolicy* policy = owned.get();
+  auto cache = open(std::move(owned));
+  std::vector<FileRef> files;
+  for (uint64_t i = 0; i < 40; ++i) {
+    files.push_back(put("t/" + std::to_string(i), randomBytes(kBlock, i)));
+  }
+  for (const FileRef& f : files) ASSERT_TRUE(readRange(*cache, f, 0, 100).isOk());  // misses
+  ASSERT_EQ(policy->accesses, 0);
+  // Each block's next parts, in order: one hit continuing the read, then another.
+  for (const FileRef& f : files) {
+    ASSERT_TRUE(readRange(*cache, f, 100, 100).isOk());
+    ASSERT_TRUE(readRange(*cache, f, 200, 100).isOk());
+  }
+  EXPECT_EQ(policy->accesses, 0);
+  EXPECT_EQ(policy->touches, 80);
+  // A new read of each from its start (the next epoch): reported as a read.
+  for (const FileRef& f : files) ASSERT_TRUE(readRange(*cache, f, 0, 100).isOk());
+  EXPECT_EQ(policy->accesses, 40);
+  EXPECT_EQ(originReads(), 40u);
+}
+
+TEST_F(BlockCacheTest, LruKeepsABlockBeingReadOverBlocksFilledMeanwhile) {
+  auto cache = open("lru");
+  std::string big = randomBytes(kBlock, 99);
+  FileRef streamed = put("stream", big);
+  ASSERT_TRUE(readRange(*cache, streamed, 0, 1024).isOk());  // its first part: a miss
+  // Fill the cache twice over with other blocks, the streamed block read on between fills.
+  const int fills = 2 * static_cast<int>(opts_.sizeBytes / kBlock);
+  for (int i = 0; i < fills; ++i) {
+    std::string other = randomBytes(kBlock, 1000 + static_cast<uint64_t>(i));
+    ASSERT_EQ(readAll(*cache, put("o/" + std::to_string(i), other)), other);
+    if (i % 8 == 0) {
+      const uint64_t off = 1024 + static_cast<uint64_t>(i / 8) * 16;
+      auto got = readRange(*cache, streamed, off, 16);
+      ASSERT_TRUE(got.isOk());
+      ASSERT_EQ(*got, big.substr(off, 16));
+    }
+  }
+  EXPECT_GT(cache->stats().evictions, 0u);
+  EXPECT_EQ(originReads(), 1u + static_cast<uint64_t>(fills)) << "the streamed block was refetched";
+}
+
 TEST_F(BlockCacheTest, MinFreeKeepsBlocksOut) {
   opts_.minFreeBytes = 1ULL << 60;  // more than any disk has
   auto cache = open();
