@@ -221,24 +221,34 @@ TEST_F(BlockCacheTest, FixedPolicyStopsAdmittingWhenFull) {
   EXPECT_LE(diskUsage(opts_.dir), opts_.sizeBytes);
 }
 
-// Admits everything but never names a victim: once full, the cache must stop caching.
-class NoVictimPolicy final : public policy::Policy {
+// Admits everything and counts the hits it is told of as reads (onAccess) or continued reads
+// (onTouch). Names its smallest block as the victim, or none (namesVictims false): once full,
+// the cache must then stop caching.
+class CountingPolicy final : public policy::Policy {
  public:
-  std::string_view name() const override { return "novictim"; }
+  explicit CountingPolicy(bool namesVictims) : namesVictims_(namesVictims) {}
+  std::string_view name() const override { return namesVictims_ ? "counting" : "novictim"; }
   void onInsert(policy::BlockId id, uint64_t) override { ids_.insert(id); }
-  void onAccess(policy::BlockId) override {}
+  void onAccess(policy::BlockId) override { accesses++; }
+  void onTouch(policy::BlockId) override { touches++; }
   void onErase(policy::BlockId id) override { ids_.erase(id); }
   bool shouldAdmit(uint64_t, uint64_t) override { return true; }
-  std::optional<policy::BlockId> pickVictim() override { return std::nullopt; }
+  std::optional<policy::BlockId> pickVictim() override {
+    if (!namesVictims_ || ids_.empty()) return std::nullopt;
+    return *ids_.begin();
+  }
   size_t size() const override { return ids_.size(); }
+  int accesses = 0;
+  int touches = 0;
 
  private:
+  const bool namesVictims_;
   std::set<policy::BlockId> ids_;
 };
 
 TEST_F(BlockCacheTest, AdmittedButNoVictimIsNotCached) {
-  auto owned = std::make_unique<NoVictimPolicy>();
-  NoVictimPolicy* policy = owned.get();
+  auto owned = std::make_unique<CountingPolicy>(/*namesVictims=*/false);
+  CountingPolicy* policy = owned.get();
   auto cache = open(std::move(owned));
   EXPECT_EQ(cache->policyName(), "novictim");
   std::vector<std::pair<FileRef, std::string>> files;
@@ -255,32 +265,12 @@ TEST_F(BlockCacheTest, AdmittedButNoVictimIsNotCached) {
   EXPECT_LE(s.usedBytes, s.limitBytes);
 }
 
-// Records which hits the cache reports as reads and which as continued reads.
-class TouchRecordingPolicy final : public policy::Policy {
- public:
-  std::string_view name() const override { return "touchrec"; }
-  void onInsert(policy::BlockId id, uint64_t) override { ids_.insert(id); }
-  void onAccess(policy::BlockId) override { accesses++; }
-  void onTouch(policy::BlockId) override { touches++; }
-  void onErase(policy::BlockId id) override { ids_.erase(id); }
-  bool shouldAdmit(uint64_t, uint64_t) override { return true; }
-  std::optional<policy::BlockId> pickVictim() override {
-    return ids_.empty() ? std::nullopt : std::optional(*ids_.begin());
-  }
-  size_t size() const override { return ids_.size(); }
-  int accesses = 0;
-  int touches = 0;
-
- private:
-  std::set<policy::BlockId> ids_;
-};
-
 // A block read in parts (a shard streamed by 128 KiB FUSE reads) is one read for the policy
 // (onAccess once per epoch's read), and every later part a touch: LRU keeps it the most
 // recently used while it is being read, instead of evicting it half-way.
 TEST_F(BlockCacheTest, ContinuedReadsOfABlockAreTouchesNotNewReads) {
-  auto owned = std::make_unique<TouchRecordingPolicy>();
-  TouchRecordingPolicy* policy = owned.get();
+  auto owned = std::make_unique<CountingPolicy>(/*namesVictims=*/true);
+  CountingPolicy* policy = owned.get();
   auto cache = open(std::move(owned));
   std::vector<FileRef> files;
   for (uint64_t i = 0; i < 40; ++i) {
