@@ -61,9 +61,12 @@ class EpochResult:
             self.mismatches.append((rel, why))
 
 
-def read_one(path: str, f, checker: Checker, lat: list) -> tuple[int, str | None]:
+def read_one(path: str, f, checker: Checker, lat: list,
+             drop_cache: bool = False) -> tuple[int, str | None]:
     """Reads `path` (a manifest File `f`) fully; appends latency samples to `lat`. Returns
-    (bytes read, None) if content matched, else (bytes, reason)."""
+    (bytes read, None) if content matched, else (bytes, reason). `drop_cache`: then drops the
+    file's pages from the kernel's page cache (POSIX_FADV_DONTNEED), so that its next read
+    reaches the filesystem again."""
     h = checker.new()
     n = 0
     try:
@@ -80,12 +83,16 @@ def read_one(path: str, f, checker: Checker, lat: list) -> tuple[int, str | None
                     n += len(b)
                     h.update(b)
                     t0 = time.perf_counter()
+                if drop_cache:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             finally:
                 os.close(fd)
         else:
             t0 = time.perf_counter()
             with open(path, "rb", buffering=0) as fh:
                 b = fh.read()
+                if drop_cache:
+                    os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
             lat.append(time.perf_counter() - t0)
             n = len(b)
             h.update(b)
@@ -98,9 +105,10 @@ def read_one(path: str, f, checker: Checker, lat: list) -> tuple[int, str | None
     return n, None
 
 
-def run_epoch(root: str, order: list, threads: int, checker: Checker) -> EpochResult:
+def run_epoch(root: str, order: list, threads: int, checker: Checker,
+              drop_cache: bool = False) -> EpochResult:
     """Reads every manifest File in `order` under `root` with `threads` threads that take the
-    next file from a shared cursor."""
+    next file from a shared cursor (`drop_cache`: see read_one)."""
     res = EpochResult()
     lock = threading.Lock()
     cursor = [0]
@@ -116,7 +124,7 @@ def run_epoch(root: str, order: list, threads: int, checker: Checker) -> EpochRe
             if i >= len(order):
                 break
             f = order[i]
-            n, why = read_one(os.path.join(root, f.rel), f, checker, lat)
+            n, why = read_one(os.path.join(root, f.rel), f, checker, lat, drop_cache)
             files += 1
             nbytes += n
             if why is None:
