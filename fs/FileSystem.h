@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -155,7 +156,12 @@ class FileSystem {
   mutable std::mutex planMu_;
   PlanCounters plans_;  // guarded by planMu_
   std::mutex discoverMu_;  // guards the four below
-  std::unordered_set<std::string> discoveredDirs_;
+  // Looked up by string_view: an open of a file in a known directory allocates nothing.
+  struct DirHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_set<std::string, DirHash, std::equal_to<>> discoveredDirs_;
   std::deque<std::string> discoverQueue_;
   bool discoverStop_ = false;
   std::thread discoverer_;  // started with the first directory; stopped by the destructor

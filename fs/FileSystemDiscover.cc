@@ -8,12 +8,12 @@ namespace epochfs::fs {
 
 void FileSystem::discoverDirOf(const std::string& fileKey) {
   if (!opts_.policy.prefetchListed || opts_.policy.prefetchThreads == 0) return;
-  std::string dir(splitKey(fileKey).first);
+  const std::string_view dir = splitKey(fileKey).first;
   {
     std::lock_guard<std::mutex> g(discoverMu_);
     if (discoverStop_ || discoveredDirs_.contains(dir)) return;
-    discoveredDirs_.insert(dir);
-    discoverQueue_.push_back(std::move(dir));
+    discoveredDirs_.emplace(dir);
+    discoverQueue_.emplace_back(dir);
     if (!discoverer_.joinable()) discoverer_ = std::thread([this] { discoverLoop(); });
   }
   discoverCv_.notify_one();
