@@ -19,7 +19,7 @@ enum class Code {
   kPermissionDenied,
   kStale,        // the object changed at the origin since its etag was taken
   kUnavailable,  // origin unreachable or failing; retryable
-  kCorrupt,      // bytes on the cache device failed their checksum
+  kCorrupt,      // bytes failed their checksum (on the cache device, or from the origin)
   kNoSpace,
   kCancelled,
   kInvalid,      // bad input: config, arguments, plan lines

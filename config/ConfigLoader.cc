@@ -252,6 +252,13 @@ constexpr Field kS3Fields[] = {
        o.origin.s3.verifyTls = *v;
        return Status::ok();
      }},
+    {"verify_integrity", Kind::kBool,
+     [](std::string_view t, MountOptions& o) {
+       Result<bool> v = parseBool(t);
+       if (!v.isOk()) return v.status();
+       o.origin.s3.verifyIntegrity = *v;
+       return Status::ok();
+     }},
     {"ca_bundle", Kind::kString,
      [](std::string_view t, MountOptions& o) {
        EPOCHFS_RETURN_IF_ERROR(checks::path(t));

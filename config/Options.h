@@ -85,6 +85,10 @@ struct S3Options {
   std::string addressing = "auto";
   // Verify the server's TLS certificate. YAML: s3.verify_tls. Default: true.
   bool verifyTls = true;
+  // Check every GET that returns a whole object against the object's checksum (an additional
+  // S3 checksum, else an ETag that is an MD5), retrying a mismatch. YAML:
+  // s3.verify_integrity. Default: true.
+  bool verifyIntegrity = true;
   // A PEM file of CA certificates to verify against instead of the system's. YAML:
   // s3.ca_bundle. Default: "" (the system's). validate() makes it absolute.
   std::string caBundle;

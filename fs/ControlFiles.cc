@@ -40,6 +40,16 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
       {"read_requests", o.readRequests.load()},
       {"list_requests", o.listRequests.load()},
       {"stat_requests", o.statRequests.load()},
+      {"integrity",
+       {
+           {"mode", ctx.integrity.mode},
+           {"verified_reads", ctx.integrity.verifiedReads},
+           {"verified_bytes", ctx.integrity.verifiedBytes},
+           {"unverified_reads", ctx.integrity.unverifiedReads},
+           {"unverified_bytes", ctx.integrity.unverifiedBytes},
+           {"mismatches", ctx.integrity.mismatches},
+           {"failed_reads", ctx.integrity.failedReads},
+       }},
   };
   j["policy"] = {
       {"name", ctx.policyName},

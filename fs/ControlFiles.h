@@ -47,6 +47,7 @@ struct StatsContext {
   std::string policyName;
   uint64_t inodes = 0;
   PlanCounters plans;
+  origin::IntegrityStats integrity;
 };
 
 // The JSON served by .epochfs/stats, pretty-printed, ending with a newline.

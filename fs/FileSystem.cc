@@ -285,6 +285,7 @@ std::string FileSystem::statsJson() const {
   ctx.cacheDir = opts_.cache.dir;
   ctx.policyName = cache_.policyName();
   ctx.inodes = inodes_.size();
+  ctx.integrity = origin_.integrity();
   {
     std::lock_guard<std::mutex> g(planMu_);
     ctx.plans = plans_;

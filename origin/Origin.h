@@ -46,6 +46,19 @@ struct TreeEntry {
   ObjectInfo info;
 };
 
+// What an origin checked of the bytes its reads returned (S3: origin/s3/Integrity.h).
+struct IntegrityStats {
+  // "s3": S3 checksums and MD5 ETags checked; "off": s3.verify_integrity is false; "none": the
+  // origin gives nothing to check against (a directory).
+  std::string mode = "none";
+  uint64_t verifiedReads = 0;    // reads whose bytes matched what the origin says the object is
+  uint64_t verifiedBytes = 0;
+  uint64_t unverifiedReads = 0;  // reads with nothing to check against (see docs/semantics.md)
+  uint64_t unverifiedBytes = 0;
+  uint64_t mismatches = 0;       // answers whose bytes did not match (each one retried)
+  uint64_t failedReads = 0;      // reads that failed because every attempt mismatched
+};
+
 // Thread-safe. Calls may block (disk, network).
 class Origin {
  public:
@@ -85,6 +98,10 @@ class Origin {
   // when there is no such limit (a directory). The cache keeps prefetch out of the way of
   // demand reads within it.
   virtual unsigned maxConcurrency() const { return 0; }
+
+  // Counters of the checks of read bytes against the origin's own checksums, since
+  // construction.
+  virtual IntegrityStats integrity() const { return {}; }
 };
 
 // Counters kept by InstrumentedOrigin; all monotonic since construction.
@@ -110,6 +127,7 @@ class InstrumentedOrigin final : public Origin {
   // Counted as one list request, however many the inner origin makes.
   Result<std::vector<TreeEntry>> listRecursive(std::string_view key) override;
   unsigned maxConcurrency() const override { return inner_->maxConcurrency(); }
+  IntegrityStats integrity() const override { return inner_->integrity(); }
 
   const OriginCounters& counters() const { return counters_; }
 

@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libfuse3-dev fuse3
   librocksdb-dev libxxhash-dev libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev
-  libfmt-dev libcurl4-openssl-dev nlohmann-json3-dev libtinyxml2-dev
+  libfmt-dev libcurl4-openssl-dev zlib1g-dev nlohmann-json3-dev libtinyxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-torch python3-venv python3-pip
   s3fs iproute2

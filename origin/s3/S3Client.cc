@@ -133,9 +133,11 @@ Result<S3Response> S3Client::send(const S3Request& req, const RetryPolicy* polic
   std::optional<S3Response> last;
   S3Failure cause;
   Status fatal;
+  bool refused = false;  // the last attempt's answer was refused by req.verify
   RetryOutcome outcome = runWithRetries(
       p, clock_, [&](int attempt, std::chrono::steady_clock::time_point deadline) {
         if (attempt > 0) retries_.fetch_add(1, std::memory_order_relaxed);
+        refused = false;
         SignInput in;
         in.method = req.method;
         in.path = path;
@@ -171,6 +173,15 @@ Result<S3Response> S3Client::send(const S3Request& req, const RetryPolicy* polic
         if (resp.status >= 300) resp.error = parseError(r.response.body);
         resp.http = std::move(r.response);
         const bool retry = retryableStatus(resp.status, resp.error);
+        if (!retry && resp.status / 100 == 2 && req.verify) {
+          std::string why = req.verify(resp.http);
+          if (!why.empty()) {
+            refused = true;
+            cause = {TransportError::kNone, std::move(why)};
+            last = std::move(resp);
+            return true;
+          }
+        }
         if (retry) {
           cause = {TransportError::kNone, "HTTP " + std::to_string(resp.status) +
                                               (resp.error.code.empty() ? "" : " " + resp.error.code) +
@@ -182,6 +193,11 @@ Result<S3Response> S3Client::send(const S3Request& req, const RetryPolicy* polic
 
   if (failure != nullptr) *failure = cause;
   if (!fatal.isOk()) return fatal;
+  if (refused) {
+    return Status(Code::kCorrupt, "S3 " + req.method + " " + url + ": " + cause.message +
+                                      " (" + std::to_string(outcome.attempts) + " attempt" +
+                                      (outcome.attempts == 1 ? "" : "s") + ")");
+  }
   if (outcome.gaveUp || !last) {
     return unavailable("S3 " + req.method + " " + url + ": no answer after " +
                        std::to_string(outcome.attempts) + " attempt" +

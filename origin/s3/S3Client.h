@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -64,6 +65,10 @@ struct S3Request {
   // Bound each attempt by the retry deadline too (the mount-time probe), not only the budget
   // for starting retries.
   bool hardDeadline = false;
+  // Called on every 2xx answer before it is taken: "" takes it; anything else (why, e.g. the
+  // body does not match the object's checksum) makes that attempt a failure worth retrying.
+  // When the attempts or the budget run out on such failures, send() returns kCorrupt.
+  std::function<std::string(const HttpResponse&)> verify;
 };
 
 struct S3Response {
@@ -85,8 +90,9 @@ class S3Client {
 
   // Sends `req` with retries under `policy` (default: the client's). Returns the last response
   // whatever its status, or kUnavailable when the budget ran out on retryable failures (and
-  // then, if `failure` is given, the last cause), or kInvalid/kIo for failures not worth
-  // retrying (TLS verification, a malformed URL).
+  // then, if `failure` is given, the last cause), kCorrupt when it ran out on answers that
+  // req.verify refused, or kInvalid/kIo for failures not worth retrying (TLS verification, a
+  // malformed URL).
   Result<S3Response> send(const S3Request& req, const RetryPolicy* policy = nullptr,
                           S3Failure* failure = nullptr);
 

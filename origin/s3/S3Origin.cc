@@ -7,7 +7,10 @@
 #include <limits>
 #include <map>
 
+#include <spdlog/spdlog.h>
+
 #include "config/Options.h"
+#include "origin/s3/Integrity.h"
 
 namespace epochfs::origin::s3 {
 namespace {
@@ -59,14 +62,26 @@ std::optional<ContentRange> parseContentRange(std::string_view v) {
 
 }  // namespace
 
-S3Origin::S3Origin(std::unique_ptr<S3Client> client, std::string prefix)
-    : client_(std::move(client)), prefix_(std::move(prefix)) {
+S3Origin::S3Origin(std::unique_ptr<S3Client> client, std::string prefix, bool verify)
+    : client_(std::move(client)), prefix_(std::move(prefix)), verify_(verify) {
   while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
   while (!prefix_.empty() && prefix_.front() == '/') prefix_.erase(prefix_.begin());
 }
 
 unsigned S3Origin::maxConcurrency() const {
   return static_cast<unsigned>(std::max(1, client_->http().options().maxConnections));
+}
+
+IntegrityStats S3Origin::integrity() const {
+  IntegrityStats s;
+  s.mode = verify_ ? "s3" : "off";
+  s.verifiedReads = verifiedReads_.load();
+  s.verifiedBytes = verifiedBytes_.load();
+  s.unverifiedReads = unverifiedReads_.load();
+  s.unverifiedBytes = unverifiedBytes_.load();
+  s.mismatches = mismatches_.load();
+  s.failedReads = failedReads_.load();
+  return s;
 }
 
 std::string S3Origin::describe() const {
@@ -257,8 +272,28 @@ Result<size_t> S3Origin::read(std::string_view key, std::string_view etag, uint6
   if (!etag.empty()) req.headers.emplace_back("if-match", std::string(etag));
   req.out = out;
   req.skipIf200 = offset;
+  bool verified = false;
+  if (verify_) {
+    req.headers.emplace_back("x-amz-checksum-mode", "ENABLED");
+    req.verify = [&](const HttpResponse& h) {
+      return verifyBody(h, key, etag, offset, out, verified);
+    };
+  }
   Result<S3Response> r = client_->send(req);
-  if (!r.isOk()) return r.status();
+  if (!r.isOk()) {
+    if (r.status().code() == Code::kCorrupt) {
+      failedReads_++;
+      return corrupt("read " + where(key) + ": every answer failed its integrity check; " +
+                     r.status().message());
+    }
+    return r.status();
+  }
+  if (r->status == 200 || r->status == 206) {
+    std::atomic<uint64_t>& reads = verified ? verifiedReads_ : unverifiedReads_;
+    std::atomic<uint64_t>& bytes = verified ? verifiedBytes_ : unverifiedBytes_;
+    reads++;
+    bytes += r->http.outBytes;
+  }
 
   switch (r->status) {
     case 200:
@@ -296,6 +331,35 @@ Result<size_t> S3Origin::read(std::string_view key, std::string_view etag, uint6
     default:
       return errorFor(*r, "read", key);
   }
+}
+
+std::string S3Origin::verifyBody(const HttpResponse& h, std::string_view key,
+                                 std::string_view etag, uint64_t offset,
+                                 std::span<const std::byte> out, bool& verified) {
+  verified = false;
+  // Only a body that is the whole object can be checked against the object's digest.
+  if (offset != 0) return "";
+  std::optional<uint64_t> total;
+  if (h.status == 206) {
+    std::optional<std::string> cr = h.header("content-range");
+    std::optional<ContentRange> range = cr ? parseContentRange(*cr) : std::nullopt;
+    if (!range || range->start != 0) return "";  // read() reports a bad Content-Range
+    total = range->total;
+  } else if (h.status == 200 && !h.outFull) {
+    total = h.outBytes;
+  }
+  if (!total || *total != h.outBytes) return "";
+  const std::string sent = h.header("etag").value_or(std::string(etag));
+  std::optional<ExpectedDigest> want = expectedDigest(h, sent);
+  if (!want) return "";
+  std::string why = checkDigest(*want, out.first(h.outBytes));
+  if (!why.empty()) {
+    mismatches_++;
+    spdlog::warn("integrity: {}: {}; retrying", where(key), why);
+    return "integrity check failed for " + where(key) + ": " + why;
+  }
+  verified = true;
+  return "";
 }
 
 Status S3Origin::probe(std::string_view credentialSource) {
@@ -378,7 +442,8 @@ Result<std::unique_ptr<Origin>> makeS3Origin(const config::OriginOptions& opts, 
   if (!creds.isOk()) return creds.status();
   auto client = std::make_unique<S3Client>(S3ClientOptions::from(opts.s3, loc->bucket),
                                            loc->bucket, std::move(creds->key));
-  auto origin = std::make_unique<S3Origin>(std::move(client), loc->prefix);
+  auto origin = std::make_unique<S3Origin>(std::move(client), loc->prefix,
+                                           opts.s3.verifyIntegrity);
   EPOCHFS_RETURN_IF_ERROR(origin->probe(creds->source));
   return std::unique_ptr<Origin>(std::move(origin));
 }

@@ -19,6 +19,12 @@
 //   - read(): a ranged GET ("bytes=a-b") with If-Match: etag; 412 is kStale, 416 (at or after
 //     the end) reads 0 bytes, a 200 to a Range is cut to the range. An object's etag is its
 //     S3 ETag, quotes included, so it changes with every overwrite.
+//   - Integrity (unless `verify` is off): every GET asks for the object's additional checksum
+//     (x-amz-checksum-mode: ENABLED); an answer that holds the whole object is checked against
+//     that checksum, or else against an ETag that is an MD5 (origin/s3/Integrity.h). A
+//     mismatch is retried like a 503; when the retries run out, read() fails with kCorrupt
+//     naming the object. Parts of larger objects have nothing to check against: counted as
+//     unverified (docs/semantics.md, "Integrity").
 //
 // Thread-safe; requests run in parallel up to s3.max_connections.
 #pragma once
@@ -39,7 +45,7 @@ namespace epochfs::origin::s3 {
 class S3Origin final : public Origin {
  public:
   // `prefix`: without leading or trailing '/'; "" for the whole bucket.
-  S3Origin(std::unique_ptr<S3Client> client, std::string prefix);
+  S3Origin(std::unique_ptr<S3Client> client, std::string prefix, bool verify = true);
 
   // "s3://bucket/prefix (http://127.0.0.1:7480, region us-east-1)". No credentials.
   std::string describe() const override;
@@ -50,6 +56,7 @@ class S3Origin final : public Origin {
   // One ListObjectsV2 pass without delimiter, 1000 keys a page: requests = keys / 1000.
   Result<std::vector<TreeEntry>> listRecursive(std::string_view key) override;
   unsigned maxConcurrency() const override;
+  IntegrityStats integrity() const override;
 
   // The mount-time check: one ListObjectsV2 (max-keys=1) on the prefix with a short deadline
   // (at most 3 attempts, about 9 s in all). OK, or a message that names the cause for people:
@@ -73,8 +80,15 @@ class S3Origin final : public Origin {
   // kNotFound if nothing is there (one HEAD).
   Status nothingBelow(std::string_view key);
 
+  // The check of one GET answer (S3Request::verify): "" if it may be taken; sets `verified`.
+  std::string verifyBody(const HttpResponse& h, std::string_view key, std::string_view etag,
+                         uint64_t offset, std::span<const std::byte> out, bool& verified);
+
   std::unique_ptr<S3Client> client_;
   std::string prefix_;
+  const bool verify_;
+  std::atomic<uint64_t> verifiedReads_{0}, verifiedBytes_{0}, unverifiedReads_{0},
+      unverifiedBytes_{0}, mismatches_{0}, failedReads_{0};
 };
 
 // makeOrigin() for "s3://BUCKET[/PREFIX]": parses the source, loads credentials (from `env`

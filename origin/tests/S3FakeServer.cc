@@ -220,6 +220,11 @@ void FakeBucket::put(const std::string& key, const std::string& bytes) {
   objects_[key] = {bytes, "\"v" + std::to_string(++version_) + "\""};
 }
 
+void FakeBucket::put(const std::string& key, const std::string& bytes, const std::string& etag) {
+  std::lock_guard lock(mu_);
+  objects_[key] = {bytes, etag};
+}
+
 int FakeBucket::count(const std::string& what) {
   std::lock_guard lock(mu_);
   return counts_[what];

@@ -75,6 +75,8 @@ class FakeBucket {
  public:
   FakeBucket(std::string name, size_t pageSize = 2) : name_(std::move(name)), pageSize_(pageSize) {}
   void put(const std::string& key, const std::string& bytes);
+  // With this ETag (quotes included) instead of a made-up "vN".
+  void put(const std::string& key, const std::string& bytes, const std::string& etag);
   FakeResponse handle(const FakeRequest& req);
   // Requests seen, by "METHOD" or "LIST".
   int count(const std::string& what);

@@ -23,6 +23,12 @@ Fault modes:
     "reset"     abort the client connection without answering (RST: SO_LINGER 0)
     "truncate"  forward the upstream answer's status and headers and half of its body, then
                 abort the connection (a short body that must never be taken as data)
+    "corrupt"   forward the upstream answer with one byte of its body flipped (a bad NIC
+                offload or middlebox: status, headers and length all look right)
+    "badlength" forward the status and the body, with a Content-Length a third larger than
+                the body, then close the connection (a wrong Content-Length)
+    "stall"     forward the status, headers and half of the body, then send nothing more
+                until the client gives up (a stalled transfer mid-body)
     "ok"        (fail_next only) forward this one: a gap in a sequence of faults
 
 A fault is decided when a request has been read completely, before anything is sent
@@ -38,7 +44,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
-MODES = ("503", "500", "403", "404", "close", "reset", "truncate")
+MODES = ("503", "500", "403", "404", "close", "reset", "truncate", "corrupt", "badlength",
+         "stall")
 KINDS = ("list", "get", "head", "put", "delete", "other")
 
 _XML_ERRORS = {
@@ -363,6 +370,28 @@ class FaultProxy:
                     aborted = True
                     _abort(client)
                     return
+                if mode == "stall":
+                    client.sendall(rstart + b"".join(rlines) + b"\r\n" + rbody[:len(rbody) // 2])
+                    # Until the client hangs up (its low-speed timeout) or the proxy stops.
+                    client.settimeout(0.2)
+                    while not self._stopped.is_set():
+                        try:
+                            if not client.recv(65536):
+                                return
+                        except socket.timeout:
+                            continue
+                    return
+                if mode == "badlength":
+                    lines_out = [ln for ln in rlines
+                                 if not ln.lower().startswith(b"content-length:")]
+                    lines_out.append(f"Content-Length: {len(rbody) + len(rbody) // 3 + 1}"
+                                     "\r\n".encode())
+                    client.sendall(rstart + b"".join(lines_out) + b"\r\n" + rbody)
+                    return
+                if mode == "corrupt" and rbody and "chunked" not in rhdrs.get(
+                        "transfer-encoding", "").lower():
+                    i = len(rbody) // 2
+                    rbody = rbody[:i] + bytes([rbody[i] ^ 0x01]) + rbody[i + 1:]
                 client.sendall(rstart + b"".join(rlines) + b"\r\n" + rbody)
                 closing = ("close" in rhdrs.get("connection", "").lower()
                            or (not no_body and "content-length" not in rhdrs
