@@ -1,7 +1,8 @@
 // origin/s3/Integrity.cc: digests of S3 object bodies. MD5, SHA-1 and SHA-256 come from
 // OpenSSL, CRC-32 from zlib; Debian 12 packages no CRC-32C or CRC-64/NVME library, so those
-// two are table-driven here (reflected polynomials 0x82F63B78 and 0x9A6C9329AC4BC9B5, as
-// S3 defines them; test vectors in origin/tests/S3IntegrityTest.cc).
+// two are here: slicing-by-8 tables (reflected polynomials 0x82F63B78 and 0x9A6C9329AC4BC9B5,
+// as S3 defines them), and SSE 4.2's crc32 instruction for CRC-32C where the CPU has it.
+// Test vectors in origin/tests/S3IntegrityTest.cc.
 #include "origin/s3/Integrity.h"
 
 #include <openssl/evp.h>
@@ -10,23 +11,68 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstring>
 
 namespace epochfs::origin::s3 {
 namespace {
 
+// Slicing-by-8 tables of a reflected CRC: t[0] is the classic byte table, t[k][i] the CRC of
+// byte i followed by k zero bytes, so that eight bytes are folded per step.
 template <typename T, T kPoly>
-constexpr std::array<T, 256> reflectedTable() {
-  std::array<T, 256> t{};
+constexpr std::array<std::array<T, 256>, 8> slicingTables() {
+  std::array<std::array<T, 256>, 8> t{};
   for (unsigned i = 0; i < 256; ++i) {
     T c = i;
     for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ kPoly : c >> 1;
-    t[i] = c;
+    t[0][i] = c;
+  }
+  for (unsigned i = 0; i < 256; ++i) {
+    for (size_t k = 1; k < 8; ++k) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xff];
   }
   return t;
 }
 
-constexpr auto kCrc32cTable = reflectedTable<uint32_t, 0x82F63B78u>();
-constexpr auto kCrc64NvmeTable = reflectedTable<uint64_t, 0x9A6C9329AC4BC9B5ull>();
+constexpr auto kCrc32cTables = slicingTables<uint32_t, 0x82F63B78u>();
+constexpr auto kCrc64NvmeTables = slicingTables<uint64_t, 0x9A6C9329AC4BC9B5ull>();
+
+// The CRC register after `data`, from `c` (not inverted in or out). Little-endian loads.
+template <typename T>
+T reflectedCrc(const std::array<std::array<T, 256>, 8>& t, T c, std::span<const std::byte> data) {
+  const auto* p = reinterpret_cast<const uint8_t*>(data.data());
+  size_t n = data.size();
+  while (n >= 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, p, 8);
+    word ^= static_cast<uint64_t>(c);
+    T next = 0;
+    for (size_t k = 0; k < 8; ++k) next ^= t[7 - k][(word >> (8 * k)) & 0xff];
+    c = next;
+    p += 8;
+    n -= 8;
+  }
+  while (n-- > 0) c = t[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+  return c;
+}
+
+#if defined(__x86_64__)
+// SSE 4.2 has a CRC-32C instruction: ~20x the table's speed where the CPU has it.
+__attribute__((target("sse4.2"))) uint32_t crc32cSse42(uint32_t c, std::span<const std::byte> data) {
+  const auto* p = reinterpret_cast<const uint8_t*>(data.data());
+  size_t n = data.size();
+  uint64_t c64 = c;
+  while (n >= 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, p, 8);
+    c64 = __builtin_ia32_crc32di(c64, word);
+    p += 8;
+    n -= 8;
+  }
+  c = static_cast<uint32_t>(c64);
+  while (n-- > 0) c = __builtin_ia32_crc32qi(c, *p++);
+  return c;
+}
+const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+#endif
 
 template <typename T>
 std::string bigEndian(T v) {
@@ -120,15 +166,18 @@ std::string_view digestName(DigestKind kind) {
 }
 
 uint32_t crc32c(std::span<const std::byte> data) {
-  uint32_t c = ~0u;
-  for (std::byte b : data) c = kCrc32cTable[(c ^ static_cast<uint8_t>(b)) & 0xff] ^ (c >> 8);
-  return ~c;
+#if defined(__x86_64__)
+  if (kHaveSse42) return ~crc32cSse42(~0u, data);
+#endif
+  return ~reflectedCrc<uint32_t>(kCrc32cTables, ~0u, data);
+}
+
+uint32_t crc32cPortable(std::span<const std::byte> data) {
+  return ~reflectedCrc<uint32_t>(kCrc32cTables, ~0u, data);
 }
 
 uint64_t crc64nvme(std::span<const std::byte> data) {
-  uint64_t c = ~0ull;
-  for (std::byte b : data) c = kCrc64NvmeTable[(c ^ static_cast<uint8_t>(b)) & 0xff] ^ (c >> 8);
-  return ~c;
+  return ~reflectedCrc<uint64_t>(kCrc64NvmeTables, ~0ull, data);
 }
 
 std::string computeDigest(DigestKind kind, std::span<const std::byte> data) {

@@ -43,6 +43,7 @@ std::string computeDigest(DigestKind kind, std::span<const std::byte> data);
 
 // CRC-32C (Castagnoli) and CRC-64/NVME of `data`: exposed for tests (test vectors).
 uint32_t crc32c(std::span<const std::byte> data);
+uint32_t crc32cPortable(std::span<const std::byte> data);  // without SSE 4.2
 uint64_t crc64nvme(std::span<const std::byte> data);
 
 // "" when `data` matches `d`; otherwise the mismatch in words, naming both digests.

@@ -54,12 +54,37 @@ HttpResponse answer(std::vector<std::pair<std::string, std::string>> headers) {
 TEST(S3IntegrityTest, DigestsMatchTheirTestVectors) {
   const auto check = bytesOf("123456789");
   EXPECT_EQ(crc32c(check), 0xE3069283u);
+  EXPECT_EQ(crc32cPortable(check), 0xE3069283u);
   EXPECT_EQ(crc64nvme(check), 0xAE8B14860A799888ull);
   EXPECT_EQ(computeDigest(DigestKind::kCrc32, check), std::string("\xCB\xF4\x39\x26", 4));
   EXPECT_EQ(computeDigest(DigestKind::kCrc32c, check), std::string("\xE3\x06\x92\x83", 4));
   EXPECT_EQ(computeDigest(DigestKind::kMd5Etag, bytesOf("")).size(), 16u);
   EXPECT_EQ(computeDigest(DigestKind::kSha256, bytesOf("")).size(), 32u);
   EXPECT_EQ(computeDigest(DigestKind::kSha1, bytesOf("")).size(), 20u);
+}
+
+// The fast paths (slicing-by-8, SSE 4.2) against the bit-at-a-time definition, at every
+// alignment and tail length.
+TEST(S3IntegrityTest, FastCrcsAgreeWithTheDefinition) {
+  auto bitwise = [](auto poly, auto init, std::span<const std::byte> d) {
+    auto c = init;
+    for (std::byte b : d) {
+      c ^= static_cast<uint8_t>(b);
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ poly : c >> 1;
+    }
+    return static_cast<decltype(init)>(~c);
+  };
+  std::string data(3000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 7919 + 13) & 0xff);
+  for (size_t start : {0u, 1u, 3u, 7u}) {
+    for (size_t len : {0u, 1u, 7u, 8u, 9u, 63u, 1000u, 2990u}) {
+      const auto d = bytesOf(std::string_view(data).substr(start, len));
+      const uint32_t want32 = bitwise(0x82F63B78u, ~0u, d);
+      EXPECT_EQ(crc32c(d), want32) << start << "+" << len;
+      EXPECT_EQ(crc32cPortable(d), want32) << start << "+" << len;
+      EXPECT_EQ(crc64nvme(d), bitwise(0x9A6C9329AC4BC9B5ull, ~0ull, d)) << start << "+" << len;
+    }
+  }
 }
 
 TEST(S3IntegrityTest, AnMd5EtagIsUsedOnlyWhenItIsOne) {
