@@ -8,6 +8,8 @@
 #include "config/ConfigLoader.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,8 +22,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/Printable.h"
 #include "config/Checks.h"
 #include "config/Suggest.h"
+#include "config/YamlGuard.h"
 
 namespace epochfs::config {
 
@@ -418,15 +422,19 @@ class Problems {
   Problems(std::string_view file, int lineCount) : file_(file), lineCount_(lineCount) {}
 
   void add(const YAML::Mark& mark, std::string_view message) {
+    addAt(!mark.is_null() && mark.line >= 0 ? mark.line + 1 : 0, message);
+  }
+
+  // `line` from 1; 0 = none. The message may quote the file's bytes: they are made printable
+  // (no control bytes or bidi overrides reach a terminal or the log).
+  void addAt(int line, std::string_view message) {
     if (lines_.size() == kMaxProblems) ++dropped_;
     if (lines_.size() >= kMaxProblems) return;
-    std::string line = file_ + ":";
-    if (!mark.is_null() && mark.line >= 0) {
-      line += std::to_string(std::max(1, std::min(mark.line + 1, lineCount_))) + ":";
-    }
-    line += " ";
-    line += message;
-    lines_.push_back(std::move(line));
+    std::string text = file_ + ":";
+    if (line > 0) text += std::to_string(std::max(1, std::min(line, lineCount_))) + ":";
+    text += " ";
+    text += printable(message);
+    lines_.push_back(std::move(text));
   }
 
   bool empty() const { return lines_.empty(); }
@@ -532,6 +540,8 @@ Status loadConfigText(std::string_view yaml, std::string_view sourceName, MountO
   int lineCount = static_cast<int>(std::count(yaml.begin(), yaml.end(), '\n'));
   if (!yaml.empty() && yaml.back() != '\n') ++lineCount;
   Problems problems(sourceName, lineCount);
+  for (const auto& [line, what] : yamlHazards(yaml)) problems.addAt(line, what);
+  if (!problems.empty()) return problems.status();
   try {
     const std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
     if (docs.size() > 1) {
@@ -550,16 +560,48 @@ Status loadConfigText(std::string_view yaml, std::string_view sourceName, MountO
 }
 
 Status loadConfigFile(const std::string& path, MountOptions& opts) {
-  const std::string what = "config file '" + path + "'";
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  return loadConfigFile(path, opts, kConfigWait);
+}
+
+Status loadConfigFile(const std::string& path, MountOptions& opts, std::chrono::milliseconds wait) {
+  const std::string what = "config file '" + printable(path) + "'";
+  // O_NONBLOCK: opening a FIFO that no one writes to must not block (--config <(generate) is a
+  // pipe with a writer, and works).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return errnoStatus(errno, what);
-  // Read to EOF rather than trusting st_size, so that --config <(generate) works too.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return errnoStatus(err, what);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return errnoStatus(EISDIR, what);
+  }
+  const bool regular = S_ISREG(st.st_mode);
+  // Read to EOF rather than trusting st_size, so that --config <(generate) works too. A pipe,
+  // FIFO or device gets `wait` without a byte before it is given up on.
   std::string text;
   char buf[65536];
   int err = 0;
+  bool timedOut = false;
   for (;;) {
+    if (!regular) {
+      pollfd p{fd, POLLIN, 0};
+      const int r = ::poll(&p, 1, static_cast<int>(wait.count()));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {
+        err = errno;
+        break;
+      }
+      if (r == 0) {
+        timedOut = true;
+        break;
+      }
+    }
     const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n < 0) err = errno;
     if (n <= 0) break;
     text.append(buf, static_cast<size_t>(n));
@@ -567,6 +609,11 @@ Status loadConfigFile(const std::string& path, MountOptions& opts) {
   }
   ::close(fd);
   if (err != 0) return errnoStatus(err, what);
+  if (timedOut) {
+    return invalid(what + " is a " + (S_ISFIFO(st.st_mode) ? "pipe or FIFO" : "device") +
+                   " that gave nothing to read for " +
+                   std::to_string(wait.count() / 1000.0).substr(0, 4) + " s");
+  }
   if (text.size() > kMaxConfigBytes) {
     return invalid(what + " is larger than 1 MiB; is it really an epochfs config?");
   }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,10 @@ std::string formatSize(uint64_t bytes);
 // A missing or unreadable file names the path: kNotFound, kPermissionDenied, kIsDirectory,
 // kIo, or kInvalid for a file over 1 MiB.
 Status loadConfigFile(const std::string& path, MountOptions& opts);
+// How long a pipe, FIFO or device named as the config file may give nothing to read before
+// loadConfigFile() gives up on it (a FIFO without a writer must not hang a mount).
+inline constexpr std::chrono::milliseconds kConfigWait{10000};
+Status loadConfigFile(const std::string& path, MountOptions& opts, std::chrono::milliseconds wait);
 
 // Same, from YAML text; `sourceName` stands for the file name in messages.
 Status loadConfigText(std::string_view yaml, std::string_view sourceName, MountOptions& opts);

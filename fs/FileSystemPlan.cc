@@ -1,6 +1,8 @@
 // fs/FileSystemPlan.cc: publishing a plan written to .epochfs/plan.
 #include <spdlog/spdlog.h>
 
+#include "common/Printable.h"
+
 #include "fs/FileSystem.h"
 
 namespace epochfs::fs {
@@ -48,8 +50,9 @@ Status FileSystem::publishPlan(OpenFile& f) {
     if (!info.isOk() || info->type != origin::EntryType::kFile) {
       ++unknown;
       if (shown.size() < kUnknownShown) {
-        shown.push_back(path + (info.isOk() ? " (a directory)" : " (" +
-                                                 info.status().message() + ")"));
+        // Escaped: plan paths are the job's bytes, on their way to the log.
+        shown.push_back(printable(path) + (info.isOk() ? " (a directory)" : " (" +
+                                                 printable(info.status().message()) + ")"));
       }
       continue;
     }

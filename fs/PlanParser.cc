@@ -1,6 +1,8 @@
 // fs/PlanParser.cc
 #include "fs/PlanParser.h"
 
+#include "common/Printable.h"
+
 namespace epochfs::fs {
 namespace {
 
@@ -73,10 +75,8 @@ Status PlanParser::parseLine(std::string_view line) {
   if (line.empty() || line.front() == '#') return Status::ok();
   Status st = checkPlanPath(line);
   if (!st.isOk()) {
-    std::string shown(line.substr(0, 200));
-    for (char& c : shown) {
-      if (static_cast<unsigned char>(c) < 0x20) c = '?';
-    }
+    // Escaped: the line goes to the writer's errno message and to the log.
+    const std::string shown = printable(line.substr(0, 200));
     return invalid("line " + std::to_string(line_) + " ('" + shown + "'): " + st.message());
   }
   paths_.emplace_back(line);

@@ -4,7 +4,8 @@
 #   2. a RelWithDebInfo build (the project's default, -O2 -g) with warnings as errors, then
 #      every test: unit + integration (real FUSE mounts; needs root and /dev/fuse), `ctest -j2`
 #      (not Release: GCC 12's -O3 raises false -Wrestrict warnings inside libstdc++);
-#   3. an ASan+UBSan build, then the unit tests under it.
+#   3. an ASan+UBSan build, then the unit tests under it;
+#   4. the libFuzzer targets (scripts/fuzz.sh), a short run of each from its corpus.
 # Exits non-zero on any failure.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,6 +26,9 @@ asan=$(scripts/build.sh Debug --sanitize)
 echo "== Unit tests under ASan+UBSan"
 (cd "$asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -L unit -j2 --output-on-failure) || status=1
+
+echo "== Fuzz targets (test/fuzz/: each parser of outside input, 10 s each, clang + ASan + UBSan)"
+scripts/fuzz.sh --seconds 10 || status=1
 
 # A test that leaked a mount would break the next run: say so, loudly.
 leaked=$(awk -v r="$root/" '$3 ~ /^fuse/ && index($2, r) == 1 {print $2}' /proc/mounts)

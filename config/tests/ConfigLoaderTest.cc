@@ -397,5 +397,71 @@ TEST_F(LoadConfigFileTest, HugeFileIsRefused) {
   EXPECT_NE(s.message().find("larger than 1 MiB"), std::string::npos);
 }
 
+// Found by test/fuzz/ConfigFuzz.cc: yaml-cpp 0.7 loops forever (and grows memory) on a
+// document whose first token is ','; these must come back at once, naming the line.
+TEST(LoadConfigErrorTest, ADocumentStartingWithACommaIsRefusedNotParsed) {
+  EXPECT_EQ(loadError(",\n"), "x.yaml:1: a YAML document cannot start with ','");
+  EXPECT_EQ(loadError("# settings\n\n  , cache: [1, 2\n"),
+            "x.yaml:3: a YAML document cannot start with ','");
+  EXPECT_EQ(loadError("cache: {size: 1GiB}\n...\n,\n"),
+            "x.yaml:3: a YAML document cannot start with ','");
+  EXPECT_EQ(loadError("--- ,x\n"), "x.yaml:1: a YAML document cannot start with ','");
+  // A comma elsewhere is YAML's business.
+  MountOptions o;
+  const Status ok = loadConfigText("cache:\n  dir: ',x'\n", "x.yaml", o);
+  EXPECT_TRUE(ok.isOk()) << ok.toString();
+  EXPECT_EQ(o.cache.dir, ",x");
+}
+
+TEST(LoadConfigErrorTest, DeepNestingIsNamedNotABadFile) {
+  const std::string deep = "cache: " + std::string(3000, '[') + std::string(3000, ']') + "\n";
+  EXPECT_EQ(loadError(deep), "x.yaml:1: '[' and '{' nested deeper than 32 levels");
+  // Brackets inside quotes and comments do not count.
+  const std::string quoted = "log:\n  file: '" + std::string(100, '[') + "' # " +
+                             std::string(100, '{') + "\n";
+  MountOptions o;
+  const Status ok = loadConfigText(quoted, "x.yaml", o);
+  EXPECT_TRUE(ok.isOk()) << ok.toString();
+  EXPECT_EQ(o.log.file, std::string(100, '['));
+}
+
+TEST(LoadConfigErrorTest, ControlBytesAndBidiOverridesInErrorsAreEscaped) {
+  const std::string err = loadError(std::string("cache:\n  si\x1b[2Jze\xe2\x80\xae: 1\n"));
+  EXPECT_EQ(err.find('\x1b'), std::string::npos) << err;
+  EXPECT_EQ(err.find("\xe2\x80\xae"), std::string::npos) << err;
+  EXPECT_NE(err.find("si\\x1b[2Jze\\u202e"), std::string::npos) << err;
+}
+
+TEST_F(LoadConfigFileTest, AFifoWithoutAWriterIsGivenUpOnNotWaitedForForever) {
+  const std::string path = dir_ + "/config.fifo";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  MountOptions opts;
+  const Status s = loadConfigFile(path, opts, std::chrono::milliseconds(200));
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find(path), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("pipe or FIFO that gave nothing to read"), std::string::npos)
+      << s.message();
+}
+
+TEST_F(LoadConfigFileTest, APipeWithAWriterIsRead) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const std::string yaml = "cache:\n  size: 3GiB\n";
+  ASSERT_EQ(::write(fds[1], yaml.data(), yaml.size()), static_cast<ssize_t>(yaml.size()));
+  ::close(fds[1]);
+  MountOptions opts;
+  const Status s = loadConfigFile("/proc/self/fd/" + std::to_string(fds[0]), opts);
+  ::close(fds[0]);
+  ASSERT_TRUE(s.isOk()) << s.toString();
+  EXPECT_EQ(opts.cache.sizeBytes, 3 * kGiB);
+}
+
+TEST_F(LoadConfigFileTest, ADirectoryIsNamed) {
+  MountOptions opts;
+  const Status s = loadConfigFile(dir_, opts);
+  EXPECT_EQ(s.code(), Code::kIsDirectory);
+  EXPECT_NE(s.message().find(dir_), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace epochfs::config

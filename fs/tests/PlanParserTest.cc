@@ -161,6 +161,17 @@ TEST(PlanParserTest, ControlBytesInTheMessageAreMasked) {
   EXPECT_EQ(st.message().find('\0'), std::string::npos);
   EXPECT_EQ(st.message().find('\x1b'), std::string::npos);
   EXPECT_THAT(st.message(), HasSubstr("line 1 "));
+  EXPECT_THAT(st.message(), HasSubstr("a\\x00\\x01\\x1b[2Jb"));
+}
+
+TEST(PlanParserTest, BidiOverridesAndDelInTheMessageAreEscaped) {
+  PlanParser p;
+  // A bad path (a '..' component) that would show reversed on a terminal.
+  Status st = p.feed("../evil\xe2\x80\xaegpj.\x7f\n");
+  ASSERT_EQ(st.code(), Code::kInvalid);
+  EXPECT_EQ(st.message().find("\xe2\x80\xae"), std::string::npos) << st.message();
+  EXPECT_EQ(st.message().find('\x7f'), std::string::npos) << st.message();
+  EXPECT_THAT(st.message(), HasSubstr("evil\\u202egpj.\\x7f"));
 }
 
 TEST(PlanParserTest, OverlongLineSplitAcrossFeedsFailsBeforeItsEnd) {

@@ -52,7 +52,13 @@ bool parseUint(std::string_view s, uint64_t& out) {
 std::optional<int64_t> fromTm(std::tm& tm) {
   std::time_t t = timegm(&tm);
   if (t == static_cast<std::time_t>(-1)) return std::nullopt;
-  return static_cast<int64_t>(t) * 1'000'000'000;
+  // Nanoseconds since 1970 in an int64_t reach only the years 1678-2262: a date outside them
+  // is as malformed as any other (found by test/fuzz/ListXmlFuzz.cc).
+  int64_t ns = 0;
+  if (__builtin_mul_overflow(static_cast<int64_t>(t), int64_t{1'000'000'000}, &ns)) {
+    return std::nullopt;
+  }
+  return ns;
 }
 
 }  // namespace

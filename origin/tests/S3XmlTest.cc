@@ -127,6 +127,11 @@ TEST(S3XmlTest, Timestamps) {
   EXPECT_EQ(parseHttpDate("Mon, 12 Oct 2009 17:50:30 GMT"), int64_t{1255369830} * 1'000'000'000);
   EXPECT_FALSE(parseIso8601("yesterday").has_value());
   EXPECT_FALSE(parseHttpDate("2009-10-12").has_value());
+  // Outside the years an int64_t of nanoseconds holds (1678-2262): malformed, not overflowed
+  // (UBSan caught the multiplication; test/fuzz/ListXmlFuzz.cc found it).
+  EXPECT_FALSE(parseIso8601("1004-10-12T17:50:30.000Z").has_value());
+  EXPECT_FALSE(parseIso8601("9999-10-12T17:50:30Z").has_value());
+  EXPECT_TRUE(parseIso8601("2261-01-01T00:00:00Z").has_value());
 }
 
 }  // namespace

@@ -1,0 +1,81 @@
+#include "config/YamlGuard.h"
+
+namespace epochfs::config {
+namespace {
+
+bool isMarker(std::string_view line, std::string_view marker) {
+  return line.starts_with(marker) &&
+         (line.size() == marker.size() || line[marker.size()] == ' ' || line[marker.size()] == '\t');
+}
+
+}  // namespace
+
+std::vector<std::pair<int, std::string>> yamlHazards(std::string_view yaml) {
+  std::vector<std::pair<int, std::string>> out;
+  bool documentStarted = false;  // a token of the current document was seen
+  int depth = 0;
+  bool depthReported = false;
+  char quote = 0;  // inside a quoted scalar (may span lines)
+  int lineNo = 0;
+  size_t begin = 0;
+  while (begin < yaml.size()) {
+    size_t end = yaml.find('\n', begin);
+    if (end == std::string_view::npos) end = yaml.size();
+    std::string_view line = yaml.substr(begin, end - begin);
+    begin = end + 1;
+    ++lineNo;
+    size_t i = 0;
+    if (quote == 0) {
+      if (isMarker(line, "...")) {
+        documentStarted = false;
+        continue;
+      }
+      if (isMarker(line, "---")) {
+        documentStarted = false;
+        i = 3;
+      }
+    }
+    for (; i < line.size(); ++i) {
+      const char c = line[i];
+      if (quote != 0) {
+        if (quote == '"' && c == '\\') {
+          ++i;
+        } else if (c == quote) {
+          if (quote == '\'' && i + 1 < line.size() && line[i + 1] == '\'') {
+            ++i;  // '' inside a single-quoted scalar
+          } else {
+            quote = 0;
+          }
+        }
+        continue;
+      }
+      if (c == ' ' || c == '\t' || c == '\r') continue;
+      if (c == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) break;
+      if (!documentStarted) {
+        documentStarted = true;
+        if (c == ',') {
+          out.emplace_back(lineNo, "a YAML document cannot start with ','");
+        }
+      }
+      if (c == '"' || c == '\'') {
+        // Quotes open a scalar only where one may start; inside a plain scalar they are text.
+        const char before = i == 0 ? ' ' : line[i - 1];
+        if (before == ' ' || before == '\t' || before == '[' || before == '{' || before == ',' ||
+            before == ':') {
+          quote = c;
+        }
+      } else if (c == '[' || c == '{') {
+        if (++depth > kMaxYamlNesting && !depthReported) {
+          depthReported = true;
+          out.emplace_back(lineNo, "'[' and '{' nested deeper than " +
+                                       std::to_string(kMaxYamlNesting) + " levels");
+        }
+      } else if ((c == ']' || c == '}') && depth > 0) {
+        --depth;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace epochfs::config
