@@ -1,7 +1,7 @@
 """PlanSampler: a PyTorch sampler wrapper that publishes each epoch's order as a plan.
 
-The wrapper materialises the order the wrapped sampler would yield this epoch, publishes it to
-`<mountpoint>/.epochfs/plan` (so the daemon prefetches in exactly that order), then yields the
+The wrapper materialises the order the wrapped sampler would yield this epoch, publishes it
+through `<mountpoint>/.epochfs/plan` (so the daemon prefetches in exactly that order), then yields the
 same indices. With DataLoader workers the sampler still runs in the main process, so one plan
 per epoch reaches the daemon whatever `num_workers` is.
 
