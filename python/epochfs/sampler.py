@@ -2,8 +2,8 @@
 
 The wrapper materialises the order the wrapped sampler would yield this epoch, publishes it
 through `<mountpoint>/.epochfs/plan` (so the daemon prefetches in exactly that order), then
-yields the same indices. With DataLoader workers the sampler still runs in the main process, so one plan
-per epoch reaches the daemon whatever `num_workers` is.
+yields the same indices. With DataLoader workers the sampler still runs in the main process,
+so one plan per epoch reaches the daemon whatever `num_workers` is.
 
     from torch.utils.data import DataLoader, RandomSampler
     from epochfs import PlanSampler
