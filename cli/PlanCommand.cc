@@ -1,12 +1,16 @@
-// `epochfs plan`: publishes a plan (one path per line, relative to the mount root) from a file
-// or stdin, for shell users: the chunks of kIocPlanAppend, then kIocPlanCommit.
-#include <fcntl.h>
-#include <unistd.h>
-
+// `epochfs plan`: publishes a plan (one path per line) from a file or stdin, for shell users:
+// the chunks of kIocPlanAppend, then kIocPlanCommit. Paths are relative to the mount root, or
+// absolute under the mountpoint (as `find /mnt/data -type f` prints them; the Python package
+// accepts both too); the daemon checks everything else and names a bad line.
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -18,13 +22,74 @@
 namespace epochfs::cli {
 namespace {
 
-// Fills chunk.data from `fd` (as much as one read gives); 0 at end of input.
-Result<size_t> readChunk(int fd, fs::PlanChunk& chunk) {
-  for (;;) {
-    ssize_t n = ::read(fd, chunk.data, sizeof chunk.data);
-    if (n >= 0) return static_cast<size_t>(n);
-    if (errno != EINTR) return errnoStatus(errno, "read");
+// Turns the lines of the input into plan text and sends it in full chunks.
+class PlanSender {
+ public:
+  PlanSender(ControlFile& control, const std::string& mountpoint)
+      : control_(control), mountpoint_(mountpoint) {
+    prefixes_.push_back(mountpoint == "/" ? "/" : mountpoint + "/");
+    std::error_code ec;
+    std::string real = std::filesystem::canonical(mountpoint, ec).string();
+    if (!ec && real != mountpoint) prefixes_.push_back(real == "/" ? "/" : real + "/");
   }
+
+  // Adds one input line (without its "\n"), numbered `lineNo` for errors.
+  Status addLine(const std::string& line, uint64_t lineNo) {
+    std::string_view path = line;
+    if (!path.empty() && path.front() == '/') {
+      auto rel = relative(path);
+      if (!rel) {
+        return invalid(fmt::format("line {} ('{}'): absolute but not under the mountpoint {}",
+                                   lineNo, line.substr(0, 200), mountpoint_));
+      }
+      path = *rel;
+    }
+    text_.append(path);
+    text_.push_back('\n');
+    while (text_.size() >= fs::kPlanChunkBytes) EPOCHFS_RETURN_IF_ERROR(sendChunk());
+    return Status::ok();
+  }
+
+  Result<fs::PlanResult> commit() {
+    while (!text_.empty()) EPOCHFS_RETURN_IF_ERROR(sendChunk());
+    fs::PlanResult result;
+    EPOCHFS_RETURN_IF_ERROR(control_.call(fs::kIocPlanCommit, &result));
+    return result;
+  }
+
+ private:
+  std::optional<std::string_view> relative(std::string_view path) const {
+    for (const std::string& prefix : prefixes_) {
+      if (path.substr(0, prefix.size()) == prefix) return path.substr(prefix.size());
+    }
+    return std::nullopt;
+  }
+
+  Status sendChunk() {
+    const size_t n = std::min(text_.size(), fs::kPlanChunkBytes);
+    chunk_->length = static_cast<uint32_t>(n);
+    text_.copy(chunk_->data, n);
+    text_.erase(0, n);
+    return control_.call(fs::kIocPlanAppend, chunk_.get());
+  }
+
+  ControlFile& control_;
+  const std::string mountpoint_;
+  std::vector<std::string> prefixes_;  // the mountpoint as given, and its real path
+  std::string text_;  // plan text not sent yet, less than a chunk between calls
+  std::unique_ptr<fs::PlanChunk> chunk_ = std::make_unique<fs::PlanChunk>();
+};
+
+void printResult(const fs::PlanResult& r, const std::string& mp) {
+  if (r.ignored != 0) {
+    std::cout << fmt::format("plan of {} paths published to {}; ignored: the policy does not "
+                             "use plans\n", r.paths, mp);
+    return;
+  }
+  std::cout << fmt::format("plan of {} paths published to {}: {} files, {} blocks planned",
+                           r.paths, mp, r.files, r.blocks);
+  if (r.unknownPaths > 0) std::cout << fmt::format(", {} unknown paths skipped", r.unknownPaths);
+  std::cout << "\n";
 }
 
 }  // namespace
@@ -36,46 +101,35 @@ int runPlan(const std::string& mountpoint, const std::string& file) {
     return 1;
   }
   const bool fromStdin = file == "-";
-  int in = fromStdin ? STDIN_FILENO : ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) {
-    std::cerr << "epochfs: cannot open " << file << ": " << strerror(errno) << "\n";
-    return 1;
+  std::ifstream in;
+  if (!fromStdin) {
+    in.open(file);
+    if (!in) {
+      std::cerr << "epochfs: cannot open " << file << ": " << strerror(errno) << "\n";
+      return 1;
+    }
   }
+  std::istream& input = fromStdin ? std::cin : in;
   auto control = ControlFile::open(mp, "plan");
-  Status st = control.status();
-  auto chunk = std::make_unique<fs::PlanChunk>();
-  fs::PlanResult result;
-  while (st.isOk()) {
-    auto n = readChunk(in, *chunk);
-    if (!n.isOk()) {
-      st = Status(n.status().code(), "reading " + (fromStdin ? std::string("stdin") : file) +
-                                         ": " + n.status().message());
-      break;
-    }
-    if (*n == 0) {
-      st = control->call(fs::kIocPlanCommit, &result);
-      break;
-    }
-    chunk->length = static_cast<uint32_t>(*n);
-    st = control->call(fs::kIocPlanAppend, chunk.get());
-  }
-  if (!fromStdin) ::close(in);
-  // On failure nothing is published: the plan file closes without a commit.
-  if (!st.isOk()) {
-    std::cerr << "epochfs: plan not published: " << st.message() << "\n";
+  if (!control.isOk()) {
+    std::cerr << "epochfs: " << control.status().message() << "\n";
     return 1;
   }
-  if (result.ignored != 0) {
-    std::cout << fmt::format("plan of {} paths published to {}; ignored: the policy does not "
-                             "use plans\n", result.paths, mp);
-  } else {
-    std::cout << fmt::format("plan of {} paths published to {}: {} files, {} blocks planned",
-                             result.paths, mp, result.files, result.blocks);
-    if (result.unknownPaths > 0) {
-      std::cout << fmt::format(", {} unknown paths skipped", result.unknownPaths);
-    }
-    std::cout << "\n";
+  // On any failure nothing is published: the plan file closes without a commit.
+  PlanSender sender(*control, mp);
+  std::string line;
+  uint64_t lineNo = 0;
+  Status st;
+  while (st.isOk() && std::getline(input, line)) st = sender.addLine(line, ++lineNo);
+  if (st.isOk() && input.bad()) {
+    st = ioError("reading " + (fromStdin ? std::string("stdin") : file) + " failed");
   }
+  Result<fs::PlanResult> result = st.isOk() ? sender.commit() : Result<fs::PlanResult>(st);
+  if (!result.isOk()) {
+    std::cerr << "epochfs: plan not published: " << result.status().message() << "\n";
+    return 1;
+  }
+  printResult(*result, mp);
   return 0;
 }
 

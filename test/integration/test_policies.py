@@ -364,15 +364,26 @@ def test_plan_cli_publishes_from_a_file_and_from_stdin(small, mounter, tmp_path)
     assert res.returncode == 0, res.stderr
     plans = m.stats()["plans"]
     assert plans["published"] == 2 and plans["paths"] == 3 + len(lines), plans
+    # Absolute paths under the mountpoint, as `find MOUNTPOINT -type f` prints them.
+    found = subprocess.run(["find", str(m.mountpoint / "d0"), "-type", "f"],
+                           capture_output=True, text=True, timeout=30, check=True).stdout
+    res = epochfs_plan(m, "-", stdin=found)
+    assert res.returncode == 0, res.stderr
+    assert "plan of 20 paths" in res.stdout and "20 files" in res.stdout, res.stdout
+    res = epochfs_plan(m, "-", stdin="d0/f00.bin\n/elsewhere/f.bin\n")
+    assert res.returncode == 1 and "line 2 ('/elsewhere/f.bin'): absolute but not under" \
+        in res.stderr, res.stderr
+    assert m.stats()["plans"]["published"] == 3
 
 
 def test_malformed_plan_is_refused_naming_the_line(small, mounter, tmp_path):
     m = mounter(small.root, args=mount_args("epoch"))
     bad = tmp_path / "bad.txt"
-    bad.write_text("d0/f00.bin\n# a comment\n/abs\n")
+    bad.write_text("d0/f00.bin\n# a comment\nd1/../d0/f02.bin\n")
     res = epochfs_plan(m, str(bad))
-    assert res.returncode != 0, "a plan with an absolute path was accepted"
-    assert "line 3 ('/abs')" in res.stderr and "absolute path" in res.stderr, res.stderr
+    assert res.returncode != 0, "a plan with a '..' component was accepted"
+    assert "line 3 ('d1/../d0/f02.bin')" in res.stderr and "'..' component" in res.stderr, \
+        res.stderr
     assert "not published" in res.stderr, res.stderr
     plans = m.stats()["plans"]
     assert plans["rejected"] == 1 and plans["published"] == 0, plans
