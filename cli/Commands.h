@@ -46,6 +46,8 @@ int runMount(const MountFlags& flags);
 int runUmount(const std::string& mountpoint, bool lazy, int waitSec);
 int runStats(const std::string& mountpoint, bool json);
 int runRefresh(const std::string& mountpoint);
+// `file` "-" is stdin.
+int runPlan(const std::string& mountpoint, const std::string& file);
 int runSimulate(const SimulateFlags& flags);
 
 }  // namespace epochfs::cli

@@ -1,13 +1,10 @@
-// `epochfs refresh`: asks a mount to re-list its origin, through .epochfs/refresh.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
+// `epochfs refresh`: asks a mount to re-list its origin (kIocRefresh on .epochfs/refresh).
 #include <iostream>
 
 #include "cli/Commands.h"
 #include "cli/ControlClient.h"
+#include "cli/ControlFile.h"
+#include "fs/ControlIoctl.h"
 
 namespace epochfs::cli {
 
@@ -17,19 +14,15 @@ int runRefresh(const std::string& mountpoint) {
     std::cerr << "epochfs: " << mp << " is not an epochfs mount\n";
     return 1;
   }
-  std::string path = mp + "/.epochfs/refresh";
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) {
-    std::cerr << "epochfs: cannot open " << path << ": " << strerror(errno) << "\n";
+  auto file = ControlFile::open(mp, "refresh");
+  if (!file.isOk()) {
+    std::cerr << "epochfs: " << file.status().message() << "\n";
     return 1;
   }
-  // The write returns when the daemon has re-listed the origin, or fails with its error.
-  static constexpr char kRequest[] = "refresh\n";
-  ssize_t n = ::write(fd, kRequest, sizeof kRequest - 1);
-  int err = errno;
-  ::close(fd);
-  if (n < 0) {
-    std::cerr << "epochfs: refresh of " << mp << " failed: " << strerror(err)
+  // Returns when the daemon has re-listed the origin, or fails with its error.
+  Status st = file->call(fs::kIocRefresh, nullptr);
+  if (!st.isOk()) {
+    std::cerr << "epochfs: refresh of " << mp << " failed: " << st.message()
               << " (see the daemon's log)\n";
     return 1;
   }

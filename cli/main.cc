@@ -1,4 +1,4 @@
-// The `epochfs` binary: mount, umount, stats, refresh, simulate.
+// The `epochfs` binary: mount, umount, stats, refresh, plan, simulate.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -65,6 +65,14 @@ int main(int argc, char** argv) {
       "refresh", "Re-list the origin of MOUNTPOINT (a namespace snapshot) and wait until done");
   refresh->add_option("MOUNTPOINT", refreshPoint, "An epochfs mountpoint")->required();
 
+  std::string planPoint, planFile;
+  auto* plan = app.add_subcommand(
+      "plan", "Publish a plan: the order of the coming epoch, one path per line");
+  plan->add_option("MOUNTPOINT", planPoint, "An epochfs mountpoint")->required();
+  plan->add_option("FILE", planFile,
+                   "Paths relative to the mount root, one per line; - reads stdin")
+      ->required();
+
   epochfs::cli::SimulateFlags sf;
   auto* simulate = app.add_subcommand(
       "simulate", "Replay synthetic epoch-shuffled reads through the cache policies");
@@ -88,6 +96,7 @@ int main(int argc, char** argv) {
   if (umount->parsed()) return epochfs::cli::runUmount(umountPoint, lazy, waitSec);
   if (stats->parsed()) return epochfs::cli::runStats(statsPoint, json);
   if (refresh->parsed()) return epochfs::cli::runRefresh(refreshPoint);
+  if (plan->parsed()) return epochfs::cli::runPlan(planPoint, planFile);
   if (simulate->parsed()) return epochfs::cli::runSimulate(sf);
   return 2;
 }

@@ -20,6 +20,7 @@ std::string_view codeName(Code code) {
     case Code::kNotDirectory: return "NotDirectory";
     case Code::kIsDirectory: return "IsDirectory";
     case Code::kBusy: return "Busy";
+    case Code::kNotSupported: return "NotSupported";
     case Code::kIo: return "IO";
   }
   return "Unknown";

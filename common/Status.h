@@ -27,6 +27,7 @@ enum class Code {
   kNotDirectory,
   kIsDirectory,
   kBusy,         // a resource (such as a cache dir) is held by someone else
+  kNotSupported, // an operation the object does not have (an unknown control ioctl)
   kIo,           // any other local I/O failure
 };
 

@@ -4,10 +4,12 @@
 // torchvision's ImageFolder, which treats every subdirectory as a class) do not see it. It
 // shadows an origin entry of the same name. Files:
 //   .epochfs/stats    read-only JSON: cache, origin and policy counters (renderStats()).
-//   .epochfs/refresh  write-only: any write re-lists the origin (a namespace snapshot) and
-//                     returns once done, or fails with the error (`epochfs refresh`).
-//   .epochfs/plan     write-only: a training job's order for its coming epoch, one path per
-//                     line (fs/PlanParser.h), published at close (docs/python.md).
+//   .epochfs/refresh  kIocRefresh re-lists the origin (a namespace snapshot) and returns once
+//                     done, or fails with the error (`epochfs refresh`). Reads as empty.
+//   .epochfs/plan     a training job's order for its coming epoch, one path per line
+//                     (fs/PlanParser.h), sent in chunks and committed with ioctls
+//                     (fs/ControlIoctl.h, docs/python.md). Reads as empty.
+// The mount is read-only, so none of them can be written; ioctls work on O_RDONLY files.
 #pragma once
 
 #include <cstdint>

@@ -16,6 +16,7 @@ int toErrno(const Status& s) {
     case Code::kIsDirectory: return EISDIR;
     case Code::kNoSpace: return ENOSPC;
     case Code::kBusy: return EBUSY;
+    case Code::kNotSupported: return ENOTTY;
     case Code::kCancelled: return EINTR;
     // Origin down after retries, unrepairable corruption, local I/O failure.
     case Code::kUnavailable:

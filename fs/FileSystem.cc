@@ -60,10 +60,10 @@ NodeAttr FileSystem::controlAttr(uint64_t ino) const {
   if (ino == kControlDirIno) {
     a.isDir = true;
     a.perm = 0555;
-  } else if (ino == kRefreshIno || ino == kPlanIno) {
-    a.perm = 0200;
   } else {
-    // Size 0, like /proc: the content is rendered at open and read with direct I/O.
+    // Size 0, like /proc: the content is rendered at open and read with direct I/O. The
+    // mount is read-only: plan and refresh are opened O_RDONLY for their ioctls (and read
+    // as empty).
     a.perm = 0444;
   }
   return a;
@@ -107,17 +107,16 @@ Result<NodeAttr> FileSystem::getattr(uint64_t ino) {
 
 Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags, uint64_t caller) {
   auto f = std::make_unique<OpenFile>();
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
+    return Status(Code::kReadOnly, "read-only file system");
+  }
   if (ino == kRefreshIno || ino == kPlanIno) {
-    if ((flags & O_ACCMODE) == O_RDONLY) return Status(Code::kPermissionDenied, "write-only");
     f->isControl = true;
     if (ino == kPlanIno) {
       f->plan = std::make_unique<PlanParser>();
       f->stream = caller;
     }
     return f;
-  }
-  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
-    return Status(Code::kReadOnly, "read-only file system");
   }
   if (ino == kStatsIno) {
     f->isControl = true;
@@ -156,39 +155,6 @@ Result<size_t> FileSystem::read(const OpenFile& f, uint64_t offset, std::span<st
     if (!st.isOk()) spdlog::warn("revalidating '{}': {}", f.file.key, st.toString());
   }
   return n;
-}
-
-Result<size_t> FileSystem::controlWrite(uint64_t ino, OpenFile& f, std::string_view data) {
-  if (ino == kPlanIno && f.plan) {
-    f.planDirty = true;
-    Status st = f.plan->feed(data);
-    if (!st.isOk()) {
-      spdlog::warn("plan from pid {} refused: {}", f.stream, st.message());
-      return st;
-    }
-    return data.size();
-  }
-  if (ino != kRefreshIno) return Status(Code::kReadOnly, "read-only control file");
-  spdlog::info("refresh requested through .epochfs/refresh");
-  // The names each directory the kernel knows held before, to find the ones that appear.
-  std::unordered_map<std::string, std::vector<std::string>> before;
-  if (notifier_ != nullptr) {
-    for (const Inode& node : inodes_.all()) {
-      if (node.info.type != origin::EntryType::kDirectory) continue;
-      auto entries = ns_.list(node.key);
-      if (!entries.isOk()) continue;
-      auto& names = before[node.key];
-      for (const auto& e : *entries) names.push_back(e.name);
-    }
-  }
-  EPOCHFS_RETURN_IF_ERROR(ns_.refresh());
-  {
-    // Directories may have new files: the next open in each lists it again.
-    std::lock_guard<std::mutex> g(discoverMu_);
-    discoveredDirs_.clear();
-  }
-  revalidateAfterRefresh(before);
-  return data.size();
 }
 
 void FileSystem::revalidateAfterRefresh(

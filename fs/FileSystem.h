@@ -32,6 +32,7 @@
 #include "common/Status.h"
 #include "config/Options.h"
 #include "fs/ControlFiles.h"
+#include "fs/ControlIoctl.h"
 #include "fs/InodeTable.h"
 #include "fs/Namespace.h"
 #include "fs/PlanParser.h"
@@ -53,11 +54,11 @@ struct OpenFile {
   cache::FileRef file;  // dataset files
   bool keepCache = false;  // the kernel may keep its page cache of this file
   std::string content;  // control files
-  // .epochfs/plan: the plan being written, by whom (the stream), and whether anything was
-  // written to it since it was last published.
+  // .epochfs/plan: the plan being sent (kIocPlanAppend) and by whom (the stream).
   std::unique_ptr<PlanParser> plan;
   uint64_t stream = 0;
-  bool planDirty = false;
+  // Why the last control ioctl on this handle failed (kIocLastError); empty if none did.
+  std::string lastError;
 };
 
 // An open directory: its listing, taken at opendir.
@@ -99,17 +100,17 @@ class FileSystem {
   void forget(uint64_t ino, uint64_t n);
   Result<NodeAttr> getattr(uint64_t ino);
 
-  // `flags` are open(2) flags; any write access is kReadOnly. `caller` is the opening process
-  // (plans are told apart by it).
+  // `flags` are open(2) flags; any write access is kReadOnly (the kernel refuses it first on
+  // the ro mount). `caller` is the opening process (plans are told apart by it).
   Result<std::unique_ptr<OpenFile>> open(uint64_t ino, int flags, uint64_t caller = 0);
   Result<size_t> read(const OpenFile& f, uint64_t offset, std::span<std::byte> out);
-  // A write to a control file (.epochfs/refresh, .epochfs/plan); returns the bytes consumed.
-  Result<size_t> controlWrite(uint64_t ino, OpenFile& f, std::string_view data);
-  // close() of a descriptor of `f`: publishes what was written to a plan since the last
-  // flush, if anything (a shell's `> plan` closes a descriptor before writing); its error is
-  // what close() returns. Writes after that start the next plan.
-  Status flush(OpenFile& f);
-  // The last close: publishes what a flush did not (errors are only logged).
+  // An ioctl on open file `f` of inode `ino` (fs/ControlIoctl.h has the commands and their
+  // errors): `in` holds the bytes the kernel copied in for `cmd`; on success the reply holds
+  // exactly the bytes it copies out (empty for commands without output). A failure is also
+  // kept in f.lastError for kIocLastError. kNotSupported (ENOTTY) for an unknown command or
+  // a file that has none; kInvalid for an argument of the wrong size.
+  Result<std::string> ioctl(uint64_t ino, OpenFile& f, uint32_t cmd, std::string_view in);
+  // The last close of `f`: a plan sent but not committed is discarded.
   void release(OpenFile& f);
 
   Result<std::unique_ptr<OpenDir>> opendir(uint64_t ino);
@@ -135,8 +136,16 @@ class FileSystem {
   void revalidateAfterRefresh(
       const std::unordered_map<std::string, std::vector<std::string>>& before);
   NodeAttr controlAttr(uint64_t ino) const;
-  // FileSystemPlan.cc: resolves the plan's paths and hands the files to the cache.
-  Status publishPlan(OpenFile& f);
+  // FileSystemControl.cc: the commands behind ioctl(), without decoding.
+  Result<std::string> dispatchIoctl(uint64_t ino, OpenFile& f, uint32_t cmd,
+                                    std::string_view in);
+  Status refresh();
+  // FileSystemPlan.cc: the plan commands. planAppend refuses early (a malformed line, the
+  // plan past kMaxPlanBytes); planCommit resolves the paths, hands the files to the cache
+  // and starts an empty plan.
+  Status planAppend(OpenFile& f, std::string_view text);
+  Result<PlanResult> planCommit(OpenFile& f);
+  void planAbort(OpenFile& f);
   // FileSystemDiscover.cc. Listing-driven prefetch (policy.prefetch_listed): the first open
   // in a directory queues it (once per directory per refresh); a background thread lists it
   // and hands its files to the cache as prefetch candidates, so that an open never waits for

@@ -1,4 +1,10 @@
-// fs/FileSystemPlan.cc: publishing a plan written to .epochfs/plan.
+// fs/FileSystemPlan.cc: plans sent through ioctls on .epochfs/plan (fs/ControlIoctl.h).
+//
+// A plan is published only by an explicit commit, never by close: a client that dies half
+// way through sending one leaves nothing behind, and a client that sends it in many chunks
+// (a restricted FUSE ioctl carries at most 16 KiB) still publishes it as one plan.
+#include <utility>
+
 #include <spdlog/spdlog.h>
 
 #include "common/Printable.h"
@@ -13,33 +19,41 @@ constexpr size_t kUnknownShown = 3;
 
 }  // namespace
 
-Status FileSystem::flush(OpenFile& f) {
-  if (!f.plan || !f.planDirty) return Status::ok();
-  Status st = publishPlan(f);
-  f.plan = std::make_unique<PlanParser>();  // later writes are the next plan
-  f.planDirty = false;
-  return st;
-}
-
-void FileSystem::release(OpenFile& f) {
-  Status st = flush(f);
-  (void)st;  // logged by publishPlan; nobody is left to tell
-}
-
-Status FileSystem::publishPlan(OpenFile& f) {
-  Status st = f.plan->finish();
-  if (!st.isOk()) {
+Status FileSystem::planAppend(OpenFile& f, std::string_view text) {
+  const bool wasBroken = f.plan->failed();
+  Status st = f.plan->feed(text);
+  if (!st.isOk() && !wasBroken) {
+    // Counted once per plan, when it breaks; later appends repeat the same error.
     spdlog::warn("plan from pid {} refused: {}", f.stream, st.message());
     std::lock_guard<std::mutex> g(planMu_);
     plans_.rejected++;
+  }
+  return st;
+}
+
+void FileSystem::planAbort(OpenFile& f) { f.plan = std::make_unique<PlanParser>(); }
+
+void FileSystem::release(OpenFile& f) {
+  if (!f.plan || f.plan->failed() || f.plan->lines() == 0) return;
+  spdlog::info("plan from pid {} discarded: closed after {} lines without a commit", f.stream,
+               f.plan->lines());
+}
+
+Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
+  // Whatever happens, the next append starts the next plan.
+  std::unique_ptr<PlanParser> plan = std::exchange(f.plan, std::make_unique<PlanParser>());
+  const bool wasBroken = plan->failed();
+  Status st = plan->finish();
+  if (!st.isOk()) {
+    if (!wasBroken) {
+      spdlog::warn("plan from pid {} refused: {}", f.stream, st.message());
+      std::lock_guard<std::mutex> g(planMu_);
+      plans_.rejected++;
+    }
     return st;
   }
-  if (f.plan->failed()) {
-    std::lock_guard<std::mutex> g(planMu_);
-    plans_.rejected++;
-    return invalid("plan refused: a write failed");
-  }
-  const std::vector<std::string>& paths = f.plan->paths();
+  if (plan->lines() == 0) return PlanResult{};  // nothing sent since the last commit
+  const std::vector<std::string>& paths = plan->paths();
   std::vector<cache::FileRef> files;
   files.reserve(paths.size());
   uint64_t unknown = 0;
@@ -79,7 +93,13 @@ Status FileSystem::publishPlan(OpenFile& f) {
   } else {
     spdlog::info("plan from pid {}: {} files, {} blocks", f.stream, files.size(), blocks);
   }
-  return Status::ok();
+  PlanResult r;
+  r.paths = paths.size();
+  r.unknownPaths = unknown;
+  r.files = files.size();
+  r.blocks = blocks;
+  r.ignored = ignored ? 1 : 0;
+  return r;
 }
 
 }  // namespace epochfs::fs

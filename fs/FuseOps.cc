@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -39,7 +40,7 @@ struct stat toStat(const NodeAttr& a) {
 
 void replyError(fuse_req_t req, const char* op, uint64_t ino, const Status& s) {
   int err = toErrno(s);
-  if (err == ENOENT || err == EROFS) {  // ordinary outcomes, not daemon trouble
+  if (err == ENOENT || err == EROFS || err == ENOTTY) {  // ordinary, not daemon trouble
     spdlog::debug("{} ino={}: {}", op, ino, s.toString());
   } else {
     spdlog::warn("{} ino={}: {}", op, ino, s.toString());
@@ -93,14 +94,14 @@ void doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto f = fsOf(req).open(ino, fi->flags, ctx != nullptr ? static_cast<uint64_t>(ctx->pid) : 0);
   if (!f.isOk()) return replyError(req, "open", ino, f.status());
   if ((*f)->isControl) {
-    fi->direct_io = 1;  // size 0 in getattr; the content is read (or written) as it is
+    fi->direct_io = 1;  // size 0 in getattr; the content is read as it is
   } else {
     fi->keep_cache = (*f)->keepCache ? 1 : 0;
-    // Nothing to do at close(): without this the kernel sends a FLUSH and waits for its reply
-    // on every close of a dataset file, one round trip of four per small file (Linux >= 5.16;
-    // older kernels ignore it).
-    fi->noflush = 1;
   }
+  // Nothing to do at close(): without this the kernel sends a FLUSH and waits for its reply
+  // on every close, one round trip of four per small file (Linux >= 5.16; older kernels
+  // ignore it, and get ENOSYS from libfuse once, as there is no flush callback).
+  fi->noflush = 1;
   fi->fh = reinterpret_cast<uint64_t>(f->release());
   if (fuse_reply_open(req, fi) == -ENOENT) {
     // The open was interrupted: the kernel will never send release.
@@ -117,16 +118,9 @@ void doRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
   fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
 }
 
-void doFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto& f = *reinterpret_cast<OpenFile*>(fi->fh);
-  Status st = fsOf(req).flush(f);
-  if (!st.isOk()) return replyError(req, "flush", ino, st);
-  fuse_reply_err(req, 0);
-}
-
 void doRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto* f = reinterpret_cast<OpenFile*>(fi->fh);
-  if (f->plan) fsOf(req).release(*f);
+  if (f->isControl) fsOf(req).release(*f);
   delete f;
   fuse_reply_err(req, 0);
 }
@@ -205,6 +199,26 @@ void doReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   fuse_reply_err(req, 0);
 }
 
+// Restricted ioctls (the only kind FUSE allows on regular files): the kernel copied in
+// in_bufsz = _IOC_SIZE(cmd) bytes for an _IOW command and copies out out_bufsz bytes of the
+// reply for an _IOR one. The control structs have one layout for 32- and 64-bit callers, so
+// FUSE_IOCTL_COMPAT changes nothing.
+void doIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void*, fuse_file_info* fi,
+             unsigned flags, const void* inBuf, size_t inSize, size_t outSize) {
+  // Dataset files have none (isatty() asks every file for TCGETS): answer without a lookup.
+  if (!isControlIno(ino) || (flags & FUSE_IOCTL_DIR) != 0) {
+    return (void)fuse_reply_err(req, ENOTTY);
+  }
+  auto& f = *reinterpret_cast<OpenFile*>(fi->fh);
+  auto reply = fsOf(req).ioctl(ino, f, cmd,
+                               std::string_view(static_cast<const char*>(inBuf), inSize));
+  if (!reply.isOk()) return replyError(req, "ioctl", ino, reply.status());
+  // Each command's reply is its _IOR struct, whose size the command number carries.
+  assert(reply->size() == outSize);
+  (void)outSize;  // without asserts
+  fuse_reply_ioctl(req, 0, reply->empty() ? nullptr : reply->data(), reply->size());
+}
+
 void doStatfs(fuse_req_t req, fuse_ino_t) {
   FsStat s = fsOf(req).statfs();
   struct statvfs st {};
@@ -220,14 +234,7 @@ void doStatfs(fuse_req_t req, fuse_ino_t) {
 
 // Everything that would change the dataset: the mount is read-only.
 void erofs(fuse_req_t req) { fuse_reply_err(req, EROFS); }
-void doSetattr(fuse_req_t req, fuse_ino_t ino, struct stat*, int, fuse_file_info*) {
-  if (ino != kRefreshIno && ino != kPlanIno) return erofs(req);
-  // `echo > .epochfs/refresh` truncates before writing: a no-op on a control file.
-  auto attr = fsOf(req).getattr(ino);
-  if (!attr.isOk()) return replyError(req, "setattr", ino, attr.status());
-  struct stat st = toStat(*attr);
-  fuse_reply_attr(req, &st, 0);
-}
+void doSetattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { erofs(req); }
 void doMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { erofs(req); }
 void doMkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { erofs(req); }
 void doUnlink(fuse_req_t req, fuse_ino_t, const char*) { erofs(req); }
@@ -236,13 +243,8 @@ void doRename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, 
   erofs(req);
 }
 void doLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { erofs(req); }
-void doWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t,
-             fuse_file_info* fi) {
-  if (!isControlIno(ino)) return erofs(req);
-  auto& f = *reinterpret_cast<OpenFile*>(fi->fh);
-  auto n = fsOf(req).controlWrite(ino, f, std::string_view(data, size));
-  if (!n.isOk()) return replyError(req, "write", ino, n.status());
-  fuse_reply_write(req, *n);
+void doWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) {
+  erofs(req);
 }
 void doCreate(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) { erofs(req); }
 void doSetxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) { erofs(req); }
@@ -257,13 +259,13 @@ const fuse_lowlevel_ops kOps = [] {
   ops.getattr = doGetattr;
   ops.open = doOpen;
   ops.read = doRead;
-  ops.flush = doFlush;
   ops.release = doRelease;
   ops.opendir = doOpendir;
   ops.readdir = doReaddir;
   ops.readdirplus = doReaddirplus;
   ops.releasedir = doReleasedir;
   ops.statfs = doStatfs;
+  ops.ioctl = doIoctl;
   ops.setattr = doSetattr;
   ops.mknod = doMknod;
   ops.mkdir = doMkdir;

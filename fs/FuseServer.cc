@@ -24,8 +24,10 @@ Result<std::unique_ptr<FuseServer>> FuseServer::mount(FileSystem& fs,
   // libfuse splits -o values at commas; a source path with one must not break the options.
   std::string fsname = "epochfs:" + opts.origin.source;
   std::replace(fsname.begin(), fsname.end(), ',', '_');
+  // ro: the kernel itself refuses writes (EROFS, access(W_OK) false even for root) and
+  // /proc/mounts says so; control requests are ioctls (fs/ControlIoctl.h).
   std::vector<std::string> args = {"epochfs", "-o", "fsname=" + fsname, "-o", "subtype=epochfs",
-                                   "-o", "default_permissions"};
+                                   "-o", "default_permissions", "-o", "ro"};
   if (opts.fuse.allowOther) {
     args.push_back("-o");
     args.push_back("allow_other");

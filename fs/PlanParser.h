@@ -1,10 +1,10 @@
-// fs/PlanParser.h: the text a training job writes to .epochfs/plan.
+// fs/PlanParser.h: the text a training job sends to .epochfs/plan (kIocPlanAppend).
 //
 // One path per line, "\n"-terminated (a final line without one is accepted at finish()),
 // UTF-8, relative to the mount root: no leading "/", no empty, "." or ".." components, no NUL,
 // at most kMaxPathBytes. A "\r" before the "\n" is dropped. Empty lines and lines starting
-// with "#" are ignored. Whatever a write() brings is parsed at once, so a malformed line fails
-// the write that completes it (EINVAL), naming the line; complete lines are never re-read.
+// with "#" are ignored. Whatever a chunk brings is parsed at once, so a malformed line fails
+// the append that completes it (EINVAL), naming the line; complete lines are never re-read.
 //
 // Not thread-safe (one per open file handle; FUSE serializes nothing, but a writer does).
 #pragma once

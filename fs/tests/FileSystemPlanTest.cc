@@ -1,8 +1,10 @@
-// .epochfs/plan through FileSystem (no FUSE mount): lookup, listing, open modes, write, the
-// publish at flush, and the counters in the stats JSON.
+// .epochfs/plan through FileSystem (no FUSE mount): lookup, listing, open modes, the plan
+// ioctls (append, commit, abort, last error) as the kernel hands them over, and the counters
+// in the stats JSON.
 #include <fcntl.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <span>
 #include <thread>
@@ -16,6 +18,7 @@
 
 #include "common/testing/TempDir.h"
 #include "fs/ControlFiles.h"
+#include "fs/ControlIoctl.h"
 #include "fs/FileSystem.h"
 #include "origin/testing/MemoryOrigin.h"
 
@@ -66,18 +69,42 @@ class FileSystemPlanTest : public ::testing::Test {
     origin_.reset();
   }
 
-  // Opens .epochfs/plan for writing as process `caller`, found by lookup as the kernel would.
+  // Opens .epochfs/plan read-only as process `caller`, found by lookup as the kernel would.
   std::unique_ptr<OpenFile> openPlan(uint64_t caller = kPid) {
     auto ctl = fs_->lookup(kRootIno, std::string(kControlDirName));
     EXPECT_TRUE(ctl.isOk());
     auto plan = fs_->lookup(ctl->ino, std::string(kPlanName));
     EXPECT_TRUE(plan.isOk());
-    auto f = fs_->open(plan->ino, O_WRONLY | O_TRUNC, caller);
+    auto f = fs_->open(plan->ino, O_RDONLY, caller);
     EXPECT_TRUE(f.isOk()) << f.status().toString();
     return f.isOk() ? std::move(*f) : nullptr;
   }
-  Result<size_t> write(OpenFile& f, std::string_view data) {
-    return fs_->controlWrite(kPlanIno, f, data);
+  // kIocPlanAppend with `text` (at most kPlanChunkBytes), as the kernel copies it in.
+  Status append(OpenFile& f, std::string_view text) {
+    auto chunk = std::make_unique<PlanChunk>();
+    chunk->length = static_cast<uint32_t>(text.size());
+    std::memcpy(chunk->data, text.data(), text.size());
+    auto r = fs_->ioctl(kPlanIno, f, kIocPlanAppend,
+                        std::string_view(reinterpret_cast<const char*>(chunk.get()),
+                                         sizeof(PlanChunk)));
+    if (r.isOk()) {
+      EXPECT_TRUE(r->empty()) << "append has no output";
+    }
+    return r.status();
+  }
+  Result<PlanResult> commit(OpenFile& f) {
+    auto r = fs_->ioctl(kPlanIno, f, kIocPlanCommit, {});
+    if (!r.isOk()) return r.status();
+    EXPECT_EQ(r->size(), sizeof(PlanResult));
+    PlanResult out;
+    std::memcpy(&out, r->data(), sizeof out);
+    return out;
+  }
+  std::string lastError(OpenFile& f) {
+    auto r = fs_->ioctl(kPlanIno, f, kIocLastError, {});
+    EXPECT_TRUE(r.isOk());
+    EXPECT_EQ(r->size(), sizeof(ControlError));
+    return std::string(r->c_str());  // NUL-terminated
   }
   nlohmann::json stats() { return nlohmann::json::parse(fs_->statsJson()); }
 
@@ -90,17 +117,17 @@ class FileSystemPlanTest : public ::testing::Test {
   std::unique_ptr<FileSystem> fs_;
 };
 
-TEST_F(FileSystemPlanTest, PlanIsAWriteOnlyFileOfTheControlDir) {
+TEST_F(FileSystemPlanTest, PlanIsAReadOnlyFileOfTheControlDir) {
   auto ctl = fs_->lookup(kRootIno, ".epochfs");
   ASSERT_TRUE(ctl.isOk());
   auto plan = fs_->lookup(ctl->ino, "plan");
   ASSERT_TRUE(plan.isOk()) << plan.status().toString();
   EXPECT_EQ(plan->ino, kPlanIno);
   EXPECT_FALSE(plan->isDir);
-  EXPECT_EQ(plan->perm, 0200u);
+  EXPECT_EQ(plan->perm, 0444u);
   auto attr = fs_->getattr(kPlanIno);
   ASSERT_TRUE(attr.isOk());
-  EXPECT_EQ(attr->perm, 0200u);
+  EXPECT_EQ(attr->perm, 0444u);
   EXPECT_FALSE(attr->isDir);
   // Not a name anywhere else.
   EXPECT_EQ(fs_->lookup(kRootIno, "plan").status().code(), Code::kNotFound);
@@ -120,34 +147,42 @@ TEST_F(FileSystemPlanTest, PlanIsAWriteOnlyFileOfTheControlDir) {
   }
 }
 
-TEST_F(FileSystemPlanTest, ReadOpensAreRefused) {
-  auto f = fs_->open(kPlanIno, O_RDONLY, kPid);
-  ASSERT_FALSE(f.isOk());
-  EXPECT_EQ(f.status().code(), Code::kPermissionDenied);
-  EXPECT_TRUE(fs_->open(kPlanIno, O_WRONLY, kPid).isOk());
-  EXPECT_TRUE(fs_->open(kPlanIno, O_RDWR, kPid).isOk());
-}
-
-TEST_F(FileSystemPlanTest, WriteAndFlushPublishesKnownFiles) {
+TEST_F(FileSystemPlanTest, WriteOpensAreRefusedAndReadsAreEmpty) {
+  for (int flags : {O_WRONLY, O_RDWR, O_RDONLY | O_TRUNC}) {
+    auto f = fs_->open(kPlanIno, flags, kPid);
+    ASSERT_FALSE(f.isOk()) << flags;
+    EXPECT_EQ(f.status().code(), Code::kReadOnly) << flags;
+  }
   auto f = openPlan();
   ASSERT_TRUE(f);
-  const std::string part1 = "# my epoch\ncls/b c.jpg\ntop.t";
-  const std::string part2 = "xt\nmissing.jpg\ncls\nsub/dir\r\ncls/a.jpg\nsub/dir/deep.bin";
-  auto n = write(*f, part1);
-  ASSERT_TRUE(n.isOk()) << n.status().toString();
-  EXPECT_EQ(*n, part1.size());
-  n = write(*f, part2);
-  ASSERT_TRUE(n.isOk()) << n.status().toString();
-  EXPECT_EQ(*n, part2.size());
-  // Nothing is published before close.
+  std::vector<std::byte> buf(16);
+  auto n = fs_->read(*f, 0, buf);
+  ASSERT_TRUE(n.isOk());
+  EXPECT_EQ(*n, 0u);
+}
+
+TEST_F(FileSystemPlanTest, AppendAndCommitPublishesKnownFiles) {
+  auto f = openPlan();
+  ASSERT_TRUE(f);
+  // Chunks split lines anywhere.
+  Status st = append(*f, "# my epoch\ncls/b c.jpg\ntop.t");
+  ASSERT_TRUE(st.isOk()) << st.toString();
+  st = append(*f, "xt\nmissing.jpg\ncls\nsub/dir\r\ncls/a.jpg\nsub/dir/deep.bin");
+  ASSERT_TRUE(st.isOk()) << st.toString();
+  // Nothing is published before the commit.
   EXPECT_EQ(stats()["plans"]["published"], 0);
 
-  Status st = fs_->flush(*f);
-  ASSERT_TRUE(st.isOk()) << st.toString();
+  auto r = commit(*f);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->paths, 7u);
+  EXPECT_EQ(r->unknownPaths, 3u) << "missing.jpg, and the directories cls, sub/dir";
+  EXPECT_EQ(r->files, 4u);
+  EXPECT_EQ(r->blocks, 4u + 1 + 1 + 1);
+  EXPECT_EQ(r->ignored, 0u);
   nlohmann::json s = stats();
   EXPECT_EQ(s["plans"]["published"], 1);
   EXPECT_EQ(s["plans"]["paths"], 7);
-  EXPECT_EQ(s["plans"]["unknown_paths"], 3) << "missing.jpg, and the directories cls, sub/dir";
+  EXPECT_EQ(s["plans"]["unknown_paths"], 3);
   EXPECT_EQ(s["plans"]["planned_files"], 4);
   EXPECT_EQ(s["plans"]["planned_blocks"], 4 + 1 + 1 + 1);
   EXPECT_EQ(s["plans"]["rejected"], 0);
@@ -158,93 +193,141 @@ TEST_F(FileSystemPlanTest, WriteAndFlushPublishesKnownFiles) {
   EXPECT_EQ(s["policy"]["plan_remaining_blocks"], 7);
   // A plan reads nothing from the origin by itself (no prefetchers here).
   EXPECT_EQ(s["origin"]["read_requests"], 0);
+  EXPECT_EQ(lastError(*f), "");
 }
 
-TEST_F(FileSystemPlanTest, FlushTwicePublishesOnce) {
+TEST_F(FileSystemPlanTest, EachCommitIsOnePlanAndAnEmptyOnePublishesNothing) {
   auto f = openPlan();
   ASSERT_TRUE(f);
-  ASSERT_TRUE(write(*f, "cls/a.jpg\ntop.txt\n").isOk());
-  ASSERT_TRUE(fs_->flush(*f).isOk());
-  ASSERT_TRUE(fs_->flush(*f).isOk());  // a dup'ed descriptor closing
+  ASSERT_TRUE(append(*f, "cls/a.jpg\ntop.txt\n").isOk());
+  ASSERT_TRUE(commit(*f).isOk());
+  auto empty = commit(*f);  // nothing appended since
+  ASSERT_TRUE(empty.isOk());
+  EXPECT_EQ(empty->paths, 0u);
   nlohmann::json s = stats();
   EXPECT_EQ(s["plans"]["published"], 1);
   EXPECT_EQ(s["plans"]["planned_files"], 2);
   EXPECT_EQ(s["plans"]["planned_blocks"], 2);
 
-  // Another open (another process) is another plan.
+  // The same handle's next plan, and another process's plan.
+  ASSERT_TRUE(append(*f, "cls/a.jpg\n").isOk());
+  ASSERT_TRUE(commit(*f).isOk());
   auto g = openPlan(kPid + 1);
   ASSERT_TRUE(g);
-  ASSERT_TRUE(write(*g, "cls/b c.jpg\n").isOk());
-  ASSERT_TRUE(fs_->flush(*g).isOk());
+  ASSERT_TRUE(append(*g, "cls/b c.jpg\n").isOk());
+  ASSERT_TRUE(commit(*g).isOk());
   s = stats();
-  EXPECT_EQ(s["plans"]["published"], 2);
-  EXPECT_EQ(s["plans"]["planned_files"], 3);
-  EXPECT_EQ(s["plans"]["planned_blocks"], 6);
+  EXPECT_EQ(s["plans"]["published"], 3);
+  EXPECT_EQ(s["plans"]["paths"], 4);
 }
 
-TEST_F(FileSystemPlanTest, MalformedWriteIsInvalidAndTheCloseFails) {
+TEST_F(FileSystemPlanTest, MalformedAppendIsInvalidNamingTheLineAndTheCommitFails) {
   auto f = openPlan();
   ASSERT_TRUE(f);
-  ASSERT_TRUE(write(*f, "cls/a.jpg\n").isOk());
-  auto n = write(*f, "top.txt\n../etc/passwd\n");
-  ASSERT_FALSE(n.isOk());
-  EXPECT_EQ(n.status().code(), Code::kInvalid);
-  EXPECT_THAT(n.status().message(), HasSubstr("line 3"));
-  EXPECT_THAT(n.status().message(), HasSubstr("'..'"));
-  // Later writes fail too: the plan is broken for good.
-  EXPECT_EQ(write(*f, "cls/b c.jpg\n").status().code(), Code::kInvalid);
-
-  Status st = fs_->flush(*f);
+  ASSERT_TRUE(append(*f, "cls/a.jpg\n").isOk());
+  Status st = append(*f, "top.txt\n../etc/passwd\n");
   EXPECT_EQ(st.code(), Code::kInvalid);
+  EXPECT_THAT(st.message(), HasSubstr("line 3"));
+  EXPECT_THAT(st.message(), HasSubstr("'..'"));
+  EXPECT_EQ(lastError(*f), st.message());
+  EXPECT_EQ(lastError(*f), st.message()) << "asking does not clear it";
+  // Later appends fail too: the plan is broken for good.
+  EXPECT_EQ(append(*f, "cls/b c.jpg\n").code(), Code::kInvalid);
+
+  auto r = commit(*f);
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+  EXPECT_THAT(lastError(*f), HasSubstr("line 3"));
   nlohmann::json s = stats();
-  EXPECT_EQ(s["plans"]["rejected"], 1);
+  EXPECT_EQ(s["plans"]["rejected"], 1) << "one plan, counted once";
   EXPECT_EQ(s["plans"]["published"], 0);
   EXPECT_EQ(s["plans"]["planned_files"], 0);
   EXPECT_EQ(s["policy"]["plan_active"], false);
-  // The second close of the same open file adds nothing.
-  (void)fs_->flush(*f);
-  EXPECT_EQ(stats()["plans"]["rejected"], 1);
+  // The failed commit started the next plan: it works, and clears the error.
+  ASSERT_TRUE(append(*f, "cls/a.jpg\n").isOk());
+  EXPECT_EQ(lastError(*f), "");
+  ASSERT_TRUE(commit(*f).isOk());
+  s = stats();
+  EXPECT_EQ(s["plans"]["published"], 1);
+  EXPECT_EQ(s["plans"]["rejected"], 1);
 }
 
-TEST_F(FileSystemPlanTest, MalformedLastLineFailsAtClose) {
+TEST_F(FileSystemPlanTest, MalformedLastLineFailsAtCommit) {
   auto f = openPlan();
   ASSERT_TRUE(f);
-  // The last line has no "\n": only close() sees it whole.
-  ASSERT_TRUE(write(*f, "cls/a.jpg\n/abs/top.txt").isOk());
-  Status st = fs_->flush(*f);
-  EXPECT_EQ(st.code(), Code::kInvalid);
-  EXPECT_THAT(st.message(), HasSubstr("line 2"));
-  EXPECT_THAT(st.message(), HasSubstr("absolute"));
+  // The last line has no "\n": only the commit sees it whole.
+  ASSERT_TRUE(append(*f, "cls/a.jpg\n/abs/top.txt").isOk());
+  auto r = commit(*f);
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+  EXPECT_THAT(r.status().message(), HasSubstr("line 2"));
+  EXPECT_THAT(r.status().message(), HasSubstr("absolute"));
   nlohmann::json s = stats();
   EXPECT_EQ(s["plans"]["rejected"], 1);
   EXPECT_EQ(s["plans"]["published"], 0);
 }
 
-// A shell's `> plan` dup2()s the descriptor and closes the original before writing: a flush
-// with nothing written publishes nothing, and the plan goes out at the flush after the writes.
-TEST_F(FileSystemPlanTest, FlushWithNothingWrittenPublishesNothing) {
+TEST_F(FileSystemPlanTest, AbortAndCloseWithoutCommitDiscard) {
   auto f = openPlan();
   ASSERT_TRUE(f);
-  ASSERT_TRUE(fs_->flush(*f).isOk());
-  EXPECT_EQ(stats()["plans"]["published"], 0);
-  ASSERT_TRUE(write(*f, "cls/a.jpg\n").isOk());
-  ASSERT_TRUE(fs_->flush(*f).isOk());
+  ASSERT_TRUE(append(*f, "cls/a.jpg\n../bad\n").code() == Code::kInvalid);
+  ASSERT_TRUE(fs_->ioctl(kPlanIno, *f, kIocPlanAbort, {}).isOk());
+  ASSERT_TRUE(append(*f, "top.txt\n").isOk()) << "an abort clears a broken plan";
+  ASSERT_TRUE(fs_->ioctl(kPlanIno, *f, kIocPlanAbort, {}).isOk());
+  auto r = commit(*f);
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->paths, 0u) << "the aborted lines are gone";
+  ASSERT_TRUE(append(*f, "cls/a.jpg\ncls/b c.jpg\n").isOk());
+  fs_->release(*f);
   nlohmann::json s = stats();
-  EXPECT_EQ(s["plans"]["published"], 1);
-  EXPECT_EQ(s["plans"]["paths"], 1);
-  EXPECT_EQ(s["plans"]["ignored"], 0);
+  EXPECT_EQ(s["plans"]["published"], 0);
+  EXPECT_EQ(s["plans"]["planned_files"], 0);
+  EXPECT_EQ(s["plans"]["rejected"], 1);
 }
 
-TEST_F(FileSystemPlanTest, WritesAfterAFlushAreTheNextPlan) {
+TEST_F(FileSystemPlanTest, BadArgumentsAndUnknownCommands) {
   auto f = openPlan();
   ASSERT_TRUE(f);
-  ASSERT_TRUE(write(*f, "cls/a.jpg\n").isOk());
-  ASSERT_TRUE(fs_->flush(*f).isOk());
-  ASSERT_TRUE(write(*f, "cls/a.jpg\ncls/b c.jpg\n").isOk());
-  fs_->release(*f);  // the last close publishes what no flush did
-  nlohmann::json s = stats();
-  EXPECT_EQ(s["plans"]["published"], 2);
-  EXPECT_EQ(s["plans"]["paths"], 3);
+  // A chunk claiming more bytes than it holds, or of the wrong size.
+  auto chunk = std::make_unique<PlanChunk>();
+  chunk->length = kPlanChunkBytes + 1;
+  std::string_view bytes(reinterpret_cast<const char*>(chunk.get()), sizeof(PlanChunk));
+  EXPECT_EQ(fs_->ioctl(kPlanIno, *f, kIocPlanAppend, bytes).status().code(), Code::kInvalid);
+  EXPECT_THAT(lastError(*f), HasSubstr("length"));
+  EXPECT_EQ(fs_->ioctl(kPlanIno, *f, kIocPlanAppend, bytes.substr(1)).status().code(),
+            Code::kInvalid);
+  // Unknown commands, and commands on the wrong file.
+  EXPECT_EQ(fs_->ioctl(kPlanIno, *f, 0x5401 /* TCGETS */, {}).status().code(),
+            Code::kNotSupported);
+  EXPECT_EQ(fs_->ioctl(kPlanIno, *f, kIocRefresh, {}).status().code(), Code::kNotSupported);
+  auto st = fs_->open(kStatsIno, O_RDONLY);
+  ASSERT_TRUE(st.isOk());
+  EXPECT_EQ(fs_->ioctl(kStatsIno, **st, kIocPlanCommit, {}).status().code(),
+            Code::kNotSupported);
+  EXPECT_EQ(fs_->ioctl(kStatsIno, **st, kIocLastError, {}).status().code(),
+            Code::kNotSupported);
+  EXPECT_EQ(stats()["plans"]["rejected"], 0) << "a bad chunk is not a rejected plan";
+}
+
+TEST_F(FileSystemPlanTest, APlanPastTheLimitIsRefusedAtTheAppendThatCrossesIt) {
+  auto f = openPlan();
+  ASSERT_TRUE(f);
+  // Comment lines only, so that nothing is kept: kPlanChunkBytes per append, 16 lines each.
+  std::string text;
+  while (text.size() < kPlanChunkBytes) {
+    std::string line = "#" + std::string(kPlanChunkBytes / 16 - 2, 'c') + "\n";
+    text += line.substr(0, std::min(line.size(), kPlanChunkBytes - text.size()));
+  }
+  ASSERT_EQ(text.size(), kPlanChunkBytes);
+  ASSERT_EQ(text.back(), '\n');
+  const uint64_t fits = kMaxPlanBytes / kPlanChunkBytes;
+  for (uint64_t i = 0; i < fits; ++i) {
+    Status st = append(*f, text);
+    ASSERT_TRUE(st.isOk()) << "append " << i << ": " << st.toString();
+  }
+  Status st = append(*f, text);  // crosses 1 GiB
+  EXPECT_EQ(st.code(), Code::kInvalid);
+  EXPECT_THAT(st.message(), HasSubstr("plan larger than 1024 MiB"));
+  EXPECT_EQ(commit(*f).status().code(), Code::kInvalid);
+  EXPECT_EQ(stats()["plans"]["rejected"], 1);
 }
 
 TEST_F(FileSystemPlanTest, LruIgnoresPlans) {
@@ -252,9 +335,12 @@ TEST_F(FileSystemPlanTest, LruIgnoresPlans) {
   start("lru");
   auto f = openPlan();
   ASSERT_TRUE(f);
-  ASSERT_TRUE(write(*f, "cls/a.jpg\ncls/b c.jpg\nnope\n").isOk());
-  Status st = fs_->flush(*f);
-  EXPECT_TRUE(st.isOk()) << "a plan the policy cannot use is no error: " << st.toString();
+  ASSERT_TRUE(append(*f, "cls/a.jpg\ncls/b c.jpg\nnope\n").isOk());
+  auto r = commit(*f);
+  ASSERT_TRUE(r.isOk()) << "a plan the policy cannot use is no error: " << r.status().toString();
+  EXPECT_EQ(r->ignored, 1u);
+  EXPECT_EQ(r->files, 2u);
+  EXPECT_EQ(r->blocks, 0u);
   nlohmann::json s = stats();
   EXPECT_EQ(s["policy"]["name"], "lru");
   EXPECT_EQ(s["plans"]["published"], 1);

@@ -1,17 +1,18 @@
 """The client side of `<mountpoint>/.epochfs/plan` and `.epochfs/stats`.
 
-A training job tells the daemon the order in which it will read files in the coming epoch by
-writing that order to the write-only control file `.epochfs/plan`: one path per line, relative
-to the mount root, UTF-8, each line ending in "\\n". The daemon checks each line as it arrives
-(write() fails with EINVAL on a malformed line) and adopts the plan when the file is closed:
-one open-write-close is one epoch's plan, and successive plans are successive epochs.
+A training job tells the daemon the order in which it will read files in the coming epoch:
+one path per line, relative to the mount root, UTF-8, each line ending in "\\n". The mount is
+read-only, so the plan is not written to `.epochfs/plan`: the file is opened O_RDONLY and the
+plan sent through ioctls (epochfs/_control.py), in chunks the daemon checks as they arrive,
+then committed: one commit is one epoch's plan, and successive plans are successive epochs. A
+plan that is not committed (the job died, a line was refused) is discarded at close.
 
     import epochfs
     n = epochfs.publish_plan("/mnt/imagenet", ["train/n01/img1.jpg", "train/n02/img7.jpg"])
     print(epochfs.read_stats("/mnt/imagenet"))
 
 Every path is checked here before the file is opened, so a bad path raises ValueError without
-anything reaching the daemon; a half-written plan is never committed by this module.
+anything reaching the daemon; a half-sent plan is never committed by this module.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ import json
 import os
 from typing import Iterable, List, Union
 
+from . import _control
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 CONTROL_DIR = ".epochfs"
 PLAN_NAME = "plan"
 STATS_NAME = "stats"
 
-# Plans are written in chunks of about this many bytes: one write() per chunk, so a plan of a
-# million paths (~50 MB) takes ~50 FUSE round trips instead of a million.
-CHUNK_BYTES = 1 << 20
+# Plans are sent in chunks of at most this many bytes, one ioctl each (the most a FUSE ioctl
+# carries): a plan of a million paths (~50 MB) takes ~3,000 round trips, not a million.
+CHUNK_BYTES = _control.PLAN_CHUNK_BYTES
 
 
 class NotAnEpochfsMount(OSError):
@@ -146,34 +149,28 @@ class _PathChecker:
 
 
 def plan_lines(mountpoint: PathLike, paths: Iterable[PathLike]) -> List[bytes]:
-    """The plan as it will be written: `paths` checked and encoded, joined into chunks of
-    about CHUNK_BYTES. Raises ValueError or TypeError naming the first bad path."""
+    """The plan as it will be sent: `paths` checked and encoded, joined into chunks of whole
+    lines of at most CHUNK_BYTES (a line longer than that is a chunk of its own, which is sent
+    in pieces). Raises ValueError or TypeError naming the first bad path."""
     checker = _PathChecker(mountpoint)
     chunks: List[bytes] = []
     pending: List[bytes] = []
     size = 0
     for path in paths:
         line = checker.line(path)
-        pending.append(line)
-        size += len(line)
-        if size >= CHUNK_BYTES:
+        if pending and size + len(line) > CHUNK_BYTES:
             chunks.append(b"".join(pending))
             pending, size = [], 0
+        pending.append(line)
+        size += len(line)
     if pending:
         chunks.append(b"".join(pending))
     return chunks
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-def _rejected(plan_path: str, e: OSError) -> ValueError:
-    return ValueError(f"{plan_path}: the epochfs daemon rejected the plan (EINVAL: "
-                      f"a malformed line): {e}")
+def _rejected(plan_path: str, e: _control.ControlError) -> ValueError:
+    reason = e.reason or "a malformed line (the daemon's log says which)"
+    return ValueError(f"{plan_path}: the epochfs daemon rejected the plan: {reason}")
 
 
 def publish_plan(mountpoint: PathLike, paths: Iterable[PathLike]) -> int:
@@ -181,41 +178,31 @@ def publish_plan(mountpoint: PathLike, paths: Iterable[PathLike]) -> int:
 
     Each path is a str or os.PathLike, relative to `mountpoint` or absolute under it. All are
     checked before the plan file is opened (ValueError naming the path and the reason), then
-    written in ~1 MiB chunks to `mountpoint/.epochfs/plan`, which is closed: the daemon adopts
-    the plan on close. Paths the daemon does not know are counted and skipped by it, not errors.
+    sent in chunks to `mountpoint/.epochfs/plan`, opened read-only, and committed: the daemon
+    adopts the plan at the commit. Paths the daemon does not know are counted and skipped by
+    it, not errors.
 
     Raises NotAnEpochfsMount if `mountpoint` is not an epochfs mount; ValueError naming the
-    plan file if the daemon rejects a line (EINVAL); OSError for any other failure.
+    plan file and the daemon's reason (e.g. the line and what is wrong with it) if the daemon
+    rejects the plan (EINVAL); OSError for any other failure.
     """
     _require_mount(mountpoint)
     chunks = plan_lines(mountpoint, paths)
     count = sum(chunk.count(b"\n") for chunk in chunks)
     plan_path = _control_file(mountpoint, PLAN_NAME)
     try:
-        # No O_CREAT or O_TRUNC: the file exists on a mount, and truncating it means nothing.
-        fd = os.open(plan_path, os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(plan_path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise OSError(errno.ENOENT, "this epochfs daemon does not accept plans "
                       f"(no {CONTROL_DIR}/{PLAN_NAME}; an older version?)", plan_path) from None
     try:
         for chunk in chunks:
-            _write_all(fd, chunk)
-    except OSError as e:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+            _control.plan_append(fd, chunk, plan_path)
+        _control.plan_commit(fd, plan_path)
+    except _control.ControlError as e:
         if e.errno == errno.EINVAL:
             raise _rejected(plan_path, e) from e
-        if e.filename is None:
-            e.filename = plan_path
         raise
-    try:
-        os.close(fd)  # the daemon adopts the plan here and may refuse it
-    except OSError as e:
-        if e.errno == errno.EINVAL:
-            raise _rejected(plan_path, e) from e
-        if e.filename is None:
-            e.filename = plan_path
-        raise
+    finally:
+        os.close(fd)  # without a commit, the daemon discards what was sent
     return count

@@ -1,9 +1,9 @@
 """PlanSampler: a PyTorch sampler wrapper that publishes each epoch's order as a plan.
 
-The wrapper materialises the order the wrapped sampler would yield this epoch, publishes it to
-`<mountpoint>/.epochfs/plan` (so the daemon prefetches in exactly that order), then yields the
-same indices. With DataLoader workers the sampler still runs in the main process, so one plan
-per epoch reaches the daemon whatever `num_workers` is.
+The wrapper materialises the order the wrapped sampler would yield this epoch, publishes it
+through `<mountpoint>/.epochfs/plan` (so the daemon prefetches in exactly that order), then
+yields the same indices. With DataLoader workers the sampler still runs in the main process,
+so one plan per epoch reaches the daemon whatever `num_workers` is.
 
     from torch.utils.data import DataLoader, RandomSampler
     from epochfs import PlanSampler

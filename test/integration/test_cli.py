@@ -29,7 +29,8 @@ def test_version():
 
 
 @pytest.mark.parametrize("cmd,must_mention", [
-    ([], ["mount", "umount", "stats"]),
+    ([], ["mount", "umount", "stats", "refresh", "plan"]),
+    (["plan"], ["MOUNTPOINT", "FILE"]),
     (["mount"], ["--config", "--cache-dir", "--cache-size", "--policy", "--foreground",
                  "--log-level", "SOURCE", "MOUNTPOINT"]),
     (["umount"], ["MOUNTPOINT"]),
@@ -43,7 +44,7 @@ def test_help(cmd, must_mention):
 
 
 @pytest.mark.parametrize("args", [[], ["frobnicate"], ["mount"], ["mount", "/only-one"],
-                                  ["stats"], ["umount"]])
+                                  ["stats"], ["umount"], ["plan"], ["plan", "/mnt"]])
 def test_usage_errors_exit_nonzero(args):
     res = run_cli(*args)
     assert res.returncode != 0
@@ -74,6 +75,24 @@ def test_stats_and_umount_on_a_plain_directory_fail(tmp_path):
         res = run_cli(*cmd)
         assert res.returncode != 0, cmd
         assert res.stderr.strip(), cmd
+
+
+def test_plan_and_refresh_on_a_plain_directory_fail_clearly(tmp_path):
+    (tmp_path / ".epochfs").mkdir()
+    (tmp_path / ".epochfs" / "plan").write_text("")  # looks like a mount, is not one
+    (tmp_path / "order.txt").write_text("a\n")
+    for cmd in (["plan", tmp_path, tmp_path / "order.txt"], ["refresh", tmp_path]):
+        res = run_cli(*cmd)
+        assert res.returncode == 1, cmd
+        assert f"{tmp_path} is not an epochfs mount" in res.stderr, (cmd, res.stderr)
+
+
+def test_plan_with_a_missing_file_fails_naming_it(dataset, mounter, tmp_path):
+    m = mounter(dataset({"a": 1}).root)
+    res = run_cli("plan", m.mountpoint, tmp_path / "missing.txt")
+    assert res.returncode == 1
+    assert "missing.txt" in res.stderr and "No such file" in res.stderr, res.stderr
+    assert m.stats()["plans"]["published"] == 0
 
 
 def test_umount_waits_for_the_daemon(dataset, mounter):

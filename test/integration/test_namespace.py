@@ -9,6 +9,7 @@ import json
 import os
 import random
 import stat
+from pathlib import Path
 
 from epochfs_testlib import KiB, MiB, expect_errno, read_all_verify, read_file, run_cli
 
@@ -132,6 +133,31 @@ def test_statfs(dataset, mounter):
     assert sv.f_namemax >= 255
 
 
+def mount_options(mountpoint) -> list[str]:
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == str(mountpoint):
+            return fields[3].split(",")
+    raise AssertionError(f"{mountpoint} not in /proc/mounts")
+
+
+def test_the_kernel_sees_a_read_only_mount(dataset, mounter):
+    ds = dataset({"dir/a.bin": 100}, seed=27)
+    m = mounter(ds.root)
+    mnt = m.mountpoint
+    opts = mount_options(mnt)
+    assert "ro" in opts and "rw" not in opts, opts
+    assert os.statvfs(mnt).f_flag & os.ST_RDONLY
+    assert os.geteuid() == 0  # root: access() ignores permission bits, not a ro mount
+    for path in (mnt, mnt / "dir", mnt / "dir" / "a.bin", mnt / ".epochfs",
+                 mnt / ".epochfs" / "plan", mnt / ".epochfs" / "refresh",
+                 mnt / ".epochfs" / "stats"):
+        assert not os.access(path, os.W_OK), path
+        assert os.access(path, os.R_OK), path
+    expect_errno(errno.EROFS, os.open, mnt / "dir" / "a.bin", os.O_WRONLY)
+    expect_errno(errno.EROFS, os.open, mnt / "dir" / "new", os.O_WRONLY | os.O_CREAT)
+
+
 def test_writes_fail_with_erofs(dataset, mounter):
     ds = dataset({"dir/a.bin": 1000, "dir/b.bin": 2000, "top.bin": 3000}, seed=26)
     (ds.root / "emptydir").mkdir()
@@ -183,14 +209,16 @@ def test_writes_fail_with_erofs(dataset, mounter):
     except OSError as e:
         if e.errno not in (errno.EROFS, errno.ENOTSUP):
             failures.append(f"setxattr: {errno.errorcode.get(e.errno, e.errno)}")
-    # The control file is read-only too.
-    try:
-        with open(mnt / ".epochfs" / "stats", "wb") as f:
-            f.write(b"{}")
-        failures.append("write .epochfs/stats: succeeded")
-    except OSError as e:
-        if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
-            failures.append(f"write .epochfs/stats: {errno.errorcode.get(e.errno, e.errno)}")
+    # The control files are read-only too (plans and refreshes are ioctls).
+    for name in ("stats", "plan", "refresh"):
+        try:
+            with open(mnt / ".epochfs" / name, "wb") as f:
+                f.write(b"{}")
+            failures.append(f"write .epochfs/{name}: succeeded")
+        except OSError as e:
+            if e.errno != errno.EROFS:
+                failures.append(f"write .epochfs/{name}: "
+                                f"{errno.errorcode.get(e.errno, e.errno)}")
     assert not failures, "\n".join(failures)
 
     # Nothing changed, in the mount or in the origin.

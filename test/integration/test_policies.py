@@ -31,12 +31,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from epochfs_testlib import KiB, expect_errno, run_cli
+from epochfs_testlib import KiB, epochfs_bin, expect_errno, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python"))  # the package from the source tree, as test_python_pkg
 
 import epochfs  # noqa: E402
+import epochfs._control  # noqa: E402
 
 # 4 workers on a 2-core machine: torch's advice against that is beside the point here.
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
@@ -339,53 +340,89 @@ def plan_path(m) -> Path:
     return m.mountpoint / ".epochfs" / "plan"
 
 
-def shell_write(path: Path, text: str) -> subprocess.CompletedProcess:
-    """`printf TEXT > PATH` in bash: open, dup2 onto stdout, close, write, close."""
-    return subprocess.run(["bash", "-c", 'printf "$1" > "$2"', "bash", text, str(path)],
-                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+def epochfs_plan(m, source: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`epochfs plan MOUNTPOINT SOURCE` (SOURCE "-": `stdin` is its input)."""
+    return subprocess.run([epochfs_bin(), "plan", str(m.mountpoint), source],
+                          input=stdin if stdin is not None else "", capture_output=True,
+                          text=True, timeout=60)
 
 
-def test_malformed_plan_from_a_shell_is_einval_naming_the_line(small, mounter):
+def test_plan_cli_publishes_from_a_file_and_from_stdin(small, mounter, tmp_path):
     m = mounter(small.root, args=mount_args("epoch"))
-    res = shell_write(plan_path(m), "d0/f00.bin\\n# a comment\\n/abs\\n")
-    assert res.returncode != 0, "a plan with an absolute path was accepted"
-    assert "Invalid argument" in res.stderr, res.stderr
-    log = m.log_file.read_text(errors="replace")
-    assert "line 3 ('/abs')" in log and "absolute path" in log, m.log_tail()
-
-    # The same from Python: the write completing the bad line fails, and so does the close,
-    # which would have published the plan; nothing of it is published.
-    before = m.stats()["plans"]
-    fd = os.open(plan_path(m), os.O_WRONLY)
-    try:
-        os.write(fd, b"d0/f00.bin\n")
-        expect_errno(errno.EINVAL, os.write, fd, b"d1/../d0/f02.bin\n")
-    finally:
-        expect_errno(errno.EINVAL, os.close, fd)
+    listing = tmp_path / "order.txt"
+    listing.write_text("# epoch 1\nd0/f00.bin\nd1/f01.bin\nnope.bin\n")
+    res = epochfs_plan(m, str(listing))
+    assert res.returncode == 0, res.stderr
+    assert "plan of 3 paths" in res.stdout and "2 files" in res.stdout, res.stdout
+    assert "1 unknown" in res.stdout, res.stdout
     plans = m.stats()["plans"]
-    assert plans["rejected"] == before["rejected"] + 1, plans
-    assert plans["published"] == before["published"], plans
+    assert plans["published"] == 1 and plans["paths"] == 3 and plans["unknown_paths"] == 1
+    assert plans["planned_files"] == 2, plans
+    # From stdin, larger than one ioctl chunk (16 KiB): still one plan.
+    lines = [f"d{i % 2}/f{i:02d}.bin" for i in range(40)] * 60
+    res = epochfs_plan(m, "-", stdin="".join(p + "\n" for p in lines))
+    assert res.returncode == 0, res.stderr
+    plans = m.stats()["plans"]
+    assert plans["published"] == 2 and plans["paths"] == 3 + len(lines), plans
+    # Absolute paths under the mountpoint, as `find MOUNTPOINT -type f` prints them.
+    found = subprocess.run(["find", str(m.mountpoint / "d0"), "-type", "f"],
+                           capture_output=True, text=True, timeout=30, check=True).stdout
+    res = epochfs_plan(m, "-", stdin=found)
+    assert res.returncode == 0, res.stderr
+    assert "plan of 20 paths" in res.stdout and "20 files" in res.stdout, res.stdout
+    res = epochfs_plan(m, "-", stdin="d0/f00.bin\n/elsewhere/f.bin\n")
+    assert res.returncode == 1 and "line 2 ('/elsewhere/f.bin'): absolute but not under" \
+        in res.stderr, res.stderr
+    assert m.stats()["plans"]["published"] == 3
+
+
+def test_malformed_plan_is_refused_naming_the_line(small, mounter, tmp_path):
+    m = mounter(small.root, args=mount_args("epoch"))
+    bad = tmp_path / "bad.txt"
+    bad.write_text("d0/f00.bin\n# a comment\nd1/../d0/f02.bin\n")
+    res = epochfs_plan(m, str(bad))
+    assert res.returncode != 0, "a plan with a '..' component was accepted"
+    assert "line 3 ('d1/../d0/f02.bin')" in res.stderr and "'..' component" in res.stderr, \
+        res.stderr
+    assert "not published" in res.stderr, res.stderr
+    plans = m.stats()["plans"]
+    assert plans["rejected"] == 1 and plans["published"] == 0, plans
+
+    # From Python: a line the package does not check itself (the daemon's length limit) is
+    # a ValueError with the daemon's reason; nothing of the plan is published.
+    with pytest.raises(ValueError, match="rejected the plan") as ei:
+        epochfs.publish_plan(m.mountpoint, ["d0/f00.bin", "d1/" + "x" * 5000])
+    assert "line 2" in str(ei.value) and "longer than 4096 bytes" in str(ei.value), ei.value
+    assert str(plan_path(m)) in str(ei.value)
+    plans = m.stats()["plans"]
+    assert plans["rejected"] == 2 and plans["published"] == 0, plans
     assert plans["planned_files"] == 0, plans
     # A valid plan is still accepted after the rejected ones.
     assert epochfs.publish_plan(m.mountpoint, ["d0/f00.bin", "d1/f01.bin"]) == 2
     plans = m.stats()["plans"]
-    assert plans["published"] == before["published"] + 1, plans
-    assert plans["planned_files"] == 2, plans
+    assert plans["published"] == 1 and plans["planned_files"] == 2, plans
 
 
-# A shell redirection dup2()s the descriptor and closes the original before writing: the
-# daemon publishes at the first flush after data was written, not at the first flush.
-def test_plan_from_a_shell_is_published(small, mounter):
+def test_writing_the_plan_file_fails_with_erofs(small, mounter):
+    """The old way (write the plan to .epochfs/plan) is refused by the kernel, and a
+    descriptor closed without a commit publishes nothing."""
     m = mounter(small.root, args=mount_args("epoch"))
-    res = shell_write(plan_path(m), "d0/f00.bin\\nd1/f01.bin\\n")
-    assert res.returncode == 0, res.stderr
+    for flags in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_TRUNC):
+        expect_errno(errno.EROFS, os.open, plan_path(m), flags)
+    res = subprocess.run(["bash", "-c", 'printf "d0/f00.bin\\n" > "$1"', "bash",
+                          str(plan_path(m))], capture_output=True, text=True, timeout=30,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode != 0 and "Read-only file system" in res.stderr, res
+    fd = os.open(plan_path(m), os.O_RDONLY)
+    try:
+        expect_errno(errno.EBADF, os.write, fd, b"d0/f00.bin\n")
+        epochfs._control.plan_append(fd, b"d0/f00.bin\n", str(plan_path(m)))
+    finally:
+        os.close(fd)  # no commit: discarded
     plans = m.stats()["plans"]
-    assert plans["published"] == 1 and plans["paths"] == 2, plans
-    assert plans["planned_files"] == 2, plans
-    res = shell_write(plan_path(m), "d0/f00.bin\\n/abs\\n")
-    assert res.returncode != 0, res
-    plans = m.stats()["plans"]
-    assert plans["published"] == 1 and plans["rejected"] == 1, plans
+    assert plans["published"] == 0 and plans["rejected"] == 0 and plans["paths"] == 0, plans
+    assert "discarded: closed after 1 lines without a commit" in \
+        m.log_file.read_text(errors="replace"), m.log_tail()
 
 
 def test_unknown_plan_paths_counted_and_skipped(small, mounter):
@@ -401,19 +438,11 @@ def test_unknown_plan_paths_counted_and_skipped(small, mounter):
     assert "3 of 5 paths skipped as unknown" in log and "nope/missing.bin" in log, m.log_tail()
 
 
-def test_plan_file_cannot_be_read(small, mounter):
+def test_plan_file_is_read_only_and_reads_empty(small, mounter):
     m = mounter(small.root, args=mount_args("epoch"))
-    assert (plan_path(m).stat().st_mode & 0o777) == 0o200
-    try:
-        open(plan_path(m), "rb").close()
-    except OSError as e:
-        assert e.errno in (errno.EACCES, errno.EPERM), e
-    else:
-        raise AssertionError("reading .epochfs/plan succeeded")
-    res = subprocess.run(["cat", str(plan_path(m))], capture_output=True, text=True,
-                         timeout=30, stdin=subprocess.DEVNULL)
-    assert res.returncode != 0 and ("Permission denied" in res.stderr
-                                    or "not permitted" in res.stderr), res
+    assert (plan_path(m).stat().st_mode & 0o777) == 0o444
+    assert plan_path(m).read_bytes() == b""
+    assert not os.access(plan_path(m), os.W_OK)
 
 
 def read_in_order(mountpoint: Path, rels, expect: dict[str, bytes]) -> list[str]:

@@ -1,8 +1,9 @@
-"""The epochfs Python package (python/) without a real mount: what publish_plan writes (exact
-bytes, to a regular file and to a FIFO read by a fake daemon), path checks, a directory that is
-not a mount, EINVAL from the daemon, PlanSampler over Random/Sequential/DistributedSampler
-with and without plan_ahead, a DataLoader with workers through it, and `pip install ./python`
-offline into a fresh venv. Plans on real mounts are tested with the daemon's plan support.
+"""The epochfs Python package (python/): what publish_plan sends (exact bytes, in chunks, to a
+fake daemon that stands in for the mount's ioctls), path checks, a directory that is not a
+mount, EINVAL from the daemon, the ioctl numbers against fs/ControlIoctl.h, PlanSampler over
+Random/Sequential/DistributedSampler with and without plan_ahead, a DataLoader with workers
+through it, and `pip install ./python` offline into a fresh venv (publishing to a real mount).
+Plans on real mounts are also tested in test_policies.py.
 
 The package is imported from the source tree; the install tests import it from a venv."""
 
@@ -28,6 +29,7 @@ PYDIR = REPO / "python"
 sys.path.insert(0, str(PYDIR))
 
 import epochfs  # noqa: E402
+import epochfs._control  # noqa: E402
 from epochfs import NotAnEpochfsMount, publish_plan, read_stats  # noqa: E402
 
 # Debian's Python: the one with python3-venv, python3-pip and python3-torch.
@@ -35,22 +37,79 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 PIP_TIMEOUT = 180
 
 
-def make_fake_mount(root: Path, plan: str = "file", stats: dict | None = None) -> Path:
+def make_fake_mount(root: Path, plan: bool = True, stats: dict | None = None) -> Path:
     """A directory that looks like a mount root to the client: .epochfs/stats (JSON) and
-    .epochfs/plan as a regular file ("file"), a FIFO ("fifo") or absent (None)."""
+    .epochfs/plan (unless plan=False), a regular file that FakeDaemon serves ioctls on."""
     ctl = root / ".epochfs"
     ctl.mkdir(parents=True)
     (ctl / "stats").write_text(json.dumps(stats if stats is not None else {"hits": 7}))
-    if plan == "file":
+    if plan:
         (ctl / "plan").write_bytes(b"")
-    elif plan == "fifo":
-        os.mkfifo(ctl / "plan")
     return root
 
 
+class FakeDaemon:
+    """Stands in for the daemon's ioctls (epochfs._control._ioctl) on the fake plan files:
+    appends collect per descriptor; a commit writes the plan to the plan file itself (so a
+    test reads the last committed plan) and replies with its line count. `fail` = (command, errno,
+    reason) makes that command fail, with `reason` for IOC_LAST_ERROR."""
+
+    def __init__(self, real):
+        self.real = real
+        self.pending: dict[int, bytearray] = {}
+        self.calls: list[tuple[int, int]] = []  # (command, chunk length or 0)
+        self.fail: tuple[int, int, str] | None = None
+        self.last_error = ""
+
+    def __call__(self, fd, request, arg=0, *rest):
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if path.name != "plan" or path.parent.name != ".epochfs":
+            return self.real(fd, request, arg, *rest)
+        c = epochfs._control
+        if request == c.IOC_LAST_ERROR:
+            msg = self.last_error.encode()
+            arg[:len(msg) + 1] = msg + b"\0"
+            return 0
+        length = 0
+        if request == c.IOC_PLAN_APPEND:
+            assert isinstance(arg, bytearray) and len(arg) == c._PLAN_CHUNK.size
+            length, _, data = c._PLAN_CHUNK.unpack(arg)
+            assert 0 < length <= c.PLAN_CHUNK_BYTES
+        self.calls.append((request, length))
+        if self.fail is not None and self.fail[0] == request:
+            self.last_error = self.fail[2]
+            raise OSError(self.fail[1], os.strerror(self.fail[1]))
+        self.last_error = ""
+        if request == c.IOC_PLAN_APPEND:
+            self.pending.setdefault(fd, bytearray()).extend(data[:length])
+        elif request == c.IOC_PLAN_COMMIT:
+            plan = bytes(self.pending.pop(fd, b""))
+            path.write_bytes(plan)
+            n = plan.count(b"\n")
+            arg[:] = c._PLAN_RESULT.pack(n, 0, n, 0, 0, 0)
+        else:
+            raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY))
+        return 0
+
+
 @pytest.fixture
-def mnt(tmp_path) -> Path:
+def daemon(monkeypatch) -> FakeDaemon:
+    fake = FakeDaemon(epochfs._control._ioctl)
+    monkeypatch.setattr(epochfs._control, "_ioctl", fake)
+    return fake
+
+
+@pytest.fixture
+def mnt(tmp_path, daemon) -> Path:
     return make_fake_mount(tmp_path / "mnt")
+
+
+@pytest.fixture
+def real_mnt(dataset, mounter):
+    """A real epochfs mount, for code run in a subprocess (which the fake daemon cannot
+    reach): the files the plans of these tests name."""
+    ds = dataset({"a/b.jpg": 10, "c": 20, "f3": 1, "f1": 1, "f2": 1, "x": 1})
+    return mounter(ds.root)
 
 
 def plan_of(mount: Path) -> bytes:
@@ -81,42 +140,55 @@ def test_publish_accepts_any_iterable_and_an_empty_plan(mnt):
     assert plan_of(mnt) == b""
 
 
-def test_publish_through_a_fifo_in_large_chunks(tmp_path, monkeypatch):
-    """A fake daemon reads the FIFO until the writer closes it: it gets exactly the lines, in
-    order, written in ~1 MiB chunks (not one write per path)."""
-    mount = make_fake_mount(tmp_path / "mnt", plan="fifo")
-    paths = [f"class{i % 100:03d}/image_{i:07d}.JPEG" for i in range(60000)]  # ~1.9 MB
+def test_publish_sends_chunks_of_whole_lines_then_one_commit(mnt, daemon):
+    """~1.9 MB of paths: chunks of whole lines of at most CHUNK_BYTES (not one ioctl per
+    path), in order, then one commit; the daemon gets exactly the lines."""
+    paths = [f"class{i % 100:03d}/image_{i:07d}.JPEG" for i in range(60000)]
     expected = "".join(p + "\n" for p in paths).encode()
-    received: list[bytes] = []
-
-    def daemon():
-        with open(mount / ".epochfs" / "plan", "rb") as f:
-            received.append(f.read())
-
-    reader = threading.Thread(target=daemon, daemon=True)
-    reader.start()
-    sizes: list[int] = []
-    real_write = os.write
-
-    def counting_write(fd, data):
-        sizes.append(len(data))
-        return real_write(fd, data)
-
-    monkeypatch.setattr(os, "write", counting_write)
-    assert publish_plan(mount, paths) == len(paths)
-    reader.join(timeout=30)
-    assert not reader.is_alive()
-    assert received == [expected]
+    assert publish_plan(mnt, paths) == len(paths)
+    assert plan_of(mnt) == expected
+    c = epochfs._control
+    appends = [n for cmd, n in daemon.calls if cmd == c.IOC_PLAN_APPEND]
+    assert [cmd for cmd, _ in daemon.calls] == [c.IOC_PLAN_APPEND] * len(appends) + \
+        [c.IOC_PLAN_COMMIT]
+    assert sum(appends) == len(expected)
+    assert all(n <= epochfs.CHUNK_BYTES for n in appends)
     longest = max(len(p) for p in paths) + 1
-    assert len(sizes) == -(-len(expected) // epochfs.CHUNK_BYTES) == 2
-    assert all(s <= epochfs.CHUNK_BYTES + longest for s in sizes)
+    assert all(n > epochfs.CHUNK_BYTES - longest for n in appends[:-1])  # full chunks
+    assert epochfs.CHUNK_BYTES == c.PLAN_CHUNK_BYTES == 16368
 
 
-def test_partial_writes_are_completed(mnt, monkeypatch):
-    real_write = os.write
-    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:5])))
-    assert publish_plan(mnt, ["abcdefgh/ijk", "lm"]) == 2
-    assert plan_of(mnt) == b"abcdefgh/ijk\nlm\n"
+def test_a_line_longer_than_a_chunk_is_sent_in_pieces(mnt, daemon):
+    # The daemon refuses lines over 4096 bytes; the client leaves that check to it.
+    long = "d/" + "x" * (2 * epochfs.CHUNK_BYTES)
+    assert publish_plan(mnt, ["a", long, "b"]) == 3
+    assert plan_of(mnt) == f"a\n{long}\nb\n".encode()
+    appends = [n for cmd, n in daemon.calls if cmd == epochfs._control.IOC_PLAN_APPEND]
+    assert len(appends) == 5 and max(appends) == epochfs.CHUNK_BYTES, appends
+
+
+def test_ioctl_numbers_match_the_header():
+    import re
+    header = (REPO / "fs" / "ControlIoctl.h").read_text()
+    c = epochfs._control
+    consts = dict(re.findall(r"inline constexpr \w+ (k\w+) = (0x[0-9A-Fa-f]+|\d+);", header))
+    assert int(consts["kPlanChunkBytes"], 0) == c.PLAN_CHUNK_BYTES
+    assert int(consts["kControlErrorBytes"], 0) == c.CONTROL_ERROR_BYTES
+    assert int(consts["kControlIoctlType"], 0) == 0xEF
+    for name, ours in [("kIocPlanAppend", c.IOC_PLAN_APPEND), ("kIocPlanCommit",
+                       c.IOC_PLAN_COMMIT), ("kIocPlanAbort", c.IOC_PLAN_ABORT),
+                       ("kIocLastError", c.IOC_LAST_ERROR), ("kIocRefresh", c.IOC_REFRESH)]:
+        assert int(consts[name], 0) == ours, name
+
+    # And each number is what _IOW/_IOR/_IO make of the struct sizes packed here (the header
+    # checks its literals against the kernel's macros at compile time).
+    def ioc(direction, nr, size):
+        return (direction << 30) | (size << 16) | (0xEF << 8) | nr
+    assert c.IOC_PLAN_APPEND == ioc(1, 1, c._PLAN_CHUNK.size)
+    assert c.IOC_PLAN_COMMIT == ioc(2, 2, c._PLAN_RESULT.size)
+    assert c.IOC_PLAN_ABORT == ioc(0, 3, 0)
+    assert c.IOC_LAST_ERROR == ioc(2, 4, c.CONTROL_ERROR_BYTES)
+    assert c.IOC_REFRESH == ioc(0, 5, 0)
 
 
 @pytest.mark.parametrize("path,reason", [
@@ -177,7 +249,7 @@ def test_not_a_mount(tmp_path):
 
 
 def test_mount_without_plan_support(tmp_path):
-    old = make_fake_mount(tmp_path / "old", plan=None)
+    old = make_fake_mount(tmp_path / "old", plan=False)
     assert epochfs.is_epochfs_mount(old)
     with pytest.raises(OSError, match="does not accept plans") as ei:
         publish_plan(old, ["a"])
@@ -186,41 +258,39 @@ def test_mount_without_plan_support(tmp_path):
     assert not (old / ".epochfs" / "plan").exists()  # not created by the client
 
 
-@pytest.mark.parametrize("where", ["write", "close"])
-def test_einval_from_the_daemon_is_a_value_error(mnt, monkeypatch, where):
-    real = getattr(os, where)
+@pytest.mark.parametrize("where", ["append", "commit"])
+def test_einval_from_the_daemon_is_a_value_error_with_its_reason(mnt, daemon, where):
+    c = epochfs._control
+    command = c.IOC_PLAN_APPEND if where == "append" else c.IOC_PLAN_COMMIT
+    daemon.fail = (command, errno.EINVAL, "line 2 ('b'): something is wrong with it")
     plan_file = str(mnt / ".epochfs" / "plan")
-    plan_ino = os.stat(plan_file).st_ino
-
-    def failing(fd, *args):
-        result = real(fd, *args)  # close really closes: no fd may leak either way
-        raise OSError(errno.EINVAL, "Invalid argument")
-
-    def fail_on_plan(fd, *args):
-        return failing(fd, *args) if os.fstat(fd).st_ino == plan_ino else real(fd, *args)
-
     before = open_fds()
-    monkeypatch.setattr(os, where, fail_on_plan)
     with pytest.raises(ValueError, match="rejected the plan") as ei:
         publish_plan(mnt, ["a", "b"])
-    monkeypatch.undo()
     assert plan_file in str(ei.value)
+    assert "line 2 ('b'): something is wrong with it" in str(ei.value)
     assert isinstance(ei.value.__cause__, OSError) and ei.value.__cause__.errno == errno.EINVAL
     assert open_fds() == before
+    assert plan_of(mnt) == b""  # nothing committed
+    if where == "append":
+        assert c.IOC_PLAN_COMMIT not in [cmd for cmd, _ in daemon.calls]
 
 
-def test_other_write_errors_stay_oserrors_naming_the_plan(mnt, monkeypatch):
-    def eio(fd, data):
-        raise OSError(errno.EIO, "Input/output error")
-
+def test_other_errors_stay_oserrors_naming_the_plan(mnt, daemon):
+    daemon.fail = (epochfs._control.IOC_PLAN_APPEND, errno.EIO, "")
     before = open_fds()
-    monkeypatch.setattr(os, "write", eio)
     with pytest.raises(OSError) as ei:
         publish_plan(mnt, ["a"])
-    monkeypatch.undo()
     assert ei.value.errno == errno.EIO and not isinstance(ei.value, ValueError)
     assert ei.value.filename == str(mnt / ".epochfs" / "plan")
     assert open_fds() == before
+
+
+def test_a_daemon_without_the_ioctls_is_named(mnt, daemon):
+    daemon.fail = (epochfs._control.IOC_PLAN_APPEND, errno.ENOTTY, "")
+    with pytest.raises(OSError, match="does not take control ioctls") as ei:
+        publish_plan(mnt, ["a"])
+    assert ei.value.errno == errno.ENOTTY
 
 
 def test_read_stats(tmp_path):
@@ -244,25 +314,28 @@ def _run_python(code: str, *, cwd, python: str = SYSTEM_PYTHON, extra_path=(PYDI
     return res
 
 
-def test_import_does_not_import_torch(tmp_path, mnt):
+def test_import_does_not_import_torch(tmp_path, real_mnt):
     _run_python(
         "import sys, epochfs\n"
         "assert 'torch' not in sys.modules\n"
-        f"assert epochfs.publish_plan({str(mnt)!r}, ['x']) == 1\n"
+        f"assert epochfs.publish_plan({str(real_mnt.mountpoint)!r}, ['x']) == 1\n"
         "assert 'torch' not in sys.modules\n", cwd=tmp_path)
-    assert plan_of(mnt) == b"x\n"
+    plans = real_mnt.stats()["plans"]
+    assert plans["published"] == 1 and plans["paths"] == 1 and plans["unknown_paths"] == 0
 
 
-def test_plansampler_without_torch(tmp_path, mnt):
+def test_plansampler_without_torch(tmp_path, real_mnt):
     """With torch unimportable, PlanSampler is a plain class that works the same."""
     _run_python(
         "import sys\n"
         "sys.modules['torch'] = None  # makes `import torch` raise ImportError\n"
         "import epochfs\n"
-        "s = epochfs.PlanSampler([3, 1, 2], lambda i: f'f{i}', " + repr(str(mnt)) + ")\n"
+        "s = epochfs.PlanSampler([3, 1, 2], lambda i: f'f{i}', "
+        + repr(str(real_mnt.mountpoint)) + ")\n"
         "assert type(s).__mro__[1].__module__ == 'epochfs.sampler', type(s).__mro__\n"
         "assert list(s) == [3, 1, 2] and len(s) == 3\n", cwd=tmp_path)
-    assert plan_of(mnt) == b"f3\nf1\nf2\n"
+    plans = real_mnt.stats()["plans"]
+    assert plans["published"] == 1 and plans["paths"] == 3 and plans["planned_files"] == 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,23 +620,26 @@ def use_installed(venv: Path, mount: Path, cwd: Path) -> dict:
     return json.loads(res.stdout)
 
 
-def test_pip_install_offline_into_a_venv(venv, mnt, tmp_path):
+def test_pip_install_offline_into_a_venv(venv, real_mnt, tmp_path):
     before = source_files()
     pip_install(venv, "./python")  # the documented command, run from the repository root
     assert source_files() == before  # the build wrote nothing into the source tree
-    out = use_installed(venv, mnt, cwd=tmp_path)
+    out = use_installed(venv, real_mnt.mountpoint, cwd=tmp_path)
     assert out["file"].startswith(str(venv)) and out["n"] == 2 and out["torch_sampler"]
     assert out["version"] == epochfs.__version__
-    assert plan_of(mnt) == b"a/b.jpg\nc\n"
+    plans = real_mnt.stats()["plans"]
+    assert plans["published"] == 1 and plans["planned_files"] == 2, plans
     site = Path(out["file"]).parents[1]
     record = (site / f"epochfs-{epochfs.__version__}.dist-info" / "RECORD").read_text()
-    for name in ("epochfs/__init__.py", "epochfs/plan.py", "epochfs/sampler.py",
+    for name in ("epochfs/__init__.py", "epochfs/_control.py", "epochfs/plan.py",
+                 "epochfs/sampler.py",
                  "epochfs/py.typed"):
         assert f"\n{name},sha256=" in "\n" + record
     assert "_backend" not in record  # the build backend is not installed
 
 
-def test_pip_install_sdist_and_editable(venv, mnt, tmp_path):
+def test_pip_install_sdist_and_editable(venv, real_mnt, tmp_path):
+    mnt = real_mnt.mountpoint
     # The sdist, built by the backend's own hook, installs offline too.
     dist = tmp_path / "dist"
     dist.mkdir()
