@@ -41,7 +41,7 @@ TEST(DocsTest, EveryKeyIsInTheTable) {
   for (const char* key : {"origin.source", "cache.dir", "cache.size", "cache.min_free",
                           "cache.block_size", "policy.name", "policy.prefetch_threads",
                           "policy.prefetch_listed", "fuse.threads", "fuse.attr_timeout",
-                          "fuse.allow_other", "fuse.read_ahead", "log.level", "log.file", "s3.endpoint",
+                          "fuse.allow_other", "fuse.nonempty", "fuse.read_ahead", "log.level", "log.file", "s3.endpoint",
                           "s3.region", "s3.addressing", "s3.verify_tls", "s3.ca_bundle",
                           "s3.credentials_file", "s3.profile", "s3.access_key_env",
                           "s3.secret_key_env", "s3.session_token_env", "s3.connect_timeout",

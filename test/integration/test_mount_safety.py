@@ -91,3 +91,86 @@ def test_cache_dir_through_a_symlink_into_the_mountpoint_is_refused(dataset, tmp
     refused(res, f"cache.dir: '{link / 'cache'}' (resolved: '{mnt / 'cache'}') is inside the "
                  f"mountpoint '{mnt}'")
     assert not is_mounted(mnt)
+
+
+# --- a non-empty mountpoint needs --nonempty -----------------------------------------------
+
+
+def test_non_empty_mountpoint_is_refused_naming_it_and_the_override(dataset, mounter):
+    ds = dataset({"a.bin": 10 * KiB})
+    m = mounter(ds.root, start=False)
+    m.mountpoint.mkdir(parents=True)
+    (m.mountpoint / "notes.txt").write_text("mine")
+    (m.mountpoint / "b-dir").mkdir()
+    res = m.start(expect_ok=False)
+    refused(res, f"mountpoint {m.mountpoint} is not empty (it holds 'b-dir' and 1 more entry)",
+            "--nonempty", "fuse.nonempty")
+    assert not m.mounted
+    assert (m.mountpoint / "notes.txt").read_text() == "mine"
+
+
+def test_nonempty_flag_mounts_over_files_and_umount_shows_them_again(dataset, mounter):
+    ds = dataset({"a.bin": 10 * KiB})
+    m = mounter(ds.root, start=False, args=["--nonempty"])
+    m.mountpoint.mkdir(parents=True)
+    (m.mountpoint / "hidden.txt").write_text("mine")
+    m.start()
+    assert sorted(os.listdir(m.mountpoint)) == ["a.bin"]
+    m.umount()
+    assert (m.mountpoint / "hidden.txt").read_text() == "mine"
+
+
+def test_nonempty_config_key(dataset, mounter, tmp_path):
+    ds = dataset({"a.bin": 10 * KiB})
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("fuse:\n  nonempty: true\n")
+    m = mounter(ds.root, start=False, config=cfg)
+    m.mountpoint.mkdir(parents=True)
+    (m.mountpoint / "hidden.txt").write_text("mine")
+    m.start()
+    assert sorted(os.listdir(m.mountpoint)) == ["a.bin"]
+
+
+# --- F11: one mount per mountpoint, even when two start at once ----------------------------
+
+
+def mounts_at(path) -> int:
+    return fuse_mounts().count(os.path.realpath(path))
+
+
+def test_concurrent_mounts_of_one_mountpoint_exactly_one_wins(dataset, mounter):
+    ds = dataset({"a.bin": 10 * KiB})
+    for round_ in range(6):
+        first = mounter(ds.root, start=False)
+        second = mounter(ds.root, start=False)
+        second.mountpoint = first.mountpoint  # distinct cache dirs: only the mountpoint is shared
+        first.mountpoint.mkdir(parents=True)
+        procs = [subprocess.Popen([epochfs_bin(), *map(str, m.command())], text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL) for m in (first, second)]
+        results = [p.communicate(timeout=CMD_TIMEOUT) for p in procs]
+        codes = [p.returncode for p in procs]
+        assert sorted(codes) == [0, 1], f"round {round_}: exit codes {codes}, {results}"
+        loser_err = results[codes.index(1)][1]
+        assert (f"mountpoint {first.mountpoint} is already mounted or being mounted by epochfs"
+                in loser_err), loser_err
+        assert mounts_at(first.mountpoint) == 1, f"round {round_}: stacked mounts"
+        winner = (first, second)[codes.index(0)]
+        winner.pid = int(read_stats(first.mountpoint)["pid"])
+        assert len(daemon_pids_for(first.mountpoint)) == 1
+        winner.umount()
+        assert mounts_at(first.mountpoint) == 0
+
+
+def test_second_mount_names_the_daemon_holding_the_mountpoint(dataset, mounter):
+    ds = dataset({"a.bin": 10 * KiB})
+    first = mounter(ds.root)
+    second = mounter(ds.root, start=False)
+    second.mountpoint = first.mountpoint
+    res = second.start(expect_ok=False)
+    refused(res, f"already mounted or being mounted by epochfs (pid {first.pid};")
+    assert mounts_at(first.mountpoint) == 1
+    first.umount()
+    # The lock went with the daemon: the mountpoint can be mounted again.
+    second.start()
+    assert second.pid != first.pid
