@@ -274,7 +274,8 @@ FsStat FileSystem::statfs() const {
   s.totalBlocks = c.limitBytes / s.blockSize;
   uint64_t used = std::min(c.usedBytes, c.limitBytes);
   s.freeBlocks = (c.limitBytes - used) / s.blockSize;
-  s.files = inodes_.size();
+  s.freeFiles = kFreeInodes;
+  s.files = inodes_.size() + kFreeInodes;
   return s;
 }
 

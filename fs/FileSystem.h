@@ -71,7 +71,8 @@ struct FsStat {
   uint64_t blockSize = 4096;
   uint64_t totalBlocks = 0;
   uint64_t freeBlocks = 0;
-  uint64_t files = 0;
+  uint64_t files = 0;      // inodes in use plus freeFiles
+  uint64_t freeFiles = 0;  // kFreeInodes: a read-only mount never runs out
 };
 
 // Lets FileSystem tell the kernel to forget what it cached (FuseServer implements it).
@@ -121,7 +122,13 @@ class FileSystem {
   // Where refresh() reports names and inodes the kernel must forget; may stay unset.
   void setKernelNotifier(KernelNotifier* notifier) { notifier_ = notifier; }
 
+  // The cache as a disk (total = cache.size, used = what it occupies). Inodes: the ones the
+  // kernel holds, plus kFreeInodes free, so `df -i` shows the mount nearly unused instead of
+  // 100% full (no file can be created, but a full inode table sets off monitoring).
   FsStat statfs() const;
+  // 2^31: large enough to read as "plenty" and small enough that the total stays within the
+  // 32-bit fields of the old statfs(2), which fails with EOVERFLOW above 2^32 - 1.
+  static constexpr uint64_t kFreeInodes = 1ULL << 31;
   std::string statsJson() const;
   double attrTimeoutSec() const { return opts_.fuse.attrTimeoutSec; }
 

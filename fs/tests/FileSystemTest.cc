@@ -160,5 +160,14 @@ TEST_F(FileSystemTest, ReaddirplusCountsLookups) {
   EXPECT_FALSE(fs_->getattr(a.ino).isOk());
 }
 
+TEST_F(FileSystemTest, StatfsReportsFreeInodes) {
+  ASSERT_TRUE(fs_->lookup(kRootIno, "top.txt").isOk());
+  const FsStat s = fs_->statfs();
+  EXPECT_EQ(s.freeFiles, FileSystem::kFreeInodes);
+  EXPECT_EQ(s.files - s.freeFiles, 2u) << "in use: the root and top.txt";
+  EXPECT_LE(s.files, 0xffffffffULL) << "must fit the 32-bit statfs(2)";
+  EXPECT_EQ(s.totalBlocks * s.blockSize, 64 * config::kMiB);
+}
+
 }  // namespace
 }  // namespace epochfs::fs

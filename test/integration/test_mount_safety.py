@@ -174,3 +174,17 @@ def test_second_mount_names_the_daemon_holding_the_mountpoint(dataset, mounter):
     # The lock went with the daemon: the mountpoint can be mounted again.
     second.start()
     assert second.pid != first.pid
+
+
+# --- statfs: free inodes --------------------------------------------------------------------
+
+
+def test_statfs_reports_free_inodes(dataset, mounter):
+    ds = dataset({f"d/f{i}.bin": KiB for i in range(20)})
+    m = mounter(ds.root)
+    os.listdir(m.mountpoint / "d")
+    st = os.statvfs(m.mountpoint)
+    assert st.f_ffree > 0 and st.f_favail == st.f_ffree, st
+    used = st.f_files - st.f_ffree
+    assert 0 < used < st.f_ffree, f"{used} inodes used of {st.f_files}: df -i would alarm"
+    assert st.f_blocks * st.f_frsize == 256 * 1024 * 1024  # the cache size, as before
