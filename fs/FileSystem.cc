@@ -247,9 +247,24 @@ Result<std::unique_ptr<OpenDir>> FileSystem::opendir(uint64_t ino) {
   }
   auto entries = ns_.list(node->key);
   if (!entries.isOk()) return entries.status();
+  if (ino == kRootIno) hideReservedName(*entries);
   d->key = node->key;
   d->entries = std::move(*entries);
   return d;
+}
+
+void FileSystem::hideReservedName(std::vector<origin::DirEntry>& rootEntries) {
+  // Listed, a readdirplus would hand the kernel the origin's entry under this name, and every
+  // later lookup of .epochfs/stats would find the dataset's instead of the control directory.
+  auto it = std::find_if(rootEntries.begin(), rootEntries.end(),
+                         [](const origin::DirEntry& e) { return e.name == kControlDirName; });
+  if (it == rootEntries.end()) return;
+  rootEntries.erase(it);
+  if (!reservedNameLogged_.exchange(true)) {
+    spdlog::info("the origin's '{}' at the root is hidden: the name is reserved for the "
+                 "control directory",
+                 kControlDirName);
+  }
 }
 
 NodeAttr FileSystem::lookupEntry(const OpenDir& dir, size_t index) {

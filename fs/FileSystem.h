@@ -14,6 +14,7 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -142,6 +143,8 @@ class FileSystem {
   void revalidateAfterRefresh(
       const std::unordered_map<std::string, std::vector<std::string>>& before);
   NodeAttr controlAttr(uint64_t ino) const;
+  // Drops the origin's entry named .epochfs from a listing of the root (logged once).
+  void hideReservedName(std::vector<origin::DirEntry>& rootEntries);
   // FileSystemPlan.cc: resolves the plan's paths and hands the files to the cache.
   Status publishPlan(OpenFile& f);
   // FileSystemDiscover.cc. Listing-driven prefetch (policy.prefetch_listed): the first open
@@ -160,6 +163,7 @@ class FileSystem {
   InodeTable inodes_;
   const int64_t mountTimeNs_;
   KernelNotifier* notifier_ = nullptr;
+  std::atomic<bool> reservedNameLogged_{false};
   mutable std::mutex planMu_;
   PlanCounters plans_;  // guarded by planMu_
   std::mutex discoverMu_;  // guards the four below

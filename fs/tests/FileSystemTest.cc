@@ -160,6 +160,30 @@ TEST_F(FileSystemTest, ReaddirplusCountsLookups) {
   EXPECT_FALSE(fs_->getattr(a.ino).isOk());
 }
 
+// An origin entry named .epochfs never shadows the control directory, listed or looked up.
+TEST_F(FileSystemTest, OriginEntryNamedLikeTheControlDirIsNeverListed) {
+  for (const char* key : {".epochfs/stats", ".epochfs"}) {
+    SCOPED_TRACE(key);
+    mem_->remove(".epochfs/stats");
+    mem_->remove(".epochfs");
+    mem_->put(key, "dataset bytes");
+    auto d = fs_->opendir(kRootIno);
+    ASSERT_TRUE(d.isOk());
+    std::vector<std::string> names;
+    for (size_t i = 0; i < (*d)->entries.size(); ++i) {
+      names.push_back((*d)->entries[i].name);
+      fs_->lookupEntry(**d, i);  // what readdirplus (ls -la) does
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"cls", "top.txt"}));
+    auto ctl = fs_->lookup(kRootIno, ".epochfs");
+    ASSERT_TRUE(ctl.isOk());
+    EXPECT_EQ(ctl->ino, kControlDirIno);
+    auto stats = fs_->lookup(ctl->ino, "stats");
+    ASSERT_TRUE(stats.isOk());
+    EXPECT_TRUE(nlohmann::json::parse(readAll(stats->ino)).contains("cache"));
+  }
+}
+
 TEST_F(FileSystemTest, StatfsReportsFreeInodes) {
   ASSERT_TRUE(fs_->lookup(kRootIno, "top.txt").isOk());
   const FsStat s = fs_->statfs();

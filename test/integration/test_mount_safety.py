@@ -188,3 +188,23 @@ def test_statfs_reports_free_inodes(dataset, mounter):
     used = st.f_files - st.f_ffree
     assert 0 < used < st.f_ffree, f"{used} inodes used of {st.f_files}: df -i would alarm"
     assert st.f_blocks * st.f_frsize == 256 * 1024 * 1024  # the cache size, as before
+
+
+# --- F9: .epochfs at the origin's root never hides the control directory ------------------
+
+
+@pytest.mark.parametrize("shape", ["dir", "file"])
+def test_origin_entry_named_epochfs_is_hidden(dataset, mounter, shape):
+    rel = ".epochfs/stats" if shape == "dir" else ".epochfs"
+    ds = dataset({"a.bin": KiB, rel: 100})
+    m = mounter(ds.root)
+    for _ in range(2):
+        ls = subprocess.run(["ls", "-la", str(m.mountpoint)], capture_output=True, text=True,
+                            timeout=CMD_TIMEOUT, check=True)
+        assert ".epochfs" not in ls.stdout, ls.stdout
+        assert sorted(os.listdir(m.mountpoint)) == ["a.bin"]
+        assert read_stats(m.mountpoint)["pid"] == m.pid
+        assert os.path.isdir(m.mountpoint / ".epochfs")
+        res = run_cli("stats", m.mountpoint, "--json")
+        assert res.returncode == 0, res.stderr
+    assert "reserved for the control directory" in m.log_file.read_text()
