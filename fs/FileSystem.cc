@@ -135,7 +135,13 @@ Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags, uint
   if (!info.isOk()) return info.status();
   if (info->type != origin::EntryType::kFile) return Status(Code::kIsDirectory, node->key);
   f->keepCache = info->etag == node->info.etag;
-  if (!f->keepCache) inodes_.update(ino, *info);
+  if (!f->keepCache) {
+    inodes_.update(ino, *info);
+    // Without keep_cache the kernel drops its pages of the file, but not its attributes: a
+    // reader going from open() straight to read() (dd, os.read) would be cut at the old size,
+    // which the kernel trusts for up to fuse.attr_timeout. Invalidated, the read asks getattr.
+    if (notifier_ != nullptr) notifier_->invalidateInode(ino);
+  }
   f->file = cache::FileRef{node->key, info->etag, info->size};
   discoverDirOf(node->key);
   return f;

@@ -6,8 +6,8 @@
 //
 // Consistency: attributes and entries are cached by the kernel for fuse.attr_timeout. open()
 // revalidates the file in the Namespace (close-to-open, as NFS does; with a snapshot this costs
-// no request): a changed etag drops the kernel's page cache for the file and every later read
-// uses the new version. An open file keeps reading the version it opened: reads of a version
+// no request): a changed etag drops the kernel's page cache and cached attributes of the file
+// (through the KernelNotifier) and every later read uses the new version. An open file keeps reading the version it opened: reads of a version
 // that disappeared fail with ESTALE, never with mixed bytes, and revalidate the file so that
 // the next open reads the new version.
 //

@@ -208,3 +208,31 @@ def test_origin_entry_named_epochfs_is_hidden(dataset, mounter, shape):
         res = run_cli("stats", m.mountpoint, "--json")
         assert res.returncode == 0, res.stderr
     assert "reserved for the control directory" in m.log_file.read_text()
+
+
+# --- F10: open() after the file grew at the origin reads all of it -------------------------
+
+
+def test_reopen_after_the_origin_file_grew_reads_the_new_length(dataset, mounter):
+    ds = dataset({"grow.bin": 10 * KiB})
+    m = mounter(ds.root)  # default attr_timeout (60 s): the kernel would trust the old size
+    path = m.mountpoint / "grow.bin"
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert os.read(fd, 1 << 20) == ds.files["grow.bin"]
+    finally:
+        os.close(fd)
+    grown = ds.files["grow.bin"] + os.urandom(50 * KiB)
+    with open(ds.root / "grow.bin", "ab") as f:
+        f.write(grown[10 * KiB:])
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got = os.read(fd, 1 << 20)
+    finally:
+        os.close(fd)
+    assert len(got) == len(grown), f"read {len(got)} bytes of {len(grown)}"
+    assert got == grown
+    assert os.stat(path).st_size == len(grown)
+    dd = subprocess.run(["dd", f"if={path}", "bs=1M", "status=none"], capture_output=True,
+                        timeout=CMD_TIMEOUT, check=True)
+    assert dd.stdout == grown
