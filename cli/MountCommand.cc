@@ -193,8 +193,10 @@ void detachStdio() {
 }
 
 // The daemon side: never returns.
+// `lock` is the mountpoint's lock, held until the daemon exits.
 [[noreturn]] void runDaemon(const config::MountOptions& opts,
-                            std::unique_ptr<origin::Origin> origin, int readyFd) {
+                            std::unique_ptr<origin::Origin> origin, int readyFd,
+                            fs::MountpointLock& lock) {
   ::setsid();
   if (::chdir("/") != 0) {
     // Unreachable in practice; nothing else depends on the working directory.
@@ -216,6 +218,7 @@ void detachStdio() {
     spdlog::error("mount failed: {}", st.toString());
     if (!announced) writeAll(readyFd, "ERR " + st.message() + "\n");
   }
+  lock.release();  // unmounted (or never mounted): the next mount may start
   spdlog::shutdown();
   _exit(st.isOk() ? 0 : 1);
 }
@@ -283,30 +286,36 @@ int runMount(const MountFlags& flags) {
   // two mounts started together on one mountpoint, the second fails here.
   auto lock = fs::MountpointLock::acquire(opts->mountpoint);
   if (!lock.isOk()) return fail(lock.status().message());
+  // Until the fork this process is the only holder, so a refusal removes the lock file.
+  auto refuse = [&](const std::string& message) {
+    lock->release();
+    return fail(message);
+  };
   Status st = checkMountpoint(opts->mountpoint, opts->fuse.nonempty);
-  if (!st.isOk()) return fail(st.message());
+  if (!st.isOk()) return refuse(st.message());
   auto origin = origin::makeOrigin(opts->origin);
-  if (!origin.isOk()) return fail(origin.status().message());
+  if (!origin.isOk()) return refuse(origin.status().message());
 
   if (opts->foreground) {
     st = setupLogging(opts->log.level, opts->log.file);
-    if (!st.isOk()) return fail(st.message());
+    if (!st.isOk()) return refuse(st.message());
     st = serve(
         *opts, std::move(*origin), [](const std::string& what) { spdlog::info("{}", what); },
         [] {});
+    lock->release();
     if (!st.isOk()) return fail(st.message());
     return 0;
   }
 
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + strerror(errno));
+  if (::pipe2(fds, O_CLOEXEC) != 0) return refuse(std::string("pipe: ") + strerror(errno));
   pid_t pid = ::fork();
-  if (pid < 0) return fail(std::string("fork: ") + strerror(errno));
+  if (pid < 0) return refuse(std::string("fork: ") + strerror(errno));
   if (pid == 0) {
     ::close(fds[0]);
     // Only the next mount's message depends on the pid written; the lock is held either way.
     (void)lock->setHolder(::getpid());
-    runDaemon(*opts, std::move(*origin), fds[1]);
+    runDaemon(*opts, std::move(*origin), fds[1], *lock);
   }
   ::close(fds[1]);
   int rc = awaitDaemon(pid, fds[0], *opts, flags.readyTimeoutSec);

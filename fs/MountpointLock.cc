@@ -81,27 +81,47 @@ Result<MountpointLock> MountpointLock::acquire(const std::string& mountpoint,
   std::string tried;
   for (const std::string& dir : dirs) {
     const std::string path = dir + "/" + name;
-    int fd = usableDir(dir) ? ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)
-                            : -1;
-    if (fd < 0) {
+    if (!usableDir(dir)) {
       tried += (tried.empty() ? "" : ", ") + dir;
       continue;
     }
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      const int err = errno;
-      if (err != EWOULDBLOCK) {
-        ::close(fd);
-        return errnoStatus(err, "flock " + path);
+    // A holder's release() unlinks the file before closing it, so a file opened just before
+    // that can be locked once it is no longer the one at `path`: then try the new one.
+    bool unwritable = false;
+    for (int attempt = 0;; ++attempt) {
+      int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+      if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+        unwritable = true;  // e.g. /run/epochfs for a user other than root: the next dir
+        break;
       }
-      const std::string pid = holderOf(fd);
-      ::close(fd);
-      return Status(Code::kBusy, "mountpoint " + real + " is already mounted or being mounted " +
-                                     "by epochfs (pid " + (pid.empty() ? "unknown" : pid) +
-                                     "; lock " + path + ")");
+      if (fd < 0) return errnoStatus(errno, "open " + path);
+      if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        if (err != EWOULDBLOCK) {
+          ::close(fd);
+          return errnoStatus(err, "flock " + path);
+        }
+        const std::string pid = holderOf(fd);
+        ::close(fd);
+        return Status(Code::kBusy, "mountpoint " + real +
+                                       " is already mounted or being mounted by epochfs (pid " +
+                                       (pid.empty() ? "unknown" : pid) + "; lock " + path + ")");
+      }
+      struct stat held {};
+      struct stat named {};
+      const bool current = ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
+                           held.st_ino == named.st_ino && held.st_dev == named.st_dev;
+      if (!current) {
+        ::close(fd);
+        if (attempt < 100) continue;
+        return Status(Code::kBusy, "mountpoint " + real + ": its lock file " + path +
+                                       " keeps being replaced");
+      }
+      MountpointLock lock(fd, path, real);
+      EPOCHFS_RETURN_IF_ERROR(lock.setHolder(::getpid()));
+      return lock;
     }
-    MountpointLock lock(fd, path, real);
-    EPOCHFS_RETURN_IF_ERROR(lock.setHolder(::getpid()));
-    return lock;
+    if (unwritable) tried += (tried.empty() ? "" : ", ") + dir;
   }
   return Status(Code::kIo, "no directory for the lock file of mountpoint " + real +
                                " is usable (tried " + tried + ")");
@@ -114,6 +134,15 @@ Status MountpointLock::setHolder(pid_t pid) {
     return errnoStatus(errno, "write " + path_);
   }
   return Status::ok();
+}
+
+void MountpointLock::release() {
+  if (fd_ < 0) return;
+  // Unlinked while still locked: a mount that opened this file meanwhile sees, once it gets
+  // the lock, that the file is no longer the one at path_, and takes the new one.
+  ::unlink(path_.c_str());
+  ::close(fd_);
+  fd_ = -1;
 }
 
 MountpointLock::MountpointLock(MountpointLock&& other) noexcept

@@ -5,8 +5,8 @@
 // directory. So the mount command first takes flock(LOCK_EX | LOCK_NB) on a lock file named
 // after the mountpoint (symlinks resolved, so two spellings of one directory share a lock),
 // before any check, and the daemon it forks inherits the lock and holds it for its lifetime.
-// The kernel drops the lock when the daemon dies, so a crash never leaves a stale lock; the
-// files themselves stay (a few bytes each) because removing one races with a new holder.
+// The kernel drops the lock when the daemon dies, so a crash never leaves a stale lock (only
+// its file, reused by the next mount); a clean exit removes the file (release()).
 //
 // The lock files live in the first usable directory of /run/epochfs, $XDG_RUNTIME_DIR/epochfs
 // and /tmp/epochfs-<uid>: root always uses /run/epochfs, so root's mounts exclude each other
@@ -40,13 +40,17 @@ class MountpointLock {
   Status setHolder(pid_t pid);
   // The lock file.
   const std::string& path() const { return path_; }
+  // Removes the lock file and releases the lock: for the holder of record (the daemon, or a
+  // foreground mount) once it has unmounted. The mount command, whose daemon holds the lock
+  // through the same open file, must only let its copy go out of scope.
+  void release();
 
   MountpointLock(MountpointLock&& other) noexcept;
   MountpointLock& operator=(MountpointLock&& other) noexcept;
   MountpointLock(const MountpointLock&) = delete;
   MountpointLock& operator=(const MountpointLock&) = delete;
-  // Closes this process's descriptor: the lock is released once no process (a forked daemon
-  // shares it) has it open.
+  // Closes this process's descriptor, leaving the file: the lock is released once no process
+  // (a forked daemon shares it) has it open.
   ~MountpointLock();
 
  private:

@@ -1,6 +1,7 @@
 #include "fs/MountpointLock.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -73,6 +74,31 @@ TEST_F(MountpointLockTest, ReleasedWhenTheHolderGoesAway) {
   EXPECT_EQ(MountpointLock::acquire(tmp_ / "mnt", dirs()).status().code(), Code::kBusy);
 }
 
+TEST_F(MountpointLockTest, ReleaseRemovesTheFileAndTheNextMountTakesANewOne) {
+  auto first = MountpointLock::acquire(tmp_ / "mnt", dirs());
+  ASSERT_TRUE(first.isOk());
+  const std::string path = first->path();
+  first->release();
+  EXPECT_FALSE(std::filesystem::exists(path));
+  auto again = MountpointLock::acquire(tmp_ / "mnt", dirs());
+  ASSERT_TRUE(again.isOk()) << again.status().toString();
+  EXPECT_EQ(again->path(), path);
+  EXPECT_EQ(MountpointLock::acquire(tmp_ / "mnt", dirs()).status().code(), Code::kBusy);
+}
+
+// Why only the last holder may release(): a lock on an unlinked file no longer excludes anyone.
+TEST_F(MountpointLockTest, AnUnlinkedLockFileNoLongerBlocks) {
+  auto first = MountpointLock::acquire(tmp_ / "mnt", dirs());
+  ASSERT_TRUE(first.isOk());
+  // A second holder of the same file (the command and its daemon share one open file): its
+  // release unlinks the file while the first still holds the lock on it.
+  const std::string path = first->path();
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  auto fresh = MountpointLock::acquire(tmp_ / "mnt", dirs());
+  ASSERT_TRUE(fresh.isOk()) << "a new file at the path: " << fresh.status().toString();
+  EXPECT_TRUE(std::filesystem::exists(path));
+}
+
 TEST_F(MountpointLockTest, SetHolderRecordsTheDaemon) {
   auto lock = MountpointLock::acquire(tmp_ / "mnt", dirs());
   ASSERT_TRUE(lock.isOk());
@@ -92,6 +118,30 @@ TEST_F(MountpointLockTest, FallsBackToTheNextUsableDirectory) {
   EXPECT_EQ(std::filesystem::path(lock->path()).parent_path().string(), tmp_ / "locks");
   // The same choice in the next mount, so it sees the lock.
   EXPECT_EQ(MountpointLock::acquire(tmp_ / "mnt", candidates).status().code(), Code::kBusy);
+
+  // A directory we may not write to (root's /run/epochfs for another user) is skipped too.
+  // Root writes anywhere, so this part runs as nobody, in a child.
+  if (::geteuid() == 0) {
+    const std::string rootOnly = tmp_ / "root-only";
+    const std::string nobodys = tmp_ / "nobody-locks";
+    std::filesystem::create_directories(rootOnly);
+    std::filesystem::create_directories(nobodys);
+    ASSERT_EQ(::chown(nobodys.c_str(), 65534, 65534), 0);
+    ASSERT_EQ(::chmod(tmp_.path().c_str(), 0755), 0);  // mkdtemp made it 0700
+    const std::string mnt = tmp_ / "mnt";
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) _exit(2);
+      auto lock = MountpointLock::acquire(mnt, {rootOnly, nobodys});
+      if (!lock.isOk()) _exit(3);
+      _exit(lock->path().starts_with(nobodys + "/") ? 0 : 4);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "2: setuid failed, 3: no lock, 4: wrong directory";
+  }
 
   auto none = MountpointLock::acquire(tmp_ / "mnt", {tmp_ / "missing/locks", open});
   ASSERT_FALSE(none.isOk());

@@ -107,6 +107,8 @@ def test_non_empty_mountpoint_is_refused_naming_it_and_the_override(dataset, mou
             "--nonempty", "fuse.nonempty")
     assert not m.mounted
     assert (m.mountpoint / "notes.txt").read_text() == "mine"
+    # Refused before the fork: the command was the only holder, and removed its lock file.
+    assert not any(str(m.mountpoint) in f.read_text() for f in Path("/run/epochfs").glob("*"))
 
 
 def test_nonempty_flag_mounts_over_files_and_umount_shows_them_again(dataset, mounter):
@@ -169,8 +171,11 @@ def test_second_mount_names_the_daemon_holding_the_mountpoint(dataset, mounter):
     second.mountpoint = first.mountpoint
     res = second.start(expect_ok=False)
     refused(res, f"already mounted or being mounted by epochfs (pid {first.pid};")
+    lock_file = Path(res.stderr.rsplit("; lock ", 1)[1].split(")")[0])
+    assert lock_file.is_file() and lock_file.read_text().split("\n")[0] == str(first.pid)
     assert mounts_at(first.mountpoint) == 1
     first.umount()
+    assert not lock_file.exists(), "a clean exit removes the lock file"
     # The lock went with the daemon: the mountpoint can be mounted again.
     second.start()
     assert second.pid != first.pid
