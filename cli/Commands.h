@@ -26,6 +26,7 @@ struct MountFlags {
   std::optional<std::string> region;
   std::optional<std::string> metadataTtl;
   bool allowOther = false;
+  bool nonempty = false;
   bool foreground = false;
   int readyTimeoutSec = 120;
 };

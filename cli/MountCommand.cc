@@ -1,8 +1,8 @@
 // `epochfs mount`: options -> checks -> (fork) -> cache, filesystem, FUSE session -> serve.
 //
-// Everything that can fail fast (config, mountpoint, origin, cache dir lock) is checked before
-// the command returns: by default the command forks a daemon and waits on a pipe until the
-// daemon reports "ready" (the mount answers) or an error, which it prints. RocksDB and FUSE
+// Everything that can fail fast (config, mountpoint and its lock, origin, cache dir lock) is
+// checked before the command returns: by default the command forks a daemon and waits on a
+// pipe until the daemon reports "ready" (the mount answers) or an error, which it prints. RocksDB and FUSE
 // threads are started only in the daemon, after the fork.
 //
 // The pipe carries lines: "PHASE <what>" as the daemon starts a step that can take long
@@ -10,6 +10,7 @@
 // restarts the --ready-timeout clock, and one still running after a few seconds is shown, so a
 // first mount of a bucket with millions of objects reports what it waits for instead of timing
 // out; every step is bounded by its own timeouts (S3 requests, retry budgets).
+#include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
@@ -35,6 +36,7 @@
 #include "config/ConfigLoader.h"
 #include "fs/FileSystem.h"
 #include "fs/FuseServer.h"
+#include "fs/MountpointLock.h"
 #include "fs/Namespace.h"
 #include "origin/Origin.h"
 #include "policy/Policy.h"
@@ -69,6 +71,7 @@ Result<config::MountOptions> buildOptions(const MountFlags& f) {
   if (f.logLevel) o.log.level = *f.logLevel;
   if (f.logFile) o.log.file = *f.logFile;
   if (f.allowOther) o.fuse.allowOther = true;
+  if (f.nonempty) o.fuse.nonempty = true;
   if (f.endpoint) o.origin.s3.endpoint = *f.endpoint;
   if (f.region) o.origin.s3.region = *f.region;
   if (f.metadataTtl) {
@@ -87,7 +90,32 @@ Result<config::MountOptions> buildOptions(const MountFlags& f) {
   return o;
 }
 
-Status checkMountpoint(const std::string& mp) {
+// Mounting over a directory's files hides them as long as the mount is up, which looks like
+// losing them; only --nonempty does that on purpose. The smallest name is shown, so the message
+// is the same on every run.
+Status checkEmpty(const std::string& mp) {
+  DIR* dir = ::opendir(mp.c_str());
+  if (dir == nullptr) return errnoStatus(errno, "mountpoint " + mp);
+  std::string first;
+  size_t count = 0;
+  while (const dirent* e = ::readdir(dir)) {
+    const std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (count++ == 0 || name < first) first = name;
+  }
+  ::closedir(dir);
+  if (count == 0) return Status::ok();
+  const std::string more =
+      count == 1 ? "" : " and " + std::to_string(count - 1) + " more entr" +
+                            (count == 2 ? "y" : "ies");
+  return invalid("mountpoint " + mp + " is not empty (it holds '" + first + "'" + more +
+                 "); mounting would hide what it holds: empty it, choose another directory, "
+                 "or pass --nonempty (fuse.nonempty: true)");
+}
+
+// Runs with the mountpoint's lock held, so no other epochfs mount can start on it between
+// these checks and the mount.
+Status checkMountpoint(const std::string& mp, bool nonempty) {
   struct stat st {};
   if (::stat(mp.c_str(), &st) != 0) {
     int err = errno;
@@ -103,6 +131,7 @@ Status checkMountpoint(const std::string& mp) {
   if (mp != "/" && ::stat(up.c_str(), &parent) == 0 && parent.st_dev != st.st_dev) {
     return invalid("mountpoint " + mp + " is already a mount point; unmount it first");
   }
+  if (!nonempty) return checkEmpty(mp);
   return Status::ok();
 }
 
@@ -164,8 +193,10 @@ void detachStdio() {
 }
 
 // The daemon side: never returns.
+// `lock` is the mountpoint's lock, held until the daemon exits.
 [[noreturn]] void runDaemon(const config::MountOptions& opts,
-                            std::unique_ptr<origin::Origin> origin, int readyFd) {
+                            std::unique_ptr<origin::Origin> origin, int readyFd,
+                            fs::MountpointLock& lock) {
   ::setsid();
   if (::chdir("/") != 0) {
     // Unreachable in practice; nothing else depends on the working directory.
@@ -187,6 +218,7 @@ void detachStdio() {
     spdlog::error("mount failed: {}", st.toString());
     if (!announced) writeAll(readyFd, "ERR " + st.message() + "\n");
   }
+  lock.release();  // unmounted (or never mounted): the next mount may start
   spdlog::shutdown();
   _exit(st.isOk() ? 0 : 1);
 }
@@ -250,28 +282,40 @@ int awaitDaemon(pid_t pid, int readFd, const config::MountOptions& opts, int tim
 int runMount(const MountFlags& flags) {
   auto opts = buildOptions(flags);
   if (!opts.isOk()) return fail(opts.status().message());
-  Status st = checkMountpoint(opts->mountpoint);
-  if (!st.isOk()) return fail(st.message());
+  // Taken before the checks and inherited by the daemon, which holds it until it exits: of
+  // two mounts started together on one mountpoint, the second fails here.
+  auto lock = fs::MountpointLock::acquire(opts->mountpoint);
+  if (!lock.isOk()) return fail(lock.status().message());
+  // Until the fork this process is the only holder, so a refusal removes the lock file.
+  auto refuse = [&](const std::string& message) {
+    lock->release();
+    return fail(message);
+  };
+  Status st = checkMountpoint(opts->mountpoint, opts->fuse.nonempty);
+  if (!st.isOk()) return refuse(st.message());
   auto origin = origin::makeOrigin(opts->origin);
-  if (!origin.isOk()) return fail(origin.status().message());
+  if (!origin.isOk()) return refuse(origin.status().message());
 
   if (opts->foreground) {
     st = setupLogging(opts->log.level, opts->log.file);
-    if (!st.isOk()) return fail(st.message());
+    if (!st.isOk()) return refuse(st.message());
     st = serve(
         *opts, std::move(*origin), [](const std::string& what) { spdlog::info("{}", what); },
         [] {});
+    lock->release();
     if (!st.isOk()) return fail(st.message());
     return 0;
   }
 
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + strerror(errno));
+  if (::pipe2(fds, O_CLOEXEC) != 0) return refuse(std::string("pipe: ") + strerror(errno));
   pid_t pid = ::fork();
-  if (pid < 0) return fail(std::string("fork: ") + strerror(errno));
+  if (pid < 0) return refuse(std::string("fork: ") + strerror(errno));
   if (pid == 0) {
     ::close(fds[0]);
-    runDaemon(*opts, std::move(*origin), fds[1]);
+    // Only the next mount's message depends on the pid written; the lock is held either way.
+    (void)lock->setHolder(::getpid());
+    runDaemon(*opts, std::move(*origin), fds[1], *lock);
   }
   ::close(fds[1]);
   int rc = awaitDaemon(pid, fds[0], *opts, flags.readyTimeoutSec);

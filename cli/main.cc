@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   mount->add_option("SOURCE", mf.source,
                     "Dataset origin: a local directory or s3://BUCKET[/PREFIX]")
       ->required();
-  mount->add_option("MOUNTPOINT", mf.mountpoint, "Existing empty directory to mount on")
+  mount->add_option("MOUNTPOINT", mf.mountpoint, "Existing empty directory to mount on (see --nonempty)")
       ->required();
   mount->add_option("--config", mf.configFile, "YAML config file (see docs/config.md)");
   mount->add_option("--cache-dir", mf.cacheDir, "Cache directory (cache.dir)");
@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
                     "immutable, or seconds to trust listings (metadata.ttl)");
   mount->add_flag("--allow-other", mf.allowOther,
                   "Let other users access the mount (fuse.allow_other)");
+  mount->add_flag("--nonempty", mf.nonempty,
+                  "Mount over a non-empty directory, hiding its files (fuse.nonempty)");
   mount->add_flag("-f,--foreground", mf.foreground, "Stay in the foreground; log to stderr");
   mount->add_option("--ready-timeout", mf.readyTimeoutSec,
                     "Seconds each startup step of the daemon may take before giving up")

@@ -197,6 +197,13 @@ constexpr Field kFuseFields[] = {
        o.fuse.allowOther = *v;
        return Status::ok();
      }},
+    {"nonempty", Kind::kBool,
+     [](std::string_view t, MountOptions& o) {
+       Result<bool> v = parseBool(t);
+       if (!v.isOk()) return v.status();
+       o.fuse.nonempty = *v;
+       return Status::ok();
+     }},
 };
 constexpr Field kLogFields[] = {
     {"level", Kind::kString,

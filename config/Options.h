@@ -157,6 +157,10 @@ struct FuseOptions {
   // Let users other than the mounting one access the mount (FUSE allow_other).
   // YAML: fuse.allow_other. Default: false.
   bool allowOther = false;
+  // Mount over a directory that is not empty, hiding its files while mounted (FUSE's option
+  // name). Without it the mount command refuses such a mountpoint. YAML: fuse.nonempty.
+  // Default: false.
+  bool nonempty = false;
   // The kernel's read-ahead for the mount (its bdi's read_ahead_kb), set once the mount is
   // up; 0 leaves the kernel's default (128 KiB). Larger read-ahead turns a sequential reader's
   // 128 KiB FUSE reads into fewer, larger ones, and lets the kernel fetch ahead of it. YAML:

@@ -79,6 +79,83 @@ void checkPath(Problems& problems, std::string_view key, std::string& path) {
   if (!path.empty()) problems.add(key, makeAbsolute(path));
 }
 
+// The path with every symlink resolved: weakly_canonical, so a part that does not exist yet
+// stays as written. If that fails (a dead FUSE mount answers ENOTCONN), the lexical path: the
+// comparison is then as good as the paths given, and the mount command names the dead mount.
+std::string resolved(const std::string& path) {
+  std::error_code ec;
+  std::string out = fs::weakly_canonical(fs::path(path), ec).string();
+  if (ec || out.empty()) return path;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+// A path given and the same path resolved: "'/a'" or "'/a' (resolved: '/b')".
+struct Place {
+  std::string given;
+  std::string real;
+  std::string shown() const {
+    return "'" + given + "'" + (real == given ? "" : " (resolved: '" + real + "')");
+  }
+};
+
+Place place(const std::string& path) { return Place{path, resolved(path)}; }
+
+// Paths that must not overlap, compared with symlinks resolved, since a link reaches the same
+// directory as its target:
+// - a mountpoint equal to or inside a directory source: the daemon's own lookups of the
+//   source would go through its mount (a deadlock at the first `ls`), or the mount would hold
+//   itself (an endless tree); a source inside the mountpoint is hidden by the mount, and
+//   reading it deadlocks the same way;
+// - the cache dir (and the log) inside the mountpoint: written through our own mount; the
+//   cache dir containing the mountpoint: recovery would walk into the mount;
+// - the cache dir inside or around a directory source: block files would show up as dataset
+//   files.
+void checkOverlaps(Problems& problems, const MountOptions& opts, bool localSource) {
+  const Place source = localSource ? place(opts.origin.source) : Place{};
+  Place mnt;
+  if (!opts.mountpoint.empty()) {
+    std::string m = opts.mountpoint;
+    if (makeAbsolute(m).isOk()) mnt = place(m);
+  }
+  if (!mnt.real.empty() && localSource) {
+    if (mnt.real == source.real) {
+      problems.add("MOUNTPOINT: " + mnt.shown() + " is origin.source " + source.shown() +
+                   ": a directory mounted on itself deadlocks at the first lookup; mount it "
+                   "on another directory");
+    } else if (isWithin(mnt.real, source.real)) {
+      problems.add("MOUNTPOINT: " + mnt.shown() + " is inside origin.source " + source.shown() +
+                   ": the mount would contain itself (an endless tree); mount it outside the "
+                   "source");
+    } else if (isWithin(source.real, mnt.real)) {
+      problems.add("origin.source: " + source.shown() + " is inside the mountpoint " +
+                   mnt.shown() + ": the mount would hide it (and reading it would deadlock); "
+                   "mount it outside the source");
+    }
+  }
+  const Place cache = opts.cache.dir.empty() ? Place{} : place(opts.cache.dir);
+  if (!mnt.real.empty() && !cache.real.empty()) {
+    if (isWithin(cache.real, mnt.real)) {
+      problems.add("cache.dir: " + cache.shown() + " is inside the mountpoint " + mnt.shown());
+    } else if (isWithin(mnt.real, cache.real)) {
+      problems.add("cache.dir: " + cache.shown() + " contains the mountpoint " + mnt.shown());
+    }
+  }
+  if (!mnt.real.empty() && !opts.log.file.empty()) {
+    const Place log = place(opts.log.file);
+    if (isWithin(log.real, mnt.real)) {
+      problems.add("log.file: " + log.shown() + " is inside the mountpoint " + mnt.shown());
+    }
+  }
+  if (localSource && !cache.real.empty()) {
+    if (isWithin(cache.real, source.real)) {
+      problems.add("cache.dir: " + cache.shown() + " is inside origin.source " + source.shown());
+    } else if (isWithin(source.real, cache.real)) {
+      problems.add("cache.dir: " + cache.shown() + " contains origin.source " + source.shown());
+    }
+  }
+}
+
 // Checked whatever the source, so a mistake in a shared config file shows up at once rather
 // than the first time it is used with a bucket.
 void validateS3(Problems& problems, S3Options& s3) {
@@ -173,28 +250,7 @@ Status validate(MountOptions& opts) {
     opts.log.file = opts.cache.dir + "/epochfs.log";
   }
 
-  // Cached blocks under the mountpoint would be read through our own mount (a deadlock);
-  // under a local source they would show up as dataset files.
-  if (!opts.mountpoint.empty() && !opts.cache.dir.empty()) {
-    std::string mnt = opts.mountpoint;
-    if (makeAbsolute(mnt).isOk()) {
-      if (isWithin(opts.cache.dir, mnt)) {
-        problems.add("cache.dir: '" + opts.cache.dir + "' is inside the mountpoint '" + mnt + "'");
-      }
-      if (!opts.log.file.empty() && isWithin(opts.log.file, mnt)) {
-        problems.add("log.file: '" + opts.log.file + "' is inside the mountpoint '" + mnt + "'");
-      }
-    }
-  }
-  if (sourceOk && !isUrl(opts.origin.source) && !opts.cache.dir.empty()) {
-    if (isWithin(opts.cache.dir, opts.origin.source)) {
-      problems.add("cache.dir: '" + opts.cache.dir + "' is inside origin.source '" +
-                   opts.origin.source + "'");
-    } else if (isWithin(opts.origin.source, opts.cache.dir)) {
-      problems.add("cache.dir: '" + opts.cache.dir + "' contains origin.source '" +
-                   opts.origin.source + "'");
-    }
-  }
+  checkOverlaps(problems, opts, sourceOk && !isUrl(opts.origin.source));
   return problems.status();
 }
 

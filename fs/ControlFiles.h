@@ -1,8 +1,9 @@
 // fs/ControlFiles.h: the hidden control directory `.epochfs/` at the mount root.
 //
 // It is reachable by path but never listed by readdir of the root, so dataset walkers (e.g.
-// torchvision's ImageFolder, which treats every subdirectory as a class) do not see it. It
-// shadows an origin entry of the same name. Files:
+// torchvision's ImageFolder, which treats every subdirectory as a class) do not see it. The
+// name is reserved: the origin's entry of that name at the root is never listed nor looked up
+// (FileSystem), so it cannot take the control directory's place in the kernel. Files:
 //   .epochfs/stats    read-only JSON: cache, origin and policy counters (renderStats()).
 //   .epochfs/refresh  kIocRefresh re-lists the origin (a namespace snapshot) and returns once
 //                     done, or fails with the error (`epochfs refresh`). Reads as empty.

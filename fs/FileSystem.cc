@@ -134,7 +134,13 @@ Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags, uint
   if (!info.isOk()) return info.status();
   if (info->type != origin::EntryType::kFile) return Status(Code::kIsDirectory, node->key);
   f->keepCache = info->etag == node->info.etag;
-  if (!f->keepCache) inodes_.update(ino, *info);
+  if (!f->keepCache) {
+    inodes_.update(ino, *info);
+    // Without keep_cache the kernel drops its pages of the file, but not its attributes: a
+    // reader going from open() straight to read() (dd, os.read) would be cut at the old size,
+    // which the kernel trusts for up to fuse.attr_timeout. Invalidated, the read asks getattr.
+    if (notifier_ != nullptr) notifier_->invalidateInode(ino);
+  }
   f->file = cache::FileRef{node->key, info->etag, info->size};
   discoverDirOf(node->key);
   return f;
@@ -213,9 +219,24 @@ Result<std::unique_ptr<OpenDir>> FileSystem::opendir(uint64_t ino) {
   }
   auto entries = ns_.list(node->key);
   if (!entries.isOk()) return entries.status();
+  if (ino == kRootIno) hideReservedName(*entries);
   d->key = node->key;
   d->entries = std::move(*entries);
   return d;
+}
+
+void FileSystem::hideReservedName(std::vector<origin::DirEntry>& rootEntries) {
+  // Listed, a readdirplus would hand the kernel the origin's entry under this name, and every
+  // later lookup of .epochfs/stats would find the dataset's instead of the control directory.
+  auto it = std::find_if(rootEntries.begin(), rootEntries.end(),
+                         [](const origin::DirEntry& e) { return e.name == kControlDirName; });
+  if (it == rootEntries.end()) return;
+  rootEntries.erase(it);
+  if (!reservedNameLogged_.exchange(true)) {
+    spdlog::info("the origin's '{}' at the root is hidden: the name is reserved for the "
+                 "control directory",
+                 kControlDirName);
+  }
 }
 
 NodeAttr FileSystem::lookupEntry(const OpenDir& dir, size_t index) {
@@ -240,7 +261,8 @@ FsStat FileSystem::statfs() const {
   s.totalBlocks = c.limitBytes / s.blockSize;
   uint64_t used = std::min(c.usedBytes, c.limitBytes);
   s.freeBlocks = (c.limitBytes - used) / s.blockSize;
-  s.files = inodes_.size();
+  s.freeFiles = kFreeInodes;
+  s.files = inodes_.size() + kFreeInodes;
   return s;
 }
 

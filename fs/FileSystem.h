@@ -6,14 +6,15 @@
 //
 // Consistency: attributes and entries are cached by the kernel for fuse.attr_timeout. open()
 // revalidates the file in the Namespace (close-to-open, as NFS does; with a snapshot this costs
-// no request): a changed etag drops the kernel's page cache for the file and every later read
-// uses the new version. An open file keeps reading the version it opened: reads of a version
+// no request): a changed etag drops the kernel's page cache and cached attributes of the file
+// (through the KernelNotifier) and every later read uses the new version. An open file keeps reading the version it opened: reads of a version
 // that disappeared fail with ESTALE, never with mixed bytes, and revalidate the file so that
 // the next open reads the new version.
 //
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -72,7 +73,8 @@ struct FsStat {
   uint64_t blockSize = 4096;
   uint64_t totalBlocks = 0;
   uint64_t freeBlocks = 0;
-  uint64_t files = 0;
+  uint64_t files = 0;      // inodes in use plus freeFiles
+  uint64_t freeFiles = 0;  // kFreeInodes: a read-only mount never runs out
 };
 
 // Lets FileSystem tell the kernel to forget what it cached (FuseServer implements it).
@@ -122,7 +124,13 @@ class FileSystem {
   // Where refresh() reports names and inodes the kernel must forget; may stay unset.
   void setKernelNotifier(KernelNotifier* notifier) { notifier_ = notifier; }
 
+  // The cache as a disk (total = cache.size, used = what it occupies). Inodes: the ones the
+  // kernel holds, plus kFreeInodes free, so `df -i` shows the mount nearly unused instead of
+  // 100% full (no file can be created, but a full inode table sets off monitoring).
   FsStat statfs() const;
+  // 2^31: large enough to read as "plenty" and small enough that the total stays within the
+  // 32-bit fields of the old statfs(2), which fails with EOVERFLOW above 2^32 - 1.
+  static constexpr uint64_t kFreeInodes = 1ULL << 31;
   std::string statsJson() const;
   double attrTimeoutSec() const { return opts_.fuse.attrTimeoutSec; }
 
@@ -146,6 +154,8 @@ class FileSystem {
   Status planAppend(OpenFile& f, std::string_view text);
   Result<PlanResult> planCommit(OpenFile& f);
   void planAbort(OpenFile& f);
+  // Drops the origin's entry named .epochfs from a listing of the root (logged once).
+  void hideReservedName(std::vector<origin::DirEntry>& rootEntries);
   // FileSystemDiscover.cc. Listing-driven prefetch (policy.prefetch_listed): the first open
   // in a directory queues it (once per directory per refresh); a background thread lists it
   // and hands its files to the cache as prefetch candidates, so that an open never waits for
@@ -162,6 +172,7 @@ class FileSystem {
   InodeTable inodes_;
   const int64_t mountTimeNs_;
   KernelNotifier* notifier_ = nullptr;
+  std::atomic<bool> reservedNameLogged_{false};
   mutable std::mutex planMu_;
   PlanCounters plans_;  // guarded by planMu_
   std::mutex discoverMu_;  // guards the four below

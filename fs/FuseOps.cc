@@ -228,6 +228,8 @@ void doStatfs(fuse_req_t req, fuse_ino_t) {
   st.f_bfree = s.freeBlocks;
   st.f_bavail = s.freeBlocks;
   st.f_files = s.files;
+  st.f_ffree = s.freeFiles;
+  st.f_favail = s.freeFiles;
   st.f_namemax = 255;
   fuse_reply_statfs(req, &st);
 }

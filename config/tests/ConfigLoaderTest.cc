@@ -46,6 +46,7 @@ void expectDefaults(const MountOptions& o) {
   EXPECT_EQ(o.fuse.threads, d.fuse.threads);
   EXPECT_EQ(o.fuse.attrTimeoutSec, d.fuse.attrTimeoutSec);
   EXPECT_EQ(o.fuse.allowOther, d.fuse.allowOther);
+  EXPECT_EQ(o.fuse.nonempty, d.fuse.nonempty);
   EXPECT_EQ(o.log.level, d.log.level);
   EXPECT_EQ(o.log.file, d.log.file);
 }
@@ -64,6 +65,7 @@ fuse:
   threads: 64
   attr_timeout: 0.5
   allow_other: true
+  nonempty: true
 log:
   level: debug
   file: /var/log/epochfs.log
@@ -80,6 +82,7 @@ TEST(LoadConfigTest, FullFile) {
   EXPECT_EQ(o.fuse.threads, 64);
   EXPECT_DOUBLE_EQ(o.fuse.attrTimeoutSec, 0.5);
   EXPECT_TRUE(o.fuse.allowOther);
+  EXPECT_TRUE(o.fuse.nonempty);
   EXPECT_EQ(o.log.level, "debug");
   EXPECT_EQ(o.log.file, "/var/log/epochfs.log");
 }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/testing/TempDir.h"
 #include "config/ConfigLoader.h"
 
 namespace epochfs::config {
@@ -224,6 +225,96 @@ TEST(ValidateTest, CacheDirMustNotBeInsideTheMountOrTheSource) {
   EXPECT_TRUE(validate(o).isOk());
   o.cache.dir = "/mnt/imagenet2";
   EXPECT_TRUE(validate(o).isOk());
+}
+
+// Overlaps are found with symlinks resolved: a link reaches the directory it points to.
+class ValidateOverlapTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(dir_ / "data/sub");
+    std::filesystem::create_directories(dir_ / "mnt");
+    std::filesystem::create_directories(dir_ / "ssd");
+    std::filesystem::create_directory_symlink(dir_ / "data", dir_ / "data-link");
+    std::filesystem::create_directory_symlink(dir_ / "mnt", dir_ / "mnt-link");
+    std::filesystem::create_directory_symlink(dir_ / "data/sub", dir_ / "ssd/into-data");
+  }
+  MountOptions opts(const std::string& source, const std::string& mnt) const {
+    MountOptions o = withSource(dir_ / source);
+    o.mountpoint = dir_ / mnt;
+    o.cache.dir = dir_ / "ssd/cache";
+    o.log.file = dir_ / "ssd/log";
+    return o;
+  }
+  test::TempDir dir_;
+};
+
+TEST_F(ValidateOverlapTest, DistinctDirectoriesPass) {
+  MountOptions o = opts("data", "mnt");
+  EXPECT_TRUE(validate(o).isOk()) << validate(o).message();
+}
+
+TEST_F(ValidateOverlapTest, MountpointEqualToTheSourceIsRefused) {
+  EXPECT_EQ(validateError(opts("data", "data")),
+            "MOUNTPOINT: '" + (dir_ / "data") + "' is origin.source '" + (dir_ / "data") +
+                "': a directory mounted on itself deadlocks at the first lookup; mount it on "
+                "another directory");
+  // Through a symlink: the same directory.
+  const std::string msg = validateError(opts("data-link", "data"));
+  EXPECT_TRUE(contains(msg, "MOUNTPOINT: '" + (dir_ / "data") + "' is origin.source '" +
+                                (dir_ / "data-link") + "' (resolved: '" + (dir_ / "data") +
+                                "')"))
+      << msg;
+}
+
+TEST_F(ValidateOverlapTest, MountpointInsideTheSourceIsRefused) {
+  const std::string msg = validateError(opts("data", "data-link/sub"));
+  EXPECT_TRUE(contains(msg, "MOUNTPOINT: '" + (dir_ / "data-link/sub") + "' (resolved: '" +
+                                (dir_ / "data/sub") + "') is inside origin.source '" +
+                                (dir_ / "data") + "': the mount would contain itself"))
+      << msg;
+}
+
+TEST_F(ValidateOverlapTest, SourceInsideTheMountpointIsRefused) {
+  const std::string msg = validateError(opts("data/sub", "data-link"));
+  EXPECT_TRUE(contains(msg, "origin.source: '" + (dir_ / "data/sub") +
+                                "' is inside the mountpoint '" + (dir_ / "data-link") +
+                                "' (resolved: '" + (dir_ / "data") + "'): the mount would hide it"))
+      << msg;
+}
+
+TEST_F(ValidateOverlapTest, CacheDirThroughASymlinkIntoTheSourceIsRefused) {
+  MountOptions o = opts("data", "mnt");
+  o.cache.dir = dir_ / "ssd/into-data";
+  EXPECT_EQ(validateError(o), "cache.dir: '" + (dir_ / "ssd/into-data") + "' (resolved: '" +
+                                  (dir_ / "data/sub") + "') is inside origin.source '" +
+                                  (dir_ / "data") + "'");
+  o.cache.dir = dir_ / "ssd/into-data/deeper";  // not created yet: resolved as far as it exists
+  EXPECT_TRUE(contains(validateError(o), "is inside origin.source")) << validateError(o);
+  o.cache.dir = dir_ / "data-link";
+  EXPECT_TRUE(contains(validateError(o), "cache.dir: '" + (dir_ / "data-link") +
+                                             "' (resolved: '" + (dir_ / "data") +
+                                             "') is inside origin.source"))
+      << validateError(o);
+}
+
+TEST_F(ValidateOverlapTest, CacheDirThroughASymlinkIntoTheMountpointIsRefused) {
+  MountOptions o = opts("data", "mnt");
+  o.cache.dir = dir_ / "mnt-link/cache";
+  EXPECT_EQ(validateError(o), "cache.dir: '" + (dir_ / "mnt-link/cache") + "' (resolved: '" +
+                                  (dir_ / "mnt/cache") + "') is inside the mountpoint '" +
+                                  (dir_ / "mnt") + "'");
+  o.cache.dir = dir_ / "mnt-link";
+  EXPECT_TRUE(contains(validateError(o), "is inside the mountpoint")) << validateError(o);
+  o.cache.dir = dir_.path();
+  EXPECT_TRUE(contains(validateError(o), "contains the mountpoint")) << validateError(o);
+}
+
+TEST_F(ValidateOverlapTest, LogFileThroughASymlinkIntoTheMountpointIsRefused) {
+  MountOptions o = opts("data", "mnt");
+  o.log.file = dir_ / "mnt-link/epochfs.log";
+  EXPECT_EQ(validateError(o), "log.file: '" + (dir_ / "mnt-link/epochfs.log") +
+                                  "' (resolved: '" + (dir_ / "mnt/epochfs.log") +
+                                  "') is inside the mountpoint '" + (dir_ / "mnt") + "'");
 }
 
 TEST(ValidateTest, ReportsEveryProblemOnItsOwnLine) {

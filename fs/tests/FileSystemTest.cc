@@ -164,5 +164,67 @@ TEST_F(FileSystemTest, ReaddirplusCountsLookups) {
   EXPECT_FALSE(fs_->getattr(a.ino).isOk());
 }
 
+class RecordingNotifier : public KernelNotifier {
+ public:
+  void invalidateEntry(uint64_t, const std::string&) override {}
+  void invalidateInode(uint64_t ino) override { inodes.push_back(ino); }
+  std::vector<uint64_t> inodes;
+};
+
+// A file grown at the origin: open() takes the new version and tells the kernel to drop the
+// size it caches, or a read right after open() stops at the old length.
+TEST_F(FileSystemTest, OpenOfAChangedFileInvalidatesTheKernelsAttributes) {
+  RecordingNotifier notifier;
+  fs_->setKernelNotifier(&notifier);
+  auto top = fs_->lookup(kRootIno, "top.txt");
+  ASSERT_TRUE(top.isOk());
+  EXPECT_EQ(readAll(top->ino), "top");
+  EXPECT_TRUE(notifier.inodes.empty()) << "unchanged: the kernel's attributes are right";
+  mem_->put("top.txt", "top, and then some");
+  auto f = fs_->open(top->ino, O_RDONLY);
+  ASSERT_TRUE(f.isOk());
+  EXPECT_FALSE((*f)->keepCache);
+  EXPECT_EQ(notifier.inodes, std::vector<uint64_t>{top->ino});
+  auto attr = fs_->getattr(top->ino);
+  ASSERT_TRUE(attr.isOk());
+  EXPECT_EQ(attr->size, 18u);
+  EXPECT_EQ(readAll(top->ino), "top, and then some");
+  EXPECT_EQ(notifier.inodes.size(), 1u) << "the second open found it unchanged";
+  fs_->setKernelNotifier(nullptr);
+}
+
+// An origin entry named .epochfs never shadows the control directory, listed or looked up.
+TEST_F(FileSystemTest, OriginEntryNamedLikeTheControlDirIsNeverListed) {
+  for (const char* key : {".epochfs/stats", ".epochfs"}) {
+    SCOPED_TRACE(key);
+    mem_->remove(".epochfs/stats");
+    mem_->remove(".epochfs");
+    mem_->put(key, "dataset bytes");
+    auto d = fs_->opendir(kRootIno);
+    ASSERT_TRUE(d.isOk());
+    std::vector<std::string> names;
+    for (size_t i = 0; i < (*d)->entries.size(); ++i) {
+      names.push_back((*d)->entries[i].name);
+      fs_->lookupEntry(**d, i);  // what readdirplus (ls -la) does
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"cls", "top.txt"}));
+    auto ctl = fs_->lookup(kRootIno, ".epochfs");
+    ASSERT_TRUE(ctl.isOk());
+    EXPECT_EQ(ctl->ino, kControlDirIno);
+    auto stats = fs_->lookup(ctl->ino, "stats");
+    ASSERT_TRUE(stats.isOk());
+    EXPECT_TRUE(nlohmann::json::parse(readAll(stats->ino)).contains("cache"));
+  }
+}
+
+TEST_F(FileSystemTest, StatfsReportsFreeInodes) {
+  ASSERT_TRUE(fs_->lookup(kRootIno, "top.txt").isOk());
+  const FsStat s = fs_->statfs();
+  EXPECT_EQ(s.freeFiles, FileSystem::kFreeInodes);
+  EXPECT_EQ(s.files - s.freeFiles, 2u) << "in use: the root and top.txt";
+  EXPECT_LE(s.files, 0xffffffffULL) << "must fit the 32-bit statfs(2)";
+  EXPECT_EQ(s.totalBlocks * s.blockSize, 64 * config::kMiB);
+}
+
 }  // namespace
 }  // namespace epochfs::fs
