@@ -47,6 +47,10 @@ class Rgw:
     region: str
     access_key: str
     secret_key: str
+    # A second endpoint serving TLS with a certificate rgw.sh made for 127.0.0.1, and that
+    # certificate ("" when the instance was started without --https).
+    https_endpoint: str = ""
+    ca_bundle: str = ""
 
     def client(self, endpoint: str | None = None) -> s3util.S3:
         return s3util.S3(endpoint=endpoint or self.endpoint, access_key=self.access_key,
@@ -71,7 +75,8 @@ class Rgw:
 def _rgw_from(d: str) -> Rgw:
     e = s3util.load_env(d)
     return Rgw(d, e["EPOCHFS_S3_ENDPOINT"], e.get("EPOCHFS_S3_REGION", "us-east-1"),
-               e["AWS_ACCESS_KEY_ID"], e["AWS_SECRET_ACCESS_KEY"])
+               e["AWS_ACCESS_KEY_ID"], e["AWS_SECRET_ACCESS_KEY"],
+               e.get("EPOCHFS_S3_HTTPS_ENDPOINT", ""), e.get("EPOCHFS_S3_CA_BUNDLE", ""))
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +94,7 @@ def rgw(tmp_path_factory):
     # ctest timeout) leaves its RGW in the same place, and --replace stops it next time.
     d = str(tmp_path_factory.getbasetemp()) + "-rgw"
     try:
-        s3util.start_rgw(d, "--store", "memstore", "--replace")
+        s3util.start_rgw(d, "--store", "memstore", "--https", "--replace")
     except Exception as e:  # noqa: BLE001 - any failure to start is a test failure
         try:
             s3util.stop_rgw(d)

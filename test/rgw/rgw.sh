@@ -5,18 +5,20 @@
 #   rgw.sh install
 #   rgw.sh start DIR [--port P] [--store memstore|bluestore] [--bluestore-size SIZE]
 #                    [--memstore-size SIZE] [--access-key K] [--secret-key S] [--timeout SEC]
-#                    [--set CEPH_OPTION=VALUE]... [--replace]
+#                    [--set CEPH_OPTION=VALUE]... [--https] [--replace]
 #   rgw.sh stop DIR
 #   rgw.sh status DIR
 #
 # start writes DIR/env (sourceable: EPOCHFS_S3_ENDPOINT, EPOCHFS_S3_REGION, AWS_ACCESS_KEY_ID,
-# AWS_SECRET_ACCESS_KEY) and DIR/env.json, and prints the endpoint on stdout (the only thing
+# AWS_SECRET_ACCESS_KEY; with --https also EPOCHFS_S3_HTTPS_ENDPOINT, a second endpoint serving
+# TLS with a self-signed certificate for 127.0.0.1 made at start, and EPOCHFS_S3_CA_BUNDLE, that
+# certificate) and DIR/env.json, and prints the endpoint on stdout (the only thing
 # it prints there; progress goes to stderr). stop kills the daemons by their pid files and
 # removes DIR. All daemons run detached (setsid, stdio on log files), so the caller (ctest,
 # pytest's subprocess.run with capture_output) never waits on a pipe they hold.
 set -euo pipefail
 
-readonly PACKAGES=(ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl python3)
+readonly PACKAGES=(ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl python3 openssl)
 readonly MARKER=.epochfs-rgw
 readonly RGW_NAME=client.rgw.epochfs
 readonly MON_ID=a
@@ -182,7 +184,7 @@ load_dir() { # DIR -> sets the global $dir (absolute)
 do_start() {
   load_dir "${1:-}"; shift
   local port="" store=memstore bluestore_size=10G memstore_size=4G
-  local access_key="" secret_key="" timeout=120 extra_conf="" replace=0
+  local access_key="" secret_key="" timeout=120 extra_conf="" replace=0 https=0
   while (($#)); do
     case $1 in
       --port) port=${2:?}; shift 2 ;;
@@ -193,6 +195,7 @@ do_start() {
       --secret-key) secret_key=${2:?}; shift 2 ;;
       --timeout) timeout=${2:?}; shift 2 ;;
       --replace) replace=1; shift ;;
+      --https) https=1; shift ;;
       --set) [[ "${2:?}" == *=* ]] || die "--set wants KEY=VALUE"
              extra_conf+="${2%%=*} = ${2#*=}"$'\n'; shift 2 ;;
       *) usage ;;
@@ -228,6 +231,17 @@ do_start() {
   local mon_port
   mon_port=$(free_port)
   while [[ "$mon_port" == "$port" ]]; do mon_port=$(free_port); done
+  local tls_frontend="" tls_port=""
+  if ((https)); then
+    tls_port=$(free_port)
+    while [[ "$tls_port" == "$port" || "$tls_port" == "$mon_port" ]]; do tls_port=$(free_port); done
+    mkdir -p "$dir/tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=epochfs-test-rgw" \
+      -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+      -keyout "$dir/tls/key.pem" -out "$dir/tls/cert.pem" >"$dir/log/openssl.log" 2>&1 ||
+      { log_tail "$dir/log/openssl.log"; die "openssl could not make a test certificate"; }
+    tls_frontend=" ssl_endpoint=127.0.0.1:$tls_port ssl_certificate=$dir/tls/cert.pem ssl_private_key=$dir/tls/key.pem"
+  fi
   local fsid osd_uuid
   fsid=$(uuidgen)
   osd_uuid=$(uuidgen)
@@ -311,7 +325,7 @@ osd data = $dir/osd/\$cluster-\$id
 $store_conf
 
 [$RGW_NAME]
-rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
+rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1$tls_frontend
 rgw data = $dir/rgw
 rgw dns name = localhost
 rgw enable usage log = false
@@ -360,7 +374,7 @@ EOF
     --access-key="$access_key" --secret-key="$secret_key" >"$dir/log/user-create.log" 2>&1 ||
     { log_tail "$dir/log/user-create.log"; die "radosgw-admin user create failed"; }
 
-  write_env "$endpoint" "$access_key" "$secret_key"
+  write_env "$endpoint" "$access_key" "$secret_key" "${tls_port:+https://127.0.0.1:$tls_port}"
   wait_until "S3 credentials accepted by $endpoint" 30 rgw "$dir/log/ceph-$RGW_NAME.log" -- \
     signed_list_buckets
   trap - EXIT
@@ -368,7 +382,7 @@ EOF
   printf '%s\n' "$endpoint"
 }
 
-write_env() { # ENDPOINT ACCESS SECRET
+write_env() { # ENDPOINT ACCESS SECRET [HTTPS_ENDPOINT]
   umask 077
   {
     printf '# Written by test/rgw/rgw.sh start; source it.\n'
@@ -376,13 +390,20 @@ write_env() { # ENDPOINT ACCESS SECRET
     printf 'export EPOCHFS_S3_REGION=%q\n' "$REGION"
     printf 'export AWS_ACCESS_KEY_ID=%q\n' "$2"
     printf 'export AWS_SECRET_ACCESS_KEY=%q\n' "$3"
+    if [[ -n "$4" ]]; then
+      printf 'export EPOCHFS_S3_HTTPS_ENDPOINT=%q\n' "$4"
+      printf 'export EPOCHFS_S3_CA_BUNDLE=%q\n' "$dir/tls/cert.pem"
+    fi
   } >"$dir/env"
-  "$PY" - "$dir/env.json" "$1" "$REGION" "$2" "$3" <<'EOF'
+  "$PY" - "$dir/env.json" "$1" "$REGION" "$2" "$3" "$4" "$dir/tls/cert.pem" <<'EOF'
 import json, sys
-path, endpoint, region, key, secret = sys.argv[1:]
+path, endpoint, region, key, secret, https, ca = sys.argv[1:]
+env = {"EPOCHFS_S3_ENDPOINT": endpoint, "EPOCHFS_S3_REGION": region,
+       "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+if https:
+    env.update({"EPOCHFS_S3_HTTPS_ENDPOINT": https, "EPOCHFS_S3_CA_BUNDLE": ca})
 with open(path, "w") as f:
-    json.dump({"EPOCHFS_S3_ENDPOINT": endpoint, "EPOCHFS_S3_REGION": region,
-               "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}, f, indent=2)
+    json.dump(env, f, indent=2)
     f.write("\n")
 EOF
 }
