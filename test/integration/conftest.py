@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,22 @@ def mounter(request, tmp_path):
 
     with supervise_mounts(request, mounts):
         yield make
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """small_fs(size_mib) -> path of a fresh tmpfs of that size, unmounted in teardown."""
+    made = []
+
+    def make(size_mib: int):
+        path = tmp_path / f"smallfs-{len(made)}"
+        path.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(path)],
+                       check=True, capture_output=True, timeout=30)
+        made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        if subprocess.run(["umount", str(path)], capture_output=True, timeout=30).returncode:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)

@@ -102,26 +102,6 @@ def dataset_3x(limit: int) -> dict[str, int]:
     return sizes
 
 
-@pytest.fixture
-def small_fs(tmp_path):
-    """small_fs(size_mib) -> path of a fresh tmpfs of that size, unmounted in teardown."""
-    import subprocess
-    made = []
-
-    def make(size_mib: int):
-        path = tmp_path / f"smallfs-{len(made)}"
-        path.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(path)],
-                       check=True, capture_output=True, timeout=30)
-        made.append(path)
-        return path
-
-    yield make
-    for path in made:
-        if subprocess.run(["umount", str(path)], capture_output=True, timeout=30).returncode:
-            subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
-
-
 @pytest.mark.parametrize("policy", ["lru", "fixed"])
 def test_size_limit_held_with_dataset_3x_cache(dataset, mounter, small_fs, policy):
     limit = 20 * MiB
