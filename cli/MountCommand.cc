@@ -295,6 +295,7 @@ int runMount(const MountFlags& flags) {
   if (!st.isOk()) return refuse(st.message());
   auto origin = origin::makeOrigin(opts->origin);
   if (!origin.isOk()) return refuse(origin.status().message());
+  origin::scrubOriginSecrets(opts->origin);
 
   if (opts->foreground) {
     st = setupLogging(opts->log.level, opts->log.file);

@@ -15,6 +15,10 @@
 
 namespace epochfs::origin {
 
+void scrubOriginSecrets(const config::OriginOptions& opts) {
+  if (opts.source.starts_with("s3://")) s3::scrubSecretEnv(opts.s3.credentials);
+}
+
 std::string joinKey(std::string_view dir, std::string_view name) {
   std::string key;
   key.reserve(dir.size() + 1 + name.size());

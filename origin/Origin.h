@@ -149,6 +149,11 @@ class InstrumentedOrigin final : public Origin {
 //     directory; kNotFound for a missing path; kPermissionDenied.
 Result<std::unique_ptr<Origin>> makeOrigin(const config::OriginOptions& opts);
 
+// After makeOrigin(): overwrites and removes the environment variables that held the origin's
+// secrets (S3: origin/s3/Credentials.h scrubSecretEnv), so that the daemon's
+// /proc/PID/environ, a core dump and any child show none. Nothing for a directory.
+void scrubOriginSecrets(const config::OriginOptions& opts);
+
 // Joins a directory key and a name: join("", "a") == "a", join("a", "b") == "a/b".
 std::string joinKey(std::string_view dir, std::string_view name);
 

@@ -6,8 +6,10 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "config/Options.h"
 
@@ -193,6 +195,24 @@ Result<LoadedCredentials> loadCredentials(const config::S3CredentialOptions& opt
   return invalid("no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                  "or s3.credentials_file, or create " + sharedFile + " with a [" + profile +
                  "] profile");
+}
+
+std::vector<std::string> scrubSecretEnv(const config::S3CredentialOptions& opts) {
+  std::vector<std::string> names = {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"};
+  for (const std::string& n : {opts.secretKeyEnv, opts.sessionTokenEnv}) {
+    if (!n.empty() && std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  }
+  std::vector<std::string> scrubbed;
+  for (const std::string& n : names) {
+    char* v = ::getenv(n.c_str());
+    if (v == nullptr) continue;
+    // getenv points into the process's environment block (what /proc/PID/environ shows), or
+    // into a copy setenv made: either way the bytes go before the name does.
+    std::memset(v, 0, std::strlen(v));
+    ::unsetenv(n.c_str());
+    scrubbed.push_back(n);
+  }
+  return scrubbed;
 }
 
 }  // namespace epochfs::origin::s3

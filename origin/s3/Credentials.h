@@ -20,6 +20,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "common/Status.h"
@@ -52,6 +53,13 @@ Result<LoadedCredentials> loadCredentials(const config::S3CredentialOptions& opt
 // aws_access_key_id, aws_secret_access_key and optionally aws_session_token. Comments start
 // with '#' or ';'. kNotFound if the profile is absent; kInvalid if it lacks a key or a line is
 // malformed (by line number). `fileName` is for messages.
+// Overwrites in place (so that /proc/PID/environ and a core dump no longer show them) and then
+// removes the environment variables that may hold a secret: AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN and the ones named by s3.secret_key_env and s3.session_token_env. For the
+// mount command once the key is loaded, before the daemon is forked: nothing reads them later,
+// and no child then inherits them. Returns the names it scrubbed. Not thread-safe (setenv).
+std::vector<std::string> scrubSecretEnv(const config::S3CredentialOptions& opts);
+
 Result<AccessKey> parseCredentialsFile(std::string_view text, std::string_view profile,
                                        std::string_view fileName);
 

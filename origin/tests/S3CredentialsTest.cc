@@ -200,5 +200,22 @@ TEST_F(CredentialsTest, NoErrorFromAFileEchoesItsSecret) {
   EXPECT_EQ(c.status().message().find(kFileSecret), std::string::npos) << c.status().message();
 }
 
+TEST(ScrubSecretEnvTest, OverwritesAndRemovesEverySecretVariable) {
+  ::setenv("AWS_SECRET_ACCESS_KEY", "sekrit/AWS+1", 1);
+  ::setenv("MY_SECRET", "sekrit-2", 1);
+  ::setenv("AWS_ACCESS_KEY_ID", "AKIDPUBLIC", 1);
+  char* value = ::getenv("MY_SECRET");
+  ASSERT_NE(value, nullptr);
+  config::S3CredentialOptions opts;
+  opts.secretKeyEnv = "MY_SECRET";
+  std::vector<std::string> names = scrubSecretEnv(opts);
+  EXPECT_EQ(names, (std::vector<std::string>{"AWS_SECRET_ACCESS_KEY", "MY_SECRET"}));
+  EXPECT_EQ(::getenv("AWS_SECRET_ACCESS_KEY"), nullptr);
+  EXPECT_EQ(::getenv("MY_SECRET"), nullptr);
+  EXPECT_EQ(std::string(value, 8), std::string(8, '\0'));  // overwritten where it lay
+  EXPECT_STREQ(::getenv("AWS_ACCESS_KEY_ID"), "AKIDPUBLIC");  // not a secret: kept
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+}
+
 }  // namespace
 }  // namespace epochfs::origin::s3

@@ -170,6 +170,11 @@ def test_secrets_never_in_stats_logs_or_errors(rgw, unique_bucket, s3mounter, pr
                   where=".epochfs/stats")
     refresh = run_epochfs("refresh", m.mountpoint, env=m.env)
     _no_secret_in(refresh.stdout + refresh.stderr, secret, where="epochfs refresh")
+    # The daemon got the secret in its environment (AWS_SECRET_ACCESS_KEY): gone once loaded,
+    # from /proc/PID/environ (what a core dump and every child would show) too.
+    environ = Path(f"/proc/{m.pid}/environ").read_bytes().decode(errors="replace")
+    assert "AWS_ACCESS_KEY_ID=" in environ, "the daemon's environment is not what was passed"
+    _no_secret_in(environ, secret, where=f"/proc/{m.pid}/environ")
 
     # A second mount on the same cache dir fails (busy): its message too.
     m2 = s3mounter(unique_bucket, endpoint=proxy.endpoint, cache_dir=m.cache_dir, start=False)
