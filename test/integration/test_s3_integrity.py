@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import errno
 import hashlib
+import os
 import random
 
 import pytest
@@ -178,3 +179,28 @@ def test_tls_verification_off_only_when_asked(rgw, unique_bucket, s3mounter):
                   config={"s3": {"verify_tls": False}})
     for k, v in objects.items():
         assert read_file(m.mountpoint / k) == v
+
+
+def test_an_s3_mount_says_what_it_is(rgw, unique_bucket, s3mounter, proxy, tmp_path):
+    """Item 2 on S3: read-only in the mount table and to access(W_OK), even for root; a
+    non-empty mountpoint refused; free inodes in statfs."""
+    objects = _objects(108, 4)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("x")
+    put_many(rgw.client(), unique_bucket, objects)
+    m0 = s3mounter(unique_bucket, endpoint=proxy.endpoint, start=False)
+    m0.mountpoint = busy
+    res = m0.start(expect_ok=False)
+    assert res.returncode != 0 and str(busy) in res.stderr and "--nonempty" in res.stderr, \
+        res.stderr
+    m = s3mounter(unique_bucket, endpoint=proxy.endpoint)
+    opts = next(line.split()[3] for line in open("/proc/mounts")
+                if line.split()[1] == str(m.mountpoint))
+    assert "ro" in opts.split(","), opts
+    k = sorted(objects)[0]
+    assert not os.access(m.mountpoint / k, os.W_OK)
+    assert not os.access(m.mountpoint, os.W_OK)
+    st = os.statvfs(m.mountpoint)
+    assert st.f_ffree > 0 and st.f_favail > 0, (st.f_files, st.f_ffree)
+    assert read_file(m.mountpoint / k) == objects[k]
