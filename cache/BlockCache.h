@@ -89,6 +89,7 @@ struct CacheStats {
   uint64_t limitBytes = 0;        // cache.size
   uint64_t blocks = 0;            // blocks cached now
   uint64_t checksumFailures = 0;  // blocks dropped because their bytes did not verify
+  uint64_t lostBlocks = 0;        // blocks dropped because their file was gone or short
   uint64_t evictions = 0;         // blocks evicted to make room
   uint64_t staleDrops = 0;        // blocks dropped because the origin file changed (once a
                                   // fetch with the newer etag succeeded)

@@ -180,10 +180,16 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId 
   if (!got.isOk() || *got != buf.size()) {
     // Usually the block was evicted under us (its entry is gone already); otherwise its file
     // is missing or truncated and the block is useless.
-    if (!got.isOk() && got.status().code() != Code::kNotFound) {
-      spdlog::warn("cache: reading block {} failed, refetching: {}", id, got.status().toString());
+    if (dropIfSame(pid, id)) {
+      // Still indexed in that file: the file is gone, short or unreadable (deleted or
+      // truncated behind our back, a disk error).
+      lostBlocks_++;
+      spdlog::warn("cache: block {} of '{}' (file {}) is {}; dropping and refetching",
+                   br.blockNo, br.file->key, store_->blockPath(id),
+                   got.isOk() ? "shorter than indexed (" + std::to_string(*got) + " of " +
+                                    std::to_string(buf.size()) + " bytes)"
+                              : "unreadable: " + got.status().toString());
     }
-    dropIfSame(pid, id);
     return HitOutcome::kDropped;
   }
   if (!verifyChunks(sums, 0, buf)) {
@@ -350,15 +356,16 @@ Result<std::shared_ptr<BlockCacheImpl::Fetched>> BlockCacheImpl::fetchBlock(
   return block;
 }
 
-void BlockCacheImpl::dropIfSame(PolicyId pid, BlockId id) {
+bool BlockCacheImpl::dropIfSame(PolicyId pid, BlockId id) {
   Doomed unlinkLater;
   {
     std::lock_guard<std::mutex> g(mu_);
     auto it = entries_.find(pid);
-    if (it == entries_.end() || it->second.id != id) return;
+    if (it == entries_.end() || it->second.id != id) return false;
     dropLocked(it, unlinkLater);
   }
   unlinkAll(unlinkLater);
+  return true;
 }
 
 uint64_t BlockCacheImpl::measureMetaBytes() const {
@@ -425,6 +432,7 @@ CacheStats BlockCacheImpl::stats() const {
   s.hitBytes = hitBytes_;
   s.missBytes = missBytes_;
   s.checksumFailures = checksumFailures_;
+  s.lostBlocks = lostBlocks_;
   s.evictions = evictions_;
   s.staleDrops = staleDrops_;
   s.notAdmitted = notAdmitted_;

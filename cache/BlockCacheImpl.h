@@ -219,8 +219,8 @@ class BlockCacheImpl final : public BlockCache {
   uint64_t dropLocked(Entries::iterator it, Doomed& unlinkLater);
   // Evicts the block of policy id `pid` (a victim) like dropLocked; 0 if it is not cached.
   uint64_t evictLocked(PolicyId pid, Doomed& unlinkLater);
-  // Drops block `pid` if it is still cached in block file `id`.
-  void dropIfSame(PolicyId pid, BlockId id);
+  // Drops block `pid` if it is still cached in block file `id`; whether it was.
+  bool dropIfSame(PolicyId pid, BlockId id);
   void unlinkAll(const Doomed& doomed);
   AdmitPlan planLocked(uint64_t alloc, std::optional<uint64_t> avail) const;
   // Free bytes on the cache filesystem, if statvfs answers.
@@ -260,6 +260,7 @@ class BlockCacheImpl final : public BlockCache {
 
   std::atomic<uint64_t> hits_{0}, misses_{0}, hitBytes_{0}, missBytes_{0};
   std::atomic<uint64_t> checksumFailures_{0}, evictions_{0}, staleDrops_{0}, notAdmitted_{0};
+  std::atomic<uint64_t> lostBlocks_{0};
   std::atomic<uint64_t> singleFlightWaits_{0}, recoveredBlocks_{0}, orphansRemoved_{0};
   std::atomic<uint64_t> originBytes_{0};
   std::atomic<unsigned> demandFetches_{0};  // demand origin fetches in flight

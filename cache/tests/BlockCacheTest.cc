@@ -169,6 +169,21 @@ TEST_F(BlockCacheTest, VanishedBlockFileIsAMiss) {
   EXPECT_EQ(readAll(*cache, f), bytes);
   EXPECT_EQ(originReads(), 2u);
   EXPECT_EQ(cache->stats().blocks, 1u);  // cached again
+  EXPECT_EQ(cache->stats().lostBlocks, 1u);
+}
+
+TEST_F(BlockCacheTest, TruncatedBlockFileIsCountedAndRefetched) {
+  auto cache = open();
+  std::string bytes = randomBytes(300 * 1024, 6);
+  FileRef f = put("t", bytes);
+  ASSERT_EQ(readAll(*cache, f), bytes);
+  const uint64_t blocks = cache->stats().blocks;
+  ASSERT_GT(blocks, 1u);
+  for (const auto& p : filesUnder(opts_.dir + "/blocks")) std::filesystem::resize_file(p, 1000);
+  EXPECT_EQ(readAll(*cache, f), bytes);
+  EXPECT_EQ(originReads(), 2 * blocks);
+  EXPECT_EQ(cache->stats().lostBlocks, blocks);
+  EXPECT_EQ(cache->stats().checksumFailures, 0u);
 }
 
 TEST_F(BlockCacheTest, SizeLimitHoldsOnDiskWithLru) {
