@@ -18,6 +18,13 @@ namespace epochfs::cache {
 Result<std::unique_ptr<BlockCache>> BlockCache::open(const config::CacheOptions& opts,
                                                      origin::Origin& origin,
                                                      std::unique_ptr<policy::Policy> policy) {
+  return openBlockCache(opts, origin, std::move(policy), &BlockStore::open);
+}
+
+Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& opts,
+                                                   origin::Origin& origin,
+                                                   std::unique_ptr<policy::Policy> policy,
+                                                   const StoreOpener& openStore) {
   if (opts.dir.empty()) return invalid("cache.dir is empty");
   if (opts.blockSizeBytes == 0 || opts.blockSizeBytes > std::numeric_limits<uint32_t>::max()) {
     return invalid("cache.block_size " + std::to_string(opts.blockSizeBytes) +
@@ -30,7 +37,7 @@ Result<std::unique_ptr<BlockCache>> BlockCache::open(const config::CacheOptions&
 
   Result<CacheDirLock> lock = CacheDirLock::acquire(opts.dir);
   if (!lock.isOk()) return lock.status();
-  Result<std::unique_ptr<BlockStore>> store = BlockStore::open(opts.dir);
+  Result<std::unique_ptr<BlockStore>> store = openStore(opts.dir);
   if (!store.isOk()) return store.status();
   Result<std::unique_ptr<Index>> index = Index::open(opts.dir + "/index");
   if (!index.isOk() && index.status().code() == Code::kCorrupt) {

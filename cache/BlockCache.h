@@ -15,6 +15,11 @@
 // place; at open the index is the truth: entries whose file is missing or has the wrong length
 // are dropped, and files no entry points to are deleted.
 //
+// A block whose write fails for any reason (no free inodes, EPERM, a vanished dir, an index
+// error) is served and not cached, is not prefetched again in this epoch, and pauses all
+// prefetch for a while (WriteBackoff.h), so that a broken cache dir never turns the
+// prefetchers into an endless download.
+//
 // Size: the bytes the cache dir occupies on disk (allocated block sizes plus the index) never
 // exceed cache.size, and no block is written when that would leave less than cache.min_free
 // free on the cache filesystem. A block that cannot be admitted is served from the origin
@@ -71,6 +76,8 @@ struct PrefetchStats {
   uint64_t unused = 0;          // prefetched blocks that left the cache unread
   uint64_t declined = 0;        // named by the policy but no room made for them (not fetched)
   uint64_t failed = 0;          // origin errors (the block is left to demand reads)
+  bool paused = false;          // now paused because block writes fail (WriteBackoff.h)
+  uint64_t pauses = 0;          // such pauses begun (a new episode, or a longer pause)
   uint64_t plans = 0;           // plans published
   uint64_t plannedFiles = 0;    // files named by plans (known ones)
   uint64_t plannedBlocks = 0;
@@ -98,6 +105,8 @@ struct CacheStats {
   uint64_t orphansRemoved = 0;    // files/entries dropped by recovery at open: tmp files,
                                   // entries without a valid file, files without an entry
   uint64_t originBytes = 0;       // bytes fetched from the origin (demand and prefetch)
+  uint64_t writeFailures = 0;     // fetched blocks that could not be written (block file or
+                                  // index entry): served, not cached
   PrefetchStats prefetch;
   policy::PolicyInfo policy;      // the policy's own view (epoch, plans, prefetch queue)
   uint64_t epoch = 0;             // the reader's current epoch (the stats clock)

@@ -43,6 +43,7 @@
 #include "cache/CacheDirLock.h"
 #include "cache/Checksum.h"
 #include "cache/Index.h"
+#include "cache/WriteBackoff.h"
 #include "policy/EpochAware.h"
 
 namespace epochfs::cache {
@@ -50,6 +51,19 @@ namespace epochfs::cache {
 // Headroom kept for metadata growth between measurements: 1% of cache.size, at least 1 MiB
 // (a memtable flush plus a few new directories) and at most 64 MiB.
 uint64_t metadataReserve(uint64_t cacheSizeBytes);
+
+// BlockCache::open() with the block store that `openStore` makes for the cache dir:
+// BlockStore::open, or a test's double (cache/tests/FaultyBlockStore.h).
+using StoreOpener = std::function<Result<std::unique_ptr<BlockStore>>(const std::string& dir)>;
+Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& opts,
+                                                   origin::Origin& origin,
+                                                   std::unique_ptr<policy::Policy> policy,
+                                                   const StoreOpener& openStore);
+
+// How long prefetch pauses after a block write failed (WriteBackoff): 1 s, doubling while
+// the writes keep failing, up to 1 min.
+inline constexpr std::chrono::seconds kWriteBackoffFirst{1};
+inline constexpr std::chrono::seconds kWriteBackoffMax{60};
 
 class BlockCacheImpl final : public BlockCache {
  public:
@@ -185,6 +199,10 @@ class BlockCacheImpl final : public BlockCache {
   // Writes and indexes an admitted block; false if that failed (the space is released).
   bool store(const BlockRead& br, const Fetched& block, const Admission& a, PolicyId pid,
              bool prefetch);
+  // The outcome of a block write (file and index entry) for the write backoff: `failure` is
+  // the error, or ok. Returns the line to log, if any (logged outside mu_): one per episode.
+  std::string noteWriteLocked(const BlockRead& br, PolicyId pid, bool prefetch,
+                              const Status& failure);
 
   // --- BlockCachePrefetch.cc ---
   // The policy id of block `key` (registering it), updating the version it was last seen in
@@ -253,6 +271,7 @@ class BlockCacheImpl final : public BlockCache {
   uint64_t reserved_ = 0;
   uint64_t unlinking_ = 0;
   mutable uint64_t metaBytes_ = 0;
+  WriteBackoff writeBackoff_{kWriteBackoffFirst, kWriteBackoffMax};
 
   mutable std::atomic<bool> refreshing_{false};
   mutable std::atomic<int64_t> lastRefreshNs_{0};
@@ -262,6 +281,7 @@ class BlockCacheImpl final : public BlockCache {
   std::atomic<uint64_t> checksumFailures_{0}, evictions_{0}, staleDrops_{0}, notAdmitted_{0};
   std::atomic<uint64_t> singleFlightWaits_{0}, recoveredBlocks_{0}, orphansRemoved_{0};
   std::atomic<uint64_t> originBytes_{0};
+  std::atomic<uint64_t> writeFailures_{0};
   std::atomic<unsigned> demandFetches_{0};  // demand origin fetches in flight
   std::atomic<unsigned> readersWaiting_{0};  // reads waiting on the origin (own fetch or joined)
 
