@@ -199,7 +199,7 @@ std::string BlockCacheImpl::noteWriteLocked(const BlockRead& br, PolicyId pid, b
            std::to_string(pauseMs) + " ms and backs off while writes fail (not logged again "
            "until a block is written; see cache.write_failures)";
   }
-  if (f == WriteBackoff::Failure::kPauseExtended) {
+  if (f != WriteBackoff::Failure::kWhilePaused) {
     spdlog::debug("cache: block writes still fail ({}); prefetch pauses {} ms",
                   failure.toString(), pauseMs);
   }

@@ -7,11 +7,20 @@ namespace epochfs::cache {
 WriteBackoff::Failure WriteBackoff::onFailure(Clock::time_point now) {
   ++episodeFailures_;
   if (!inEpisode_) {
+    const bool soon = pauses_ > 0 && now - episodeStart_ < max_;
     inEpisode_ = true;
+    episodeStart_ = now;
+    ++pauses_;
+    if (soon) {
+      pause_ = std::min(lastPause_ * 2, max_);
+      until_ = now + pause_;
+      logged_ = false;
+      return Failure::kEpisodeResumed;
+    }
     episodeFailures_ = 1;
     pause_ = first_;
     until_ = now + pause_;
-    ++pauses_;
+    logged_ = true;
     return Failure::kEpisodeStarted;
   }
   // Failures of writes that started before the pause (other prefetchers, demand reads) say
@@ -26,9 +35,10 @@ WriteBackoff::Failure WriteBackoff::onFailure(Clock::time_point now) {
 bool WriteBackoff::onSuccess() {
   if (!inEpisode_) return false;
   inEpisode_ = false;
+  lastPause_ = pause_;
   pause_ = Clock::duration{0};
   until_ = Clock::time_point{};
-  return true;
+  return logged_;
 }
 
 }  // namespace epochfs::cache

@@ -40,9 +40,26 @@ TEST(WriteBackoffTest, SuccessEndsTheEpisodeAndTheNextFailureStartsOverAtTheFirs
   EXPECT_TRUE(b.onSuccess());
   EXPECT_FALSE(b.inEpisode());
   EXPECT_FALSE(b.paused(t0 + 2s)) << "a successful write resumes prefetch at once";
-  EXPECT_EQ(b.onFailure(t0 + 10s), Failure::kEpisodeStarted);
-  EXPECT_EQ(b.pausedUntil(), t0 + 11s);
+  EXPECT_EQ(b.onFailure(t0 + 61s), Failure::kEpisodeStarted);
+  EXPECT_EQ(b.pausedUntil(), t0 + 62s);
   EXPECT_EQ(b.episodeFailures(), 1u);
+}
+
+// A dir with a few inodes left: now and then a write succeeds. The episodes that follow soon
+// after are quiet and keep backing off; one long after starts over, logged.
+TEST(WriteBackoffTest, AFlappingDirIsLoggedOnceAndKeepsBackingOff) {
+  WriteBackoff b(1s, 8s);
+  const WriteBackoff::Clock::time_point t0{};
+  EXPECT_EQ(b.onFailure(t0), Failure::kEpisodeStarted);
+  EXPECT_TRUE(b.onSuccess()) << "the logged episode ended: worth a line";
+  EXPECT_EQ(b.onFailure(t0 + 1s), Failure::kEpisodeResumed);
+  EXPECT_EQ(b.pausedUntil(), t0 + 3s) << "the pause doubled instead of starting over";
+  EXPECT_FALSE(b.onSuccess()) << "a quiet episode's end is quiet too";
+  EXPECT_EQ(b.onFailure(t0 + 4s), Failure::kEpisodeResumed);
+  EXPECT_EQ(b.pausedUntil(), t0 + 8s);
+  b.onSuccess();
+  EXPECT_EQ(b.onFailure(t0 + 20s), Failure::kEpisodeStarted) << "long after: a new episode";
+  EXPECT_EQ(b.pausedUntil(), t0 + 21s);
 }
 
 }  // namespace
