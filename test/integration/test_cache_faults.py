@@ -1,6 +1,7 @@
-"""A broken cache dir through real mounts: block writes that fail (a cache filesystem out of
-inodes) must not turn the prefetchers into an endless origin download, and reads must still
-return the right bytes."""
+"""A broken cache dir or log dir through real mounts: block writes that fail (a cache
+filesystem out of inodes) must not turn the prefetchers into an endless origin download, and
+reads must still return the right bytes; a log rotation that cannot create its new file must
+not crash the daemon."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import subprocess
 
 import pytest
 
-from epochfs_testlib import KiB, MiB, read_all_verify, read_file, wait_until
+from epochfs_testlib import (KiB, MiB, epochfs_bin, is_mounted, read_all_verify, read_file,
+                             run_cli, wait_until)
 
 
 @pytest.fixture
@@ -54,3 +56,33 @@ def test_cache_fs_out_of_inodes_does_not_download_forever(dataset, mounter, tiny
     log = m.log_file.read_text(errors="replace")
     assert log.count("cannot cache block") == 1, m.log_tail()
     m.umount()
+
+
+def test_log_rotation_without_free_inodes_does_not_crash_the_daemon(dataset, tmp_path, tiny_fs):
+    ds = dataset({f"f{i}": 4 * KiB for i in range(20)}, seed=3)
+    logs = tiny_fs(16, 2)  # the root and the log file: rotation cannot create a new file
+    log = logs / "epochfs.log"
+    log.write_bytes(b"x" * (4 * MiB - 200) + b"\n")  # the next few lines rotate it
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    cmd = [epochfs_bin(), "mount", str(ds.root), str(mnt), "--foreground",
+           "--cache-dir", str(tmp_path / "cache"), "--log-file", str(log)]
+    daemon = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: is_mounted(mnt) or daemon.poll() is not None, 30)
+        assert daemon.poll() is None, daemon.communicate()
+        read_all_verify(mnt, ds)
+        assert "log rotation of" in log.read_text(errors="replace"), "rotation was not tried"
+        res = run_cli("umount", mnt)
+        assert res.returncode == 0, res.stderr
+        out, err = daemon.communicate(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            subprocess.run(["fusermount3", "-uz", str(mnt)], capture_output=True, timeout=30)
+            daemon.kill()
+            daemon.wait(timeout=30)
+    assert daemon.returncode == 0, f"daemon exited {daemon.returncode}: {err}"
+    text = log.read_text(errors="replace")
+    assert os.path.getsize(log) <= 4 * MiB
+    assert "unmount" in text.lower(), text[-2000:]
