@@ -1,6 +1,8 @@
 // BlockCache::open(): validate, lock the dir, open store and index, recover.
 #include "cache/BlockCache.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
@@ -34,6 +36,12 @@ Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& o
   std::error_code ec;
   std::filesystem::create_directories(opts.dir, ec);
   if (ec) return errnoStatus(ec.value(), "create cache dir " + opts.dir);
+  // The cache holds the dataset's bytes: only our user may enter, whatever the umask or the
+  // modes of the origin's files (a 0600 origin file must not become readable in the cache).
+  // This alone denies access to everything below, including files RocksDB creates.
+  if (::chmod(opts.dir.c_str(), 0700) != 0) {
+    return errnoStatus(errno, "chmod 0700 cache dir " + opts.dir);
+  }
 
   Result<CacheDirLock> lock = CacheDirLock::acquire(opts.dir);
   if (!lock.isOk()) return lock.status();

@@ -31,7 +31,8 @@ using policy::BlockId;
 
 class BlockStore {
  public:
-  // Creates <dir>/blocks and <dir>/tmp if needed and empties tmp/ (blocks whose write was cut
+  // Creates <dir>/blocks and <dir>/tmp if needed (0700; block files are 0600, whatever the
+  // umask) and empties tmp/ (blocks whose write was cut
   // short by a crash). Errors: kIo/kPermissionDenied naming the path.
   static Result<std::unique_ptr<BlockStore>> open(const std::string& dir);
   virtual ~BlockStore() = default;
