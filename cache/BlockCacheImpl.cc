@@ -433,6 +433,7 @@ CacheStats BlockCacheImpl::stats() const {
   s.orphansRemoved = orphansRemoved_;
   s.originBytes = originBytes_;
   s.writeFailures = writeFailures_;
+  s.indexResets = indexResets_;
   {
     std::lock_guard<std::mutex> g(mu_);
     s.prefetch = prefetchStats_;

@@ -52,6 +52,9 @@ namespace epochfs::cache {
 // (a memtable flush plus a few new directories) and at most 64 MiB.
 uint64_t metadataReserve(uint64_t cacheSizeBytes);
 
+// Sets the damaged index of cache dir `dir` aside (setAsideIndex) and logs it with `cause`.
+Status resetIndex(const std::string& dir, const Status& cause);
+
 // BlockCache::open() with the block store that `openStore` makes for the cache dir:
 // BlockStore::open, or a test's double (cache/tests/FaultyBlockStore.h).
 using StoreOpener = std::function<Result<std::unique_ptr<BlockStore>>(const std::string& dir)>;
@@ -72,8 +75,10 @@ class BlockCacheImpl final : public BlockCache {
                  std::unique_ptr<BlockStore> store, std::unique_ptr<Index> index);
   ~BlockCacheImpl() override;
 
-  // Crash recovery; called once by open() before the cache is shared.
-  Status recover();
+  // Crash recovery; called once by open() before the cache is shared. `indexWasReset`: open()
+  // set a damaged index aside already (counted); otherwise a scan that finds the index damaged
+  // sets it aside here (IndexReset.h) and recovery goes on with an empty one.
+  Status recover(bool indexWasReset);
 
   Result<size_t> read(const FileRef& file, uint64_t offset, std::span<std::byte> out) override;
   CacheStats stats() const override;
@@ -282,6 +287,7 @@ class BlockCacheImpl final : public BlockCache {
   std::atomic<uint64_t> singleFlightWaits_{0}, recoveredBlocks_{0}, orphansRemoved_{0};
   std::atomic<uint64_t> originBytes_{0};
   std::atomic<uint64_t> writeFailures_{0};
+  std::atomic<uint64_t> indexResets_{0};
   std::atomic<unsigned> demandFetches_{0};  // demand origin fetches in flight
   std::atomic<unsigned> readersWaiting_{0};  // reads waiting on the origin (own fetch or joined)
 

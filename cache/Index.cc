@@ -189,7 +189,16 @@ Result<std::unique_ptr<Index>> Index::open(const std::string& dir) {
   rocksdb::DB* raw = nullptr;
   auto impl = std::make_unique<Impl>();
   rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(o), dir, cfs, &impl->families, &raw);
-  if (!s.ok()) return fromRocks(s, "open index " + dir);
+  if (!s.ok()) {
+    // A file the index names is gone (a MANIFEST, or the one CURRENT points to): the index is
+    // damaged, like a corrupt file, and no retry will bring it back. (An index dir that does
+    // not exist yet is created, so this is never the first open.)
+    struct stat st {};
+    if (s.IsPathNotFound() && ::stat((dir + "/CURRENT").c_str(), &st) == 0) {
+      return corrupt("open index " + dir + ": a file it names is missing: " + s.ToString());
+    }
+    return fromRocks(s, "open index " + dir);
+  }
   impl->db.reset(raw);
   impl->writeOptions.sync = false;  // see the header: WAL without fsync
   if (DIR* d = ::opendir(dir.c_str())) {

@@ -33,6 +33,7 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
       {"orphans_removed", c.orphansRemoved},
       {"origin_bytes", c.originBytes},
       {"write_failures", c.writeFailures},
+      {"index_resets", c.indexResets},
   };
   j["origin"] = {
       {"requests", o.requests.load()},
