@@ -42,7 +42,13 @@ Status setupLogging(const std::string& level, const std::string& file, uint64_t 
     if (file.empty()) {
       logger = spdlog::stderr_color_mt("epochfs");
     } else {
-      std::filesystem::create_directories(std::filesystem::path(file).parent_path());
+      const auto parent = std::filesystem::path(file).parent_path();
+      // A dir we create is private (by default it is the cache dir, which BlockCache::open
+      // makes 0700 anyway: this closes the window before it does).
+      if (!parent.empty() && std::filesystem::create_directories(parent)) {
+        std::filesystem::permissions(parent, std::filesystem::perms::owner_all,
+                                     std::filesystem::perm_options::replace);
+      }
       // Bounded: the default log file lives in the cache dir and counts against cache.size.
       auto sink = std::make_shared<RotatingLogSink>(file, maxBytes);
       logger = std::make_shared<spdlog::logger>("epochfs", sink);
