@@ -11,6 +11,8 @@
 //   index/        RocksDB: block key -> {block id, length, etag, checksums}
 //   blocks/       one file per block
 //   tmp/          blocks being written; emptied at open
+//   index.corrupt-<UTC time>/  the last index found damaged, set aside (IndexReset.h)
+// The dir and its subdirs are 0700, the files epochfs writes 0600, whatever the umask.
 // Crash safety: a block is indexed only after its file is completely written and renamed into
 // place; at open the index is the truth: entries whose file is missing or has the wrong length
 // are dropped, and files no entry points to are deleted.
