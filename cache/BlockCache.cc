@@ -1,6 +1,8 @@
 // BlockCache::open(): validate, lock the dir, open store and index, recover.
 #include "cache/BlockCache.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
@@ -12,12 +14,30 @@
 
 #include "cache/BlockCacheImpl.h"
 #include "cache/Checksum.h"
+#include "cache/IndexReset.h"
 
 namespace epochfs::cache {
+
+// Sets the damaged index of `dir` aside, saying so once, with the path and the cause.
+Status resetIndex(const std::string& dir, const Status& cause) {
+  Result<std::string> moved = setAsideIndex(dir);
+  if (!moved.isOk()) return moved.status();
+  spdlog::error("cache {}: the index is damaged ({}); set aside as {}, starting with an empty "
+                "cache (its block files are removed)",
+                dir, cause.toString(), *moved);
+  return Status::ok();
+}
 
 Result<std::unique_ptr<BlockCache>> BlockCache::open(const config::CacheOptions& opts,
                                                      origin::Origin& origin,
                                                      std::unique_ptr<policy::Policy> policy) {
+  return openBlockCache(opts, origin, std::move(policy), &BlockStore::open);
+}
+
+Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& opts,
+                                                   origin::Origin& origin,
+                                                   std::unique_ptr<policy::Policy> policy,
+                                                   const StoreOpener& openStore) {
   if (opts.dir.empty()) return invalid("cache.dir is empty");
   if (opts.blockSizeBytes == 0 || opts.blockSizeBytes > std::numeric_limits<uint32_t>::max()) {
     return invalid("cache.block_size " + std::to_string(opts.blockSizeBytes) +
@@ -27,43 +47,62 @@ Result<std::unique_ptr<BlockCache>> BlockCache::open(const config::CacheOptions&
   std::error_code ec;
   std::filesystem::create_directories(opts.dir, ec);
   if (ec) return errnoStatus(ec.value(), "create cache dir " + opts.dir);
+  // The cache holds the dataset's bytes: only our user may enter, whatever the umask or the
+  // modes of the origin's files (a 0600 origin file must not become readable in the cache).
+  // This alone denies access to everything below, including files RocksDB creates.
+  if (::chmod(opts.dir.c_str(), 0700) != 0) {
+    return errnoStatus(errno, "chmod 0700 cache dir " + opts.dir);
+  }
 
   Result<CacheDirLock> lock = CacheDirLock::acquire(opts.dir);
   if (!lock.isOk()) return lock.status();
-  Result<std::unique_ptr<BlockStore>> store = BlockStore::open(opts.dir);
+  Result<std::unique_ptr<BlockStore>> store = openStore(opts.dir);
   if (!store.isOk()) return store.status();
   Result<std::unique_ptr<Index>> index = Index::open(opts.dir + "/index");
-  if (!index.isOk() && index.status().code() == Code::kCorrupt) {
-    // It is only a cache: start over rather than refuse to mount. The block files go too (the
-    // index was their only description); recovery then finds them unreferenced.
-    spdlog::error("cache {}: index is corrupt, starting with an empty cache: {}", opts.dir,
-                  index.status().toString());
-    std::filesystem::remove_all(opts.dir + "/index", ec);
-    if (ec) return errnoStatus(ec.value(), "remove corrupt index " + opts.dir + "/index");
+  bool reset = false;
+  if (!index.isOk() && isIndexDamage(index.status())) {
+    // It is only a cache: start over rather than refuse to mount (IndexReset.h).
+    EPOCHFS_RETURN_IF_ERROR(resetIndex(opts.dir, index.status()));
     index = Index::open(opts.dir + "/index");
+    reset = true;
   }
   if (!index.isOk()) return index.status();
 
   auto cache = std::make_unique<BlockCacheImpl>(opts, origin, std::move(policy),
                                                 std::move(*lock), std::move(*store),
                                                 std::move(*index));
-  EPOCHFS_RETURN_IF_ERROR(cache->recover());
+  EPOCHFS_RETURN_IF_ERROR(cache->recover(reset));
   return std::unique_ptr<BlockCache>(std::move(cache));
 }
 
-Status BlockCacheImpl::recover() {
+Status BlockCacheImpl::recover(bool indexWasReset) {
   std::unique_lock<std::mutex> g(mu_);  // uncontended; keeps the *Locked helpers honest
   uint64_t orphans = store_->tmpFilesRemoved();
+  if (indexWasReset) indexResets_++;
 
   std::vector<std::pair<std::string, IndexEntry>> loaded;
   std::vector<std::string> badKeys;
-  EPOCHFS_RETURN_IF_ERROR(index_->forEach([&](std::string_view key, Result<IndexEntry> e) {
+  Status scan = index_->forEach([&](std::string_view key, Result<IndexEntry> e) {
     if (e.isOk()) {
       loaded.emplace_back(std::string(key), std::move(*e));
     } else {
       badKeys.emplace_back(key);
     }
-  }));
+  });
+  if (!scan.isOk() && isIndexDamage(scan) && !indexWasReset) {
+    // Damage that only a full read finds (a flipped byte in an SST): as at open. Nothing has
+    // been taken from the index yet; every block file is now an orphan.
+    loaded.clear();
+    badKeys.clear();
+    index_.reset();  // closes RocksDB before its dir is renamed
+    EPOCHFS_RETURN_IF_ERROR(resetIndex(opts_.dir, scan));
+    Result<std::unique_ptr<Index>> fresh = Index::open(opts_.dir + "/index");
+    if (!fresh.isOk()) return fresh.status();
+    index_ = std::move(*fresh);
+    indexResets_++;
+    scan = Status::ok();
+  }
+  EPOCHFS_RETURN_IF_ERROR(scan);
 
   Result<std::vector<BlockStore::FileInfo>> files = store_->list();
   if (!files.isOk()) return files.status();

@@ -11,9 +11,16 @@
 //   index/        RocksDB: block key -> {block id, length, etag, checksums}
 //   blocks/       one file per block
 //   tmp/          blocks being written; emptied at open
+//   index.corrupt-<UTC time>/  the last index found damaged, set aside (IndexReset.h)
+// The dir and its subdirs are 0700, the files epochfs writes 0600, whatever the umask.
 // Crash safety: a block is indexed only after its file is completely written and renamed into
 // place; at open the index is the truth: entries whose file is missing or has the wrong length
 // are dropped, and files no entry points to are deleted.
+//
+// A block whose write fails for any reason (no free inodes, EPERM, a vanished dir, an index
+// error) is served and not cached, is not prefetched again in this epoch, and pauses all
+// prefetch for a while (WriteBackoff.h), so that a broken cache dir never turns the
+// prefetchers into an endless download.
 //
 // Size: the bytes the cache dir occupies on disk (allocated block sizes plus the index) never
 // exceed cache.size, and no block is written when that would leave less than cache.min_free
@@ -71,6 +78,8 @@ struct PrefetchStats {
   uint64_t unused = 0;          // prefetched blocks that left the cache unread
   uint64_t declined = 0;        // named by the policy but no room made for them (not fetched)
   uint64_t failed = 0;          // origin errors (the block is left to demand reads)
+  bool paused = false;          // now paused because block writes fail (WriteBackoff.h)
+  uint64_t pauses = 0;          // such pauses begun (a new episode, or a longer pause)
   uint64_t plans = 0;           // plans published
   uint64_t plannedFiles = 0;    // files named by plans (known ones)
   uint64_t plannedBlocks = 0;
@@ -99,6 +108,10 @@ struct CacheStats {
   uint64_t orphansRemoved = 0;    // files/entries dropped by recovery at open: tmp files,
                                   // entries without a valid file, files without an entry
   uint64_t originBytes = 0;       // bytes fetched from the origin (demand and prefetch)
+  uint64_t indexResets = 0;       // 0 or 1: the index was found damaged at open and set aside
+                                  // (IndexReset.h); the cache started empty
+  uint64_t writeFailures = 0;     // fetched blocks that could not be written (block file or
+                                  // index entry): served, not cached
   PrefetchStats prefetch;
   policy::PolicyInfo policy;      // the policy's own view (epoch, plans, prefetch queue)
   uint64_t epoch = 0;             // the reader's current epoch (the stats clock)

@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <optional>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
@@ -113,13 +115,11 @@ bool BlockCacheImpl::store(const BlockRead& br, const Fetched& block, const Admi
   std::span<const std::byte> bytes(block.bytes.get(), block.size);
   std::vector<uint64_t> sums = chunkChecksums(bytes);
   Status st = store_->write(id, bytes);
-  if (!st.isOk()) {
-    spdlog::warn("cache: not caching block {} of '{}': {}", br.blockNo, br.file->key,
-                 st.toString());
-  }
 
   const bool written = st.isOk();  // a failed write leaves no file behind
   bool indexed = false;
+  bool resumed = false;  // this write ended a write-failure episode
+  std::string logLine;
   {
     std::lock_guard<std::mutex> g(mu_);
     reserved_ -= alloc;
@@ -156,22 +156,54 @@ bool BlockCacheImpl::store(const BlockRead& br, const Fetched& block, const Admi
         }
         insertsSinceRefresh_++;
         indexed = true;
-      } else {
-        spdlog::warn("cache: not caching block {} of '{}': {}", br.blockNo, br.file->key,
-                     st.toString());
       }
     }
-    if (!st.isOk()) {
-      notAdmitted_++;
-      if (prefetch) policy_->onPrefetchAbandoned(pid);
-    }
+    if (!st.isOk()) notAdmitted_++;
+    resumed = st.isOk() && writeBackoff_.inEpisode();
+    logLine = noteWriteLocked(br, pid, prefetch, st);
     if (written && !indexed) {
       unlinking_ += alloc;
       unlinkLater.emplace_back(id, alloc);
     }
   }
+  if (!logLine.empty()) {
+    if (indexed) {
+      spdlog::info("{}", logLine);
+    } else {
+      spdlog::warn("{}", logLine);
+    }
+  }
+  if (indexed && resumed) wakePrefetchers();
   unlinkAll(unlinkLater);
   return indexed;
+}
+
+std::string BlockCacheImpl::noteWriteLocked(const BlockRead& br, PolicyId pid, bool prefetch,
+                                            const Status& failure) {
+  if (failure.isOk()) {
+    if (!writeBackoff_.onSuccess()) return {};
+    return "cache: block writes work again after " +
+           std::to_string(writeBackoff_.episodeFailures()) + " failures; prefetch resumes";
+  }
+  writeFailures_++;
+  // Not again in this epoch: a policy told onPrefetchAbandoned would name the block at once
+  // again, and the next fetch of it would be as wasted as this one.
+  if (prefetch) policy_->onPrefetchFailed(pid);
+  const WriteBackoff::Failure f = writeBackoff_.onFailure(WriteBackoff::Clock::now());
+  const auto pauseMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(writeBackoff_.currentPause()).count();
+  if (f == WriteBackoff::Failure::kEpisodeStarted) {
+    // One line per episode, however many blocks fail in it: the cause is the same.
+    return "cache: cannot cache block " + std::to_string(br.blockNo) + " of '" + br.file->key +
+           "': " + failure.toString() + "; reads are served from the origin, prefetch pauses " +
+           std::to_string(pauseMs) + " ms and backs off while writes fail (not logged again "
+           "until a block is written; see cache.write_failures)";
+  }
+  if (f != WriteBackoff::Failure::kWhilePaused) {
+    spdlog::debug("cache: block writes still fail ({}); prefetch pauses {} ms",
+                  failure.toString(), pauseMs);
+  }
+  return {};
 }
 
 uint64_t BlockCacheImpl::dropLocked(Entries::iterator it, Doomed& unlinkLater) {

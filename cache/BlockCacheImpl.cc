@@ -440,10 +440,14 @@ CacheStats BlockCacheImpl::stats() const {
   s.recoveredBlocks = recoveredBlocks_;
   s.orphansRemoved = orphansRemoved_;
   s.originBytes = originBytes_;
+  s.writeFailures = writeFailures_;
+  s.indexResets = indexResets_;
   {
     std::lock_guard<std::mutex> g(mu_);
     s.prefetch = prefetchStats_;
     s.prefetch.threads = prefetchThreads_;
+    s.prefetch.paused = writeBackoff_.paused(WriteBackoff::Clock::now());
+    s.prefetch.pauses = writeBackoff_.pauses();
     s.policy = policy_->info();
     s.epoch = clock_.epoch();
     s.epochs.assign(log_.epochs.begin(), log_.epochs.end());

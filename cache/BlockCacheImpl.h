@@ -43,6 +43,7 @@
 #include "cache/CacheDirLock.h"
 #include "cache/Checksum.h"
 #include "cache/Index.h"
+#include "cache/WriteBackoff.h"
 #include "policy/EpochAware.h"
 
 namespace epochfs::cache {
@@ -51,6 +52,22 @@ namespace epochfs::cache {
 // (a memtable flush plus a few new directories) and at most 64 MiB.
 uint64_t metadataReserve(uint64_t cacheSizeBytes);
 
+// Sets the damaged index of cache dir `dir` aside (setAsideIndex) and logs it with `cause`.
+Status resetIndex(const std::string& dir, const Status& cause);
+
+// BlockCache::open() with the block store that `openStore` makes for the cache dir:
+// BlockStore::open, or a test's double (cache/tests/FaultyBlockStore.h).
+using StoreOpener = std::function<Result<std::unique_ptr<BlockStore>>(const std::string& dir)>;
+Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& opts,
+                                                   origin::Origin& origin,
+                                                   std::unique_ptr<policy::Policy> policy,
+                                                   const StoreOpener& openStore);
+
+// How long prefetch pauses after a block write failed (WriteBackoff): 1 s, doubling while
+// the writes keep failing, up to 1 min.
+inline constexpr std::chrono::seconds kWriteBackoffFirst{1};
+inline constexpr std::chrono::seconds kWriteBackoffMax{60};
+
 class BlockCacheImpl final : public BlockCache {
  public:
   BlockCacheImpl(const config::CacheOptions& opts, origin::Origin& origin,
@@ -58,8 +75,10 @@ class BlockCacheImpl final : public BlockCache {
                  std::unique_ptr<BlockStore> store, std::unique_ptr<Index> index);
   ~BlockCacheImpl() override;
 
-  // Crash recovery; called once by open() before the cache is shared.
-  Status recover();
+  // Crash recovery; called once by open() before the cache is shared. `indexWasReset`: open()
+  // set a damaged index aside already (counted); otherwise a scan that finds the index damaged
+  // sets it aside here (IndexReset.h) and recovery goes on with an empty one.
+  Status recover(bool indexWasReset);
 
   Result<size_t> read(const FileRef& file, uint64_t offset, std::span<std::byte> out) override;
   CacheStats stats() const override;
@@ -185,6 +204,10 @@ class BlockCacheImpl final : public BlockCache {
   // Writes and indexes an admitted block; false if that failed (the space is released).
   bool store(const BlockRead& br, const Fetched& block, const Admission& a, PolicyId pid,
              bool prefetch);
+  // The outcome of a block write (file and index entry) for the write backoff: `failure` is
+  // the error, or ok. Returns the line to log, if any (logged outside mu_): one per episode.
+  std::string noteWriteLocked(const BlockRead& br, PolicyId pid, bool prefetch,
+                              const Status& failure);
 
   // --- BlockCachePrefetch.cc ---
   // The policy id of block `key` (registering it), updating the version it was last seen in
@@ -253,6 +276,7 @@ class BlockCacheImpl final : public BlockCache {
   uint64_t reserved_ = 0;
   uint64_t unlinking_ = 0;
   mutable uint64_t metaBytes_ = 0;
+  WriteBackoff writeBackoff_{kWriteBackoffFirst, kWriteBackoffMax};
 
   mutable std::atomic<bool> refreshing_{false};
   mutable std::atomic<int64_t> lastRefreshNs_{0};
@@ -263,6 +287,8 @@ class BlockCacheImpl final : public BlockCache {
   std::atomic<uint64_t> lostBlocks_{0};
   std::atomic<uint64_t> singleFlightWaits_{0}, recoveredBlocks_{0}, orphansRemoved_{0};
   std::atomic<uint64_t> originBytes_{0};
+  std::atomic<uint64_t> writeFailures_{0};
+  std::atomic<uint64_t> indexResets_{0};
   std::atomic<unsigned> demandFetches_{0};  // demand origin fetches in flight
   std::atomic<unsigned> readersWaiting_{0};  // reads waiting on the origin (own fetch or joined)
 

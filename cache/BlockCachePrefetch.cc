@@ -183,6 +183,11 @@ bool BlockCacheImpl::prefetchOne() {
   const unsigned limit = origin_.maxConcurrency();
   auto demandFull = [&] { return limit > 0 && demandFetches_.load() + prefetchThreads_ > limit; };
   if (demandFull()) return false;
+  {
+    // Block writes fail: every fetch now would be thrown away (see WriteBackoff.h).
+    std::lock_guard<std::mutex> g(mu_);
+    if (writeBackoff_.paused(WriteBackoff::Clock::now())) return false;
+  }
   maybeRefreshMeta(/*force=*/false);
   const std::optional<uint64_t> avail = availableBytes();
 

@@ -34,7 +34,10 @@ bool parseHex(const char* s, size_t digits, uint64_t& out) {
 }
 
 Status makeDir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return errnoStatus(errno, "mkdir " + path);
+  // Private: blocks are the dataset's bytes, whatever the origin file's own mode was.
+  if (::mkdir(path.c_str(), 0700) != 0) {
+    if (errno != EEXIST) return errnoStatus(errno, "mkdir " + path);
+  }
   return Status::ok();
 }
 
@@ -52,6 +55,12 @@ Result<std::unique_ptr<BlockStore>> BlockStore::open(const std::string& dir) {
   std::unique_ptr<BlockStore> store(new BlockStore(dir));
   EPOCHFS_RETURN_IF_ERROR(makeDir(dir + "/blocks"));
   EPOCHFS_RETURN_IF_ERROR(makeDir(dir + "/tmp"));
+  // Made by an older version (0755), perhaps: private now. The cache root (BlockCache::open)
+  // already denies access; this keeps each level right on its own.
+  for (const char* sub : {"/blocks", "/tmp"}) {
+    const std::string p = dir + sub;
+    if (::chmod(p.c_str(), 0700) != 0) return errnoStatus(errno, "chmod " + p);
+  }
   std::string tmp = dir + "/tmp";
   DIR* d = ::opendir(tmp.c_str());
   if (d == nullptr) return errnoStatus(errno, "opendir " + tmp);
@@ -71,7 +80,7 @@ std::string BlockStore::tmpPath(BlockId id) const { return dir_ + "/tmp/" + hex(
 
 Status BlockStore::write(BlockId id, std::span<const std::byte> bytes) {
   std::string tmp = tmpPath(id);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return errnoStatus(errno, "create " + tmp);
   Status st;
   size_t done = 0;

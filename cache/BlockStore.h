@@ -11,6 +11,9 @@
 //
 // Thread-safe: distinct ids touch distinct files, and concurrent remove/pread of one id give
 // either the bytes or kNotFound.
+//
+// write() is virtual so that a test can make block writes fail (cache/tests/FaultyBlockStore.h)
+// without permission tricks.
 #pragma once
 
 #include <cstdint>
@@ -28,13 +31,15 @@ using policy::BlockId;
 
 class BlockStore {
  public:
-  // Creates <dir>/blocks and <dir>/tmp if needed and empties tmp/ (blocks whose write was cut
+  // Creates <dir>/blocks and <dir>/tmp if needed (0700; block files are 0600, whatever the
+  // umask) and empties tmp/ (blocks whose write was cut
   // short by a crash). Errors: kIo/kPermissionDenied naming the path.
   static Result<std::unique_ptr<BlockStore>> open(const std::string& dir);
+  virtual ~BlockStore() = default;
 
-  // Writes block `id` (tmp file, then rename). Errors: kNoSpace, kIo; on error nothing is left
-  // under blocks/ or tmp/.
-  Status write(BlockId id, std::span<const std::byte> bytes);
+  // Writes block `id` (tmp file, then rename). Errors: kNoSpace, kIo, kPermissionDenied,
+  // kNotFound (a directory vanished); on error nothing is left under blocks/ or tmp/.
+  virtual Status write(BlockId id, std::span<const std::byte> bytes);
   // Reads up to out.size() bytes of block `id` at `offset`; short only at the end of the file.
   // kNotFound if the block file does not exist. `readAheadTo` beyond the end of the read asks
   // the kernel to start reading the file up to there (POSIX_FADV_WILLNEED) once the read is
@@ -66,9 +71,11 @@ class BlockStore {
 
   std::string blockPath(BlockId id) const;
 
- private:
+ protected:
+  // For a subclass: a store on `dir`, which open() has prepared already.
   explicit BlockStore(std::string dir) : dir_(std::move(dir)) {}
 
+ private:
   std::string subdirPath(BlockId id) const;
   std::string tmpPath(BlockId id) const;
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include <rocksdb/db.h>
@@ -176,12 +177,36 @@ Result<std::unique_ptr<Index>> Index::open(const std::string& dir) {
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, cfo}, {kNamespaceFamily, cfo}};
 
+  // Private, like the rest of the cache dir. RocksDB creates its files 0644 under umask 022
+  // (Env::SetAllowNonOwnerAccess does not reach its file system in 7.8), so the dir is 0700,
+  // which denies access to every file in it whatever its own mode; the files there at open are
+  // made 0600 as well (below).
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return errnoStatus(errno, "mkdir index " + dir);
+  }
+  if (::chmod(dir.c_str(), 0700) != 0) return errnoStatus(errno, "chmod index " + dir);
+
   rocksdb::DB* raw = nullptr;
   auto impl = std::make_unique<Impl>();
   rocksdb::Status s = rocksdb::DB::Open(rocksdb::DBOptions(o), dir, cfs, &impl->families, &raw);
-  if (!s.ok()) return fromRocks(s, "open index " + dir);
+  if (!s.ok()) {
+    // A file the index names is gone (a MANIFEST, or the one CURRENT points to): the index is
+    // damaged, like a corrupt file, and no retry will bring it back. (An index dir that does
+    // not exist yet is created, so this is never the first open.)
+    struct stat st {};
+    if (s.IsPathNotFound() && ::stat((dir + "/CURRENT").c_str(), &st) == 0) {
+      return corrupt("open index " + dir + ": a file it names is missing: " + s.ToString());
+    }
+    return fromRocks(s, "open index " + dir);
+  }
   impl->db.reset(raw);
   impl->writeOptions.sync = false;  // see the header: WAL without fsync
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (struct dirent* de = ::readdir(d)) {
+      if (de->d_name[0] != '.') (void)::fchmodat(::dirfd(d), de->d_name, 0600, 0);
+    }
+    ::closedir(d);
+  }
   return std::unique_ptr<Index>(new Index(dir, std::move(impl)));
 }
 

@@ -49,8 +49,10 @@ Result<IndexEntry> decodeEntry(std::string_view bytes);
 class Index {
  public:
   // Opens (creating if missing) the RocksDB at `dir`, tuned to stay small: 256 KiB memtable,
-  // WAL capped, info log at WARN in one small file, no preallocation. Errors: kIo naming `dir`
-  // and RocksDB's reason.
+  // WAL capped, info log at WARN in one small file, no preallocation. The dir is 0700.
+  // Errors, naming `dir` and RocksDB's reason: kCorrupt for damage (a corrupt file, or a file
+  // the index names missing: a MANIFEST, the one in CURRENT), which only a new index cures;
+  // kIo and others for trouble of the disk.
   static Result<std::unique_ptr<Index>> open(const std::string& dir);
   ~Index();
   Index(const Index&) = delete;

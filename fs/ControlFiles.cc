@@ -33,6 +33,8 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
       {"recovered_blocks", c.recoveredBlocks},
       {"orphans_removed", c.orphansRemoved},
       {"origin_bytes", c.originBytes},
+      {"write_failures", c.writeFailures},
+      {"index_resets", c.indexResets},
   };
   j["origin"] = {
       {"requests", o.requests.load()},
@@ -68,6 +70,8 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
       {"unused", c.prefetch.unused},
       {"declined", c.prefetch.declined},
       {"failed", c.prefetch.failed},
+      {"paused", c.prefetch.paused},
+      {"pauses", c.prefetch.pauses},
       {"discovered_files", c.prefetch.discoveredFiles},
       {"discovered_blocks", c.prefetch.discoveredBlocks},
   };
