@@ -2,6 +2,7 @@
 #include "cache/BlockCache.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -47,6 +48,15 @@ Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& o
   std::error_code ec;
   std::filesystem::create_directories(opts.dir, ec);
   if (ec) return errnoStatus(ec.value(), "create cache dir " + opts.dir);
+  // A min_free at or above the filesystem's size would silently cache nothing, ever.
+  if (struct statvfs vfs {}; ::statvfs(opts.dir.c_str(), &vfs) == 0) {
+    const uint64_t total = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+    if (opts.minFreeBytes >= total) {
+      return invalid("cache.min_free (--min-free) of " + std::to_string(opts.minFreeBytes) +
+                     " bytes is not below the size of the filesystem of cache dir " + opts.dir +
+                     " (" + std::to_string(total) + " bytes): nothing could ever be cached");
+    }
+  }
   // The cache holds the dataset's bytes: only our user may enter, whatever the umask or the
   // modes of the origin's files (a 0600 origin file must not become readable in the cache).
   // This alone denies access to everything below, including files RocksDB creates.

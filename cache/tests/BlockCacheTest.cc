@@ -1,3 +1,5 @@
+#include <sys/statvfs.h>
+
 #include "cache/BlockCache.h"
 
 #include <atomic>
@@ -328,7 +330,11 @@ TEST_F(BlockCacheTest, LruKeepsABlockBeingReadOverBlocksFilledMeanwhile) {
 }
 
 TEST_F(BlockCacheTest, MinFreeKeepsBlocksOut) {
-  opts_.minFreeBytes = 1ULL << 60;  // more than any disk has
+  // More than is free, less than the filesystem's size (which open() refuses).
+  struct statvfs vfs {};
+  ASSERT_EQ(::statvfs(std::filesystem::path(opts_.dir).parent_path().c_str(), &vfs), 0);
+  opts_.minFreeBytes = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize - 1;
+  ASSERT_GT(opts_.minFreeBytes, static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize);
   auto cache = open();
   std::string bytes = randomBytes(2 * kBlock, 9);
   FileRef f = put("m", bytes);
@@ -339,6 +345,16 @@ TEST_F(BlockCacheTest, MinFreeKeepsBlocksOut) {
   EXPECT_EQ(s.notAdmitted, 4u);
   EXPECT_EQ(s.misses, 4u);
   EXPECT_EQ(originReads(), 4u);
+}
+
+TEST_F(BlockCacheTest, MinFreeAboveTheFilesystemIsRefusedNotSilentlyUseless) {
+  opts_.minFreeBytes = uint64_t{1} << 62;
+  auto cache = BlockCache::open(opts_, faulty_, makePolicy("lru"));
+  ASSERT_FALSE(cache.isOk());
+  EXPECT_EQ(cache.status().code(), Code::kInvalid);
+  EXPECT_NE(cache.status().message().find("cache.min_free (--min-free)"), std::string::npos)
+      << cache.status().message();
+  EXPECT_NE(cache.status().message().find(opts_.dir), std::string::npos);
 }
 
 TEST_F(BlockCacheTest, SecondOpenOfTheDirIsBusy) {
