@@ -109,13 +109,15 @@ def mounter(request, tmp_path):
 
 @pytest.fixture
 def small_fs(tmp_path):
-    """small_fs(size_mib) -> path of a fresh tmpfs of that size, unmounted in teardown."""
+    """small_fs(size_mib, nr_inodes=None) -> path of a fresh tmpfs of that size (and that many
+    inodes), unmounted in teardown."""
     made = []
 
-    def make(size_mib: int):
+    def make(size_mib: int, nr_inodes: int | None = None):
         path = tmp_path / f"smallfs-{len(made)}"
         path.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(path)],
+        opts = f"size={size_mib}m" + (f",nr_inodes={nr_inodes}" if nr_inodes else "")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)],
                        check=True, capture_output=True, timeout=30)
         made.append(path)
         return path

@@ -14,28 +14,9 @@ from epochfs_testlib import (KiB, MiB, epochfs_bin, is_mounted, read_all_verify,
                              run_cli, wait_until)
 
 
-@pytest.fixture
-def tiny_fs(tmp_path):
-    """tiny_fs(size_mib, nr_inodes) -> path of a fresh tmpfs, unmounted in teardown."""
-    made = []
-
-    def make(size_mib: int, nr_inodes: int):
-        path = tmp_path / f"tinyfs-{len(made)}"
-        path.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m,nr_inodes={nr_inodes}",
-                        "tmpfs", str(path)], check=True, capture_output=True, timeout=30)
-        made.append(path)
-        return path
-
-    yield make
-    for path in made:
-        if subprocess.run(["umount", str(path)], capture_output=True, timeout=30).returncode:
-            subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
-
-
-def test_cache_fs_out_of_inodes_does_not_download_forever(dataset, mounter, tiny_fs):
+def test_cache_fs_out_of_inodes_does_not_download_forever(dataset, mounter, small_fs):
     ds = dataset({f"d/f{i:03d}": 8 * KiB + i for i in range(300)}, seed=7)
-    fs = tiny_fs(64, 40)  # bytes to spare, inodes for about a dozen blocks
+    fs = small_fs(64, 40)  # bytes to spare, inodes for about a dozen blocks
     m = mounter(ds.root, cache_dir=fs / "cache", cache_size="48MiB",
                 args=["--min-free", "0"])  # default policy and prefetch
     names = sorted(os.listdir(m.mountpoint / "d"))  # listing-driven prefetch starts
@@ -58,9 +39,9 @@ def test_cache_fs_out_of_inodes_does_not_download_forever(dataset, mounter, tiny
     m.umount()
 
 
-def test_log_rotation_without_free_inodes_does_not_crash_the_daemon(dataset, tmp_path, tiny_fs):
+def test_log_rotation_without_free_inodes_does_not_crash_the_daemon(dataset, tmp_path, small_fs):
     ds = dataset({f"f{i}": 4 * KiB for i in range(20)}, seed=3)
-    logs = tiny_fs(16, 2)  # the root and the log file: rotation cannot create a new file
+    logs = small_fs(16, 2)  # the root and the log file: rotation cannot create a new file
     log = logs / "epochfs.log"
     log.write_bytes(b"x" * (4 * MiB - 200) + b"\n")  # the next few lines rotate it
     mnt = tmp_path / "mnt"
