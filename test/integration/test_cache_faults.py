@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 
-import pytest
-
 from epochfs_testlib import (KiB, MiB, epochfs_bin, is_mounted, read_all_verify, read_file,
                              run_cli, wait_until)
 
