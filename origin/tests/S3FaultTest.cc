@@ -21,6 +21,7 @@
 #include "origin/testing/MemoryOrigin.h"
 #include "origin/tests/OriginContract.h"
 #include "origin/tests/S3FakeServer.h"
+#include "origin/tests/S3TestOptions.h"
 
 namespace epochfs::origin::s3 {
 namespace {
@@ -30,20 +31,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kKeyId = "AKIDFAKE0001";
 constexpr const char* kSecret = "fAkE/SeCrEt+kEy=0123456789";
-
-// Retries fast enough for unit tests.
-config::S3Options fastOptions(const std::string& endpoint) {
-  config::S3Options o;
-  o.endpoint = endpoint;
-  o.connectTimeoutSec = 1;
-  o.lowSpeedTimeSec = 1;
-  o.maxConnections = 8;
-  o.retry.maxAttempts = 4;
-  o.retry.baseDelaySec = 0.005;
-  o.retry.maxDelaySec = 0.02;
-  o.retry.budgetSec = 5;
-  return o;
-}
 
 std::unique_ptr<S3Origin> originFor(const config::S3Options& opts, const std::string& bucket,
                                     const std::string& prefix = "") {

@@ -14,6 +14,7 @@
 #include "origin/s3/Integrity.h"
 #include "origin/s3/S3Origin.h"
 #include "origin/tests/S3FakeServer.h"
+#include "origin/tests/S3TestOptions.h"
 
 namespace epochfs::origin::s3 {
 namespace {
@@ -162,14 +163,7 @@ struct CorruptingBucket {
 class S3IntegrityOriginTest : public ::testing::Test {
  protected:
   std::unique_ptr<S3Origin> origin(bool verify = true) {
-    config::S3Options o;
-    o.endpoint = server.endpoint();
-    o.connectTimeoutSec = 1;
-    o.lowSpeedTimeSec = 1;
-    o.retry.maxAttempts = 4;
-    o.retry.baseDelaySec = 0.001;
-    o.retry.maxDelaySec = 0.005;
-    o.retry.budgetSec = 5;
+    const config::S3Options o = fastOptions(server.endpoint());
     auto client = std::make_unique<S3Client>(S3ClientOptions::from(o, "data"), "data",
                                              AccessKey{"AKIDFAKE0001", "secret", ""});
     return std::make_unique<S3Origin>(std::move(client), "", verify);
