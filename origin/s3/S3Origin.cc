@@ -356,7 +356,7 @@ std::string S3Origin::verifyBody(const HttpResponse& h, std::string_view key,
   if (!why.empty()) {
     mismatches_++;
     spdlog::warn("integrity: {}: {}; retrying", where(key), why);
-    return "integrity check failed for " + where(key) + ": " + why;
+    return "integrity check failed: " + why;
   }
   verified = true;
   return "";
