@@ -46,10 +46,14 @@ UniqueFd::~UniqueFd() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-RootDir::RootDir(const std::string& path)
+RootDir::RootDir(const std::string& path, Resolve resolve)
     : fd_(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) {
   if (fd_.get() < 0) {
     error_ = errno;
+    return;
+  }
+  if (resolve == Resolve::kOpenat) {
+    confined_ = false;
     return;
   }
   long probe = openat2(fd_.get(), ".", O_PATH | O_CLOEXEC, kResolve);

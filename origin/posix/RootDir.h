@@ -46,10 +46,15 @@ class UniqueFd {
 
 class RootDir {
  public:
+  enum class Resolve {
+    kBeneath,  // openat2 with RESOLVE_BENEATH when the kernel has it, else kOpenat
+    kOpenat,   // plain openat: what a kernel without openat2 gets (tests ask for it directly)
+  };
+
   // Opens `path` (links in it followed). If that fails, every openBeneath() fails with the
   // same errno (error()); makeOrigin() checks the directory before, so a mount does not
   // start that way.
-  explicit RootDir(const std::string& path);
+  explicit RootDir(const std::string& path, Resolve resolve = Resolve::kBeneath);
 
   // Opens `key` (a checked origin key; "" is the root itself) beneath the root with `flags`
   // (O_CLOEXEC is added). Returns the descriptor, or -errno: ENOENT, ENOTDIR, EACCES...,
