@@ -113,6 +113,16 @@ void FileSystem::forget(uint64_t ino, uint64_t n) {
 
 Result<NodeAttr> FileSystem::getattr(uint64_t ino) {
   if (isControlIno(ino)) return controlAttr(ino);
+  if (ino == kRootIno) {
+    // Every other inode is revalidated when the kernel looks its name up again; the root is
+    // never looked up, so its getattr (once per fuse.attr_timeout) is when a chmod of the
+    // origin root shows. With a snapshot or ttl this is answered from memory.
+    auto info = ns_.stat("");
+    if (info.isOk() && info->type == origin::EntryType::kDirectory) {
+      inodes_.update(ino, *info);
+      return toAttr(ino, *info);
+    }
+  }
   auto node = inodes_.get(ino);
   if (!node) return Status(Code::kStale, "unknown inode");
   return toAttr(ino, node->info);
@@ -186,8 +196,16 @@ void FileSystem::revalidateAfterRefresh(
     const std::unordered_map<std::string, std::vector<std::string>>& before) {
   size_t changed = 0;
   for (const Inode& node : inodes_.all()) {
-    if (node.ino == kRootIno) continue;
     auto info = ns_.stat(node.key);
+    if (node.ino == kRootIno) {
+      // Always there and a directory; only its permissions can have changed.
+      if (info.isOk() && !info->sameAccess(node.info)) {
+        ++changed;
+        inodes_.update(node.ino, *info);
+        if (notifier_ != nullptr) notifier_->invalidateInode(node.ino);
+      }
+      continue;
+    }
     bool same = info.isOk() && info->type == node.info.type && info->size == node.info.size &&
                 info->etag == node.info.etag && info->sameAccess(node.info);
     if (same) continue;

@@ -5,12 +5,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
 #include <gtest/gtest.h>
 
 #include "common/testing/TempDir.h"
+#include "fs/ControlFiles.h"
+#include "fs/ControlIoctl.h"
 #include "fs/FileSystem.h"
 #include "origin/posix/PosixOrigin.h"
 #include "origin/testing/MemoryOrigin.h"
@@ -146,6 +149,40 @@ TEST_P(FileSystemAccessTest, AChmodAtTheOriginShowsAfterRevalidation) {
   auto after = m->fs().getattr(f->ino);
   ASSERT_TRUE(after.isOk());
   EXPECT_EQ(after->perm, 0444u);
+}
+
+// `epochfs refresh` picks up a chmod and a chown of a known file and of the root, and tells
+// the kernel to forget their attributes.
+TEST_P(FileSystemAccessTest, RefreshPicksUpNewPermissionsOfKnownInodes) {
+  auto m = mount();
+  ChangeNotifier notifier;
+  m->fs().setKernelNotifier(&notifier);
+  auto f = m->attrOf("secret.bin");
+  ASSERT_TRUE(f.isOk());
+  ASSERT_EQ(::chmod(origin_.path().c_str(), 0755), 0);
+  ASSERT_EQ(::chown((origin_ / "secret.bin").c_str(), 2001, 2002), 0);
+  OpenFile handle;
+  ASSERT_TRUE(m->fs().ioctl(kRefreshIno, handle, kIocRefresh, {}).isOk());
+  if (GetParam() != 0) {  // passthrough has nothing to refresh: it asks at every lookup
+    EXPECT_EQ(m->fs().getattr(kRootIno)->perm, 0555u);
+    EXPECT_EQ(m->fs().getattr(f->ino)->uid, 2001u);
+    EXPECT_NE(std::find(notifier.inodes.begin(), notifier.inodes.end(), kRootIno),
+              notifier.inodes.end());
+    EXPECT_NE(std::find(notifier.inodes.begin(), notifier.inodes.end(), f->ino),
+              notifier.inodes.end());
+  }
+  expectAccess(*m, "", 0555, 0, 0);
+  expectAccess(*m, "secret.bin", 0400, 2001, 2002);
+}
+
+// The root is never looked up: its getattr is where a chmod of the origin root shows
+// (passthrough), while a listing or snapshot holds it until a refresh.
+TEST_P(FileSystemAccessTest, GetattrOfTheRootRevalidatesItInPassthrough) {
+  auto m = mount();
+  ASSERT_EQ(::chmod(origin_.path().c_str(), 0700), 0);
+  auto root = m->fs().getattr(kRootIno);
+  ASSERT_TRUE(root.isOk());
+  EXPECT_EQ(root->perm, GetParam() == 0 ? 0500u : 0511u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ttl, FileSystemAccessTest, ::testing::Values(0.0, 3600.0, -1.0),
