@@ -1,6 +1,7 @@
 #include "fs/FileSystem.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -41,15 +42,25 @@ Result<std::unique_ptr<FileSystem>> FileSystem::create(const config::MountOption
 FileSystem::FileSystem(const config::MountOptions& opts, origin::InstrumentedOrigin& origin,
                        Namespace& ns, cache::BlockCache& cache, origin::ObjectInfo rootInfo)
     : opts_(opts), origin_(origin), ns_(ns), cache_(cache), inodes_(std::move(rootInfo)),
-      mountTimeNs_(nowNs()) {}
+      mountTimeNs_(nowNs()), ownerUid_(::getuid()), ownerGid_(::getgid()) {}
 
-NodeAttr FileSystem::toAttr(uint64_t ino, const origin::ObjectInfo& info) {
+NodeAttr FileSystem::toAttr(uint64_t ino, const origin::ObjectInfo& info) const {
   NodeAttr a;
   a.ino = ino;
   a.isDir = info.type == origin::EntryType::kDirectory;
   a.size = a.isDir ? 0 : info.size;
   a.mtimeNs = info.mtimeNs;
-  a.perm = a.isDir ? 0555 : 0444;
+  if (info.hasMode()) {
+    // The origin's own: with default_permissions the kernel then refuses other users what
+    // the origin refuses them, instead of the mount widening a 0600 file to everyone.
+    a.perm = info.mode & 0555u;
+    a.uid = info.uid;
+    a.gid = info.gid;
+  } else {
+    a.perm = a.isDir ? 0555 : 0444;
+    a.uid = ownerUid_;
+    a.gid = ownerGid_;
+  }
   return a;
 }
 
@@ -57,6 +68,8 @@ NodeAttr FileSystem::controlAttr(uint64_t ino) const {
   NodeAttr a;
   a.ino = ino;
   a.mtimeNs = mountTimeNs_;
+  a.uid = ownerUid_;
+  a.gid = ownerGid_;
   if (ino == kControlDirIno) {
     a.isDir = true;
     a.perm = 0555;
@@ -100,6 +113,16 @@ void FileSystem::forget(uint64_t ino, uint64_t n) {
 
 Result<NodeAttr> FileSystem::getattr(uint64_t ino) {
   if (isControlIno(ino)) return controlAttr(ino);
+  if (ino == kRootIno) {
+    // Every other inode is revalidated when the kernel looks its name up again; the root is
+    // never looked up, so its getattr (once per fuse.attr_timeout) is when a chmod of the
+    // origin root shows. With a snapshot or ttl this is answered from memory.
+    auto info = ns_.stat("");
+    if (info.isOk() && info->type == origin::EntryType::kDirectory) {
+      inodes_.update(ino, *info);
+      return toAttr(ino, *info);
+    }
+  }
   auto node = inodes_.get(ino);
   if (!node) return Status(Code::kStale, "unknown inode");
   return toAttr(ino, node->info);
@@ -134,6 +157,12 @@ Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags, uint
   if (!info.isOk()) return info.status();
   if (info->type != origin::EntryType::kFile) return Status(Code::kIsDirectory, node->key);
   f->keepCache = info->etag == node->info.etag;
+  if (f->keepCache && !info->sameAccess(node->info)) {
+    // Same bytes, other permissions (a chmod or chown at the origin): the kernel's cached
+    // attributes, which its permission checks use, must go.
+    inodes_.update(ino, *info);
+    if (notifier_ != nullptr) notifier_->invalidateInode(ino);
+  }
   if (!f->keepCache) {
     inodes_.update(ino, *info);
     // Without keep_cache the kernel drops its pages of the file, but not its attributes: a
@@ -167,10 +196,18 @@ void FileSystem::revalidateAfterRefresh(
     const std::unordered_map<std::string, std::vector<std::string>>& before) {
   size_t changed = 0;
   for (const Inode& node : inodes_.all()) {
-    if (node.ino == kRootIno) continue;
     auto info = ns_.stat(node.key);
+    if (node.ino == kRootIno) {
+      // Always there and a directory; only its permissions can have changed.
+      if (info.isOk() && !info->sameAccess(node.info)) {
+        ++changed;
+        inodes_.update(node.ino, *info);
+        if (notifier_ != nullptr) notifier_->invalidateInode(node.ino);
+      }
+      continue;
+    }
     bool same = info.isOk() && info->type == node.info.type && info->size == node.info.size &&
-                info->etag == node.info.etag;
+                info->etag == node.info.etag && info->sameAccess(node.info);
     if (same) continue;
     ++changed;
     if (info.isOk()) inodes_.update(node.ino, *info);

@@ -47,6 +47,8 @@ struct NodeAttr {
   uint64_t size = 0;
   int64_t mtimeNs = 0;
   uint32_t perm = 0444;  // permission bits
+  uint32_t uid = 0;
+  uint32_t gid = 0;
 };
 
 // An open file: a dataset file (a fixed version) or a control file (a rendered snapshot).
@@ -163,7 +165,9 @@ class FileSystem {
   void discoverDirOf(const std::string& fileKey);
   void discoverLoop();
   void stopDiscovery();
-  static NodeAttr toAttr(uint64_t ino, const origin::ObjectInfo& info);
+  // The origin's mode and owner when it has them (origin::ObjectInfo::mode), else 0444 files
+  // and 0555 directories owned by the mounting user.
+  NodeAttr toAttr(uint64_t ino, const origin::ObjectInfo& info) const;
 
   const config::MountOptions opts_;
   origin::InstrumentedOrigin& origin_;
@@ -171,6 +175,10 @@ class FileSystem {
   cache::BlockCache& cache_;
   InodeTable inodes_;
   const int64_t mountTimeNs_;
+  // Who mounted (the daemon's real ids): the owner of the control files and of entries of an
+  // origin without owners (S3).
+  const uint32_t ownerUid_;
+  const uint32_t ownerGid_;
   KernelNotifier* notifier_ = nullptr;
   std::atomic<bool> reservedNameLogged_{false};
   mutable std::mutex planMu_;

@@ -25,8 +25,8 @@ struct stat toStat(const NodeAttr& a) {
   st.st_ino = a.ino;
   st.st_mode = (a.isDir ? S_IFDIR : S_IFREG) | a.perm;
   st.st_nlink = a.isDir ? 2 : 1;
-  st.st_uid = 0;
-  st.st_gid = 0;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
   st.st_size = static_cast<off_t>(a.size);
   st.st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
   // A large preferred I/O size makes stdio and Python buffer in big reads.

@@ -34,7 +34,11 @@ Result<std::unique_ptr<Namespace>> Namespace::open(const NamespaceOptions& opts,
                                                    origin::Origin& origin,
                                                    cache::BlockCache& store) {
   std::unique_ptr<Namespace> ns(new Namespace(opts, origin, store));
-  if (!ns->immutable()) return ns;
+  if (ns->passthrough()) return ns;
+  if (!ns->immutable()) {
+    EPOCHFS_RETURN_IF_ERROR(ns->statRoot());
+    return ns;
+  }
   if (ns->snapshot_.load()) {
     ns->loadedFromSnapshot_ = true;
     spdlog::info("namespace: snapshot of {} directories, {} entries, taken {} s ago",
@@ -46,21 +50,43 @@ Result<std::unique_ptr<Namespace>> Namespace::open(const NamespaceOptions& opts,
   return ns;
 }
 
+Result<origin::ObjectInfo> Namespace::rootOfOrigin() {
+  // The root has no entry in any listing; its mode and owner come from the origin itself (a
+  // directory origin's root may well be 0700). S3 answers this without a request.
+  auto root = origin_.stat("");
+  if (!root.isOk()) return root.status();
+  if (root->type != origin::EntryType::kDirectory) {
+    return Status(Code::kNotDirectory, "the origin root is not a directory");
+  }
+  return root;
+}
+
+Status Namespace::statRoot() {
+  auto root = rootOfOrigin();
+  if (!root.isOk()) return root.status();
+  std::unique_lock lock(mu_);
+  rootInfo_ = std::move(*root);
+  return Status::ok();
+}
+
 Status Namespace::refresh() {
   if (passthrough()) return Status::ok();
   std::lock_guard guard(refreshMu_);
   refreshes_++;
   if (!immutable()) {
+    EPOCHFS_RETURN_IF_ERROR(statRoot());
     std::unique_lock lock(mu_);
     tree_.clear();
     return Status::ok();
   }
   auto start = Clock::now();
   {
+    auto root = rootOfOrigin();
+    if (!root.isOk()) return root.status();
     // One flat listing (S3: a request per 1,000 objects, instead of one per directory).
     auto all = origin_.listRecursive("");
     if (!all.isOk()) return all.status();
-    Status st = snapshot_.replace(*all, wallSec());
+    Status st = snapshot_.replace(*root, *all, wallSec());
     if (!st.isOk()) return st;
   }
   loadedFromSnapshot_ = false;
@@ -91,12 +117,11 @@ Result<std::shared_ptr<const Namespace::Listing>> Namespace::listing(std::string
 
 Result<origin::ObjectInfo> Namespace::stat(std::string_view key) {
   if (passthrough()) return origin_.stat(key);
+  if (immutable()) return key.empty() ? snapshot_.root() : snapshot_.stat(key);
   if (key.empty()) {
-    origin::ObjectInfo root;
-    root.type = origin::EntryType::kDirectory;
-    return root;
+    std::shared_lock lock(mu_);
+    return rootInfo_;
   }
-  if (immutable()) return snapshot_.stat(key);
   auto [dir, name] = splitKey(key);
   auto l = listing(dir);
   if (!l.isOk()) {

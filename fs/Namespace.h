@@ -82,6 +82,10 @@ class Namespace {
 
   bool passthrough() const { return opts_.ttlSec == 0; }
   bool immutable() const { return opts_.ttlSec < 0; }
+  // The root directory's info, from the origin.
+  Result<origin::ObjectInfo> rootOfOrigin();
+  // ttl: takes the root's info from the origin into rootInfo_.
+  Status statRoot();
   // ttl: the listing of directory `key`, fetched if absent or expired.
   Result<std::shared_ptr<const Listing>> listing(std::string_view key);
 
@@ -89,8 +93,9 @@ class Namespace {
   origin::Origin& origin_;
   NamespaceSnapshot snapshot_;  // immutable only
 
-  mutable std::shared_mutex mu_;  // guards tree_
+  mutable std::shared_mutex mu_;  // guards tree_ and rootInfo_
   std::unordered_map<std::string, std::shared_ptr<const Listing>> tree_;  // ttl only
+  origin::ObjectInfo rootInfo_;  // ttl only: as of open or the last refresh
   std::atomic<bool> loadedFromSnapshot_{false};
   std::mutex refreshMu_;  // one refresh at a time
   std::atomic<uint64_t> refreshes_{0};

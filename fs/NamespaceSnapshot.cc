@@ -9,11 +9,15 @@ namespace {
 
 const std::string kMetaKey = "m";
 constexpr char kEntryTag = 'e';
-constexpr std::string_view kFormat = "epochfs-namespace-v2";
+// v3 added mode, uid and gid to every entry (and the root's info to the meta record); a v2
+// snapshot does not have them, so it is not read and the origin is listed again.
+constexpr std::string_view kFormat = "epochfs-namespace-v3";
 
-void putU64(std::string& s, uint64_t v) {
-  for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+// Little-endian, `bytes` wide.
+void putLe(std::string& s, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
+void putU64(std::string& s, uint64_t v) { putLe(s, v, 8); }
 void putStr(std::string& s, std::string_view v) {
   putU64(s, v.size());
   s.append(v);
@@ -22,13 +26,26 @@ void putStr(std::string& s, std::string_view v) {
 class Reader {
  public:
   explicit Reader(std::string_view s) : s_(s) {}
-  bool u64(uint64_t& v) {
-    if (s_.size() - pos_ < 8) return false;
+  bool le(uint64_t& v, int bytes) {
+    if (s_.size() - pos_ < static_cast<size_t>(bytes)) return false;
     v = 0;
-    for (int i = 0; i < 8; ++i) {
+    for (int i = 0; i < bytes; ++i) {
       v |= static_cast<uint64_t>(static_cast<unsigned char>(s_[pos_ + i])) << (8 * i);
     }
-    pos_ += 8;
+    pos_ += static_cast<size_t>(bytes);
+    return true;
+  }
+  bool u64(uint64_t& v) { return le(v, 8); }
+  bool u32(uint32_t& v) {
+    uint64_t x = 0;
+    if (!le(x, 4)) return false;
+    v = static_cast<uint32_t>(x);
+    return true;
+  }
+  bool u16(uint16_t& v) {
+    uint64_t x = 0;
+    if (!le(x, 2)) return false;
+    v = static_cast<uint16_t>(x);
     return true;
   }
   bool str(std::string& out) {
@@ -45,26 +62,39 @@ class Reader {
   size_t pos_ = 0;
 };
 
-std::string encodeInfo(const origin::ObjectInfo& info) {
-  std::string s;
-  s.reserve(32 + info.etag.size());
+// type, size, mtime, etag, then mode (2 bytes: kNoMode for an origin without one), uid and
+// gid (4 bytes each).
+void putInfo(std::string& s, const origin::ObjectInfo& info) {
   putU64(s, info.type == origin::EntryType::kDirectory ? 1 : 0);
   putU64(s, info.size);
   putU64(s, static_cast<uint64_t>(info.mtimeNs));
   putStr(s, info.etag);
+  putLe(s, info.mode, 2);
+  putLe(s, info.uid, 4);
+  putLe(s, info.gid, 4);
+}
+
+std::string encodeInfo(const origin::ObjectInfo& info) {
+  std::string s;
+  s.reserve(42 + info.etag.size());
+  putInfo(s, info);
   return s;
 }
 
-bool decodeInfo(std::string_view bytes, origin::ObjectInfo& info) {
-  Reader r(bytes);
+bool readInfo(Reader& r, origin::ObjectInfo& info) {
   uint64_t type = 0, mtime = 0;
   if (!r.u64(type) || type > 1 || !r.u64(info.size) || !r.u64(mtime) || !r.str(info.etag) ||
-      !r.atEnd()) {
+      !r.u16(info.mode) || !r.u32(info.uid) || !r.u32(info.gid)) {
     return false;
   }
   info.type = type == 1 ? origin::EntryType::kDirectory : origin::EntryType::kFile;
   info.mtimeNs = static_cast<int64_t>(mtime);
   return true;
+}
+
+bool decodeInfo(std::string_view bytes, origin::ObjectInfo& info) {
+  Reader r(bytes);
+  return readInfo(r, info) && r.atEnd();
 }
 
 Status corruptRecord(std::string_view key) {
@@ -96,6 +126,8 @@ std::string NamespaceSnapshot::metaRecord() const {
   putU64(meta, static_cast<uint64_t>(listedAtSec_.load()));
   putU64(meta, directories_.load());
   putU64(meta, entries_.load());
+  std::lock_guard g(rootMu_);
+  putInfo(meta, root_);
   return meta;
 }
 
@@ -111,8 +143,10 @@ bool NamespaceSnapshot::load() {
   Reader r(*meta);
   std::string format, source;
   uint64_t listedAt = 0, dirs = 0, entries = 0;
+  origin::ObjectInfo root;
   if (!r.str(format) || format != kFormat || !r.str(source) || !r.u64(listedAt) ||
-      !r.u64(dirs) || !r.u64(entries) || !r.atEnd()) {
+      !r.u64(dirs) || !r.u64(entries) || !readInfo(r, root) || !r.atEnd() ||
+      root.type != origin::EntryType::kDirectory) {
     spdlog::info("namespace: no snapshot of the current format in the cache; listing the origin");
     return false;
   }
@@ -123,10 +157,18 @@ bool NamespaceSnapshot::load() {
   listedAtSec_ = static_cast<int64_t>(listedAt);
   directories_ = dirs;
   entries_ = entries;
+  std::lock_guard g(rootMu_);
+  root_ = std::move(root);
   return true;
 }
 
-Status NamespaceSnapshot::replace(const std::vector<origin::TreeEntry>& tree,
+origin::ObjectInfo NamespaceSnapshot::root() const {
+  std::lock_guard g(rootMu_);
+  return root_;
+}
+
+Status NamespaceSnapshot::replace(const origin::ObjectInfo& root,
+                                  const std::vector<origin::TreeEntry>& tree,
                                   int64_t listedAtSec) {
   std::lock_guard g(updateMu_);
   std::vector<std::pair<std::string, std::string>> records;
@@ -140,6 +182,10 @@ Status NamespaceSnapshot::replace(const std::vector<origin::TreeEntry>& tree,
   listedAtSec_ = listedAtSec;
   directories_ = dirs;
   entries_ = tree.size();
+  {
+    std::lock_guard r(rootMu_);
+    root_ = root;
+  }
   records.emplace_back(kMetaKey, metaRecord());
   return store_.saveNamespace(records);
 }

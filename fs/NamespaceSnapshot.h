@@ -6,8 +6,10 @@
 // daemon's memory does not grow with the number of files in the dataset.
 //
 // Records (in the index's namespace column family, BlockCache::saveNamespace):
-//   "m"                               format, source, listed-at, directory and entry counts
-//   "e" <dir key> '\0' <name>         type, size, mtime, etag of one entry of <dir key>
+//   "m"                               format, source, listed-at, directory and entry counts,
+//                                     the root directory's info
+//   "e" <dir key> '\0' <name>         type, size, mtime, etag, mode, uid, gid of one entry
+//                                     of <dir key>
 // Origin keys never contain '\0', so a directory's entries sort together and by name, and no
 // other directory's entries fall within its prefix. A snapshot of another format (an older
 // epochfs, or no snapshot) or of another source is ignored: the origin is listed again.
@@ -36,9 +38,13 @@ class NamespaceSnapshot {
   // Reads the snapshot's meta record: true if a snapshot of this source in this format is
   // there (its records are then what stat and list answer from).
   bool load();
-  // Replaces the whole snapshot, atomically, with `tree` (Origin::listRecursive("") of the
-  // origin: every file and directory below the root).
-  Status replace(const std::vector<origin::TreeEntry>& tree, int64_t listedAtSec);
+  // Replaces the whole snapshot, atomically, with `root` (Origin::stat("")) and `tree`
+  // (Origin::listRecursive(""): every file and directory below the root).
+  Status replace(const origin::ObjectInfo& root, const std::vector<origin::TreeEntry>& tree,
+                 int64_t listedAtSec);
+
+  // The root directory, as of the listing (after load() or replace()).
+  origin::ObjectInfo root() const;
 
   // An entry below the root (`key` not empty). kNotFound if absent; kCorrupt if its record
   // does not decode.
@@ -62,6 +68,8 @@ class NamespaceSnapshot {
   std::atomic<uint64_t> directories_{0};
   std::atomic<uint64_t> entries_{0};
   std::atomic<int64_t> listedAtSec_{0};
+  mutable std::mutex rootMu_;  // guards root_; take after updateMu_
+  origin::ObjectInfo root_;
 };
 
 // The index key of the entry `name` of directory `dir`.

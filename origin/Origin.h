@@ -30,10 +30,25 @@ namespace epochfs::origin {
 enum class EntryType { kFile, kDirectory };
 
 struct ObjectInfo {
+  // `mode` of an origin that has no permissions of its own (S3): the mount shows 0444 files
+  // and 0555 directories, owned by the user who mounted it.
+  static constexpr uint16_t kNoMode = 0xffff;
+
   EntryType type = EntryType::kFile;
   uint64_t size = 0;     // 0 for directories
   std::string etag;      // changes whenever the object's bytes may have changed; "" for dirs
   int64_t mtimeNs = 0;   // modification time, nanoseconds since the epoch
+  // The origin's permission bits, read and execute only (mode & 0555: the mount is read-only),
+  // or kNoMode; with a mode, the origin's owner and group (else 0).
+  uint16_t mode = kNoMode;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+
+  bool hasMode() const { return mode != kNoMode; }
+  // Same permissions and owner (what the kernel's permission checks see).
+  bool sameAccess(const ObjectInfo& o) const {
+    return mode == o.mode && uid == o.uid && gid == o.gid;
+  }
 };
 
 struct DirEntry {

@@ -190,6 +190,33 @@ TEST_F(NamespaceTest, UnreadableSnapshotRecordsAreErrorsOrAReList) {
   EXPECT_EQ(ns->stat("a/x.jpg")->size, 1u);
 }
 
+// A snapshot written by the epochfs before modes and owners were kept (format v2, complete
+// and of this source) is not read: its entries would lack them.
+TEST_F(NamespaceTest, SnapshotOfFormatV2IsListedAgain) {
+  ASSERT_TRUE(open(-1));
+  auto le = [](std::string& s, uint64_t v) {
+    for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  auto str = [&](std::string& s, std::string_view v) {
+    le(s, v.size());
+    s.append(v);
+  };
+  std::string meta;
+  str(meta, "epochfs-namespace-v2");
+  str(meta, "mem");
+  le(meta, 1);  // listed at
+  le(meta, 4);  // directories
+  le(meta, 6);  // entries
+  ASSERT_TRUE(cache_->updateNamespace({{"m", meta}}).isOk());
+  openCache();
+  uint64_t lists = origin_->counters().listRequests.load();
+  auto ns = open(-1);
+  ASSERT_TRUE(ns);
+  EXPECT_FALSE(ns->stats().loadedFromSnapshot);
+  EXPECT_GT(origin_->counters().listRequests.load(), lists);
+  EXPECT_EQ(ns->stat("b/c/z.jpg")->size, 3u);
+}
+
 TEST_F(NamespaceTest, PassthroughAsksTheOriginEveryTime) {
   auto ns = open(0);
   ASSERT_TRUE(ns);

@@ -10,30 +10,11 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 namespace epochfs::origin {
 namespace {
-
-// Closes the descriptor on every return path.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
 
 int64_t mtimeNsOf(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
@@ -53,6 +34,11 @@ bool isVisible(const struct stat& st) { return S_ISREG(st.st_mode) || S_ISDIR(st
 ObjectInfo infoOf(const struct stat& st) {
   ObjectInfo info;
   info.mtimeNs = mtimeNsOf(st);
+  // The origin's read and execute bits: the mount is read-only, so no write bit is true of
+  // it, and setuid, setgid and sticky mean nothing there.
+  info.mode = static_cast<uint16_t>(st.st_mode & 0555);
+  info.uid = st.st_uid;
+  info.gid = st.st_gid;
   if (S_ISDIR(st.st_mode)) {
     info.type = EntryType::kDirectory;
   } else {
@@ -63,24 +49,34 @@ ObjectInfo infoOf(const struct stat& st) {
   return info;
 }
 
-// errno from resolving a key -> Status. A component that is a file ("a.jpg/x") or a link
-// loop means the key names nothing, like a missing file does.
+// A component that is a file ("a.jpg/x"), a link loop, or a link that leads out of the root
+// (EXDEV; ELOOP for a /proc magic link) means the key names nothing, like a missing file does.
+bool namesNothing(int err) {
+  return err == ENOENT || err == ENOTDIR || err == ELOOP || err == ENAMETOOLONG || err == EXDEV;
+}
+
+// errno from resolving a key -> Status.
 Status lookupError(int err, const std::string& what) {
-  if (err == ENOTDIR || err == ELOOP || err == ENAMETOOLONG) err = ENOENT;
+  if (err == EXDEV) return notFound(what + ": a symbolic link on the way leads out of the origin");
+  if (namesNothing(err)) return notFound(what + ": " + std::strerror(err));
   return errnoStatus(err, what);
 }
 
 // An entry that cannot be stat'ed because of the entry itself (dangling or looping link,
 // removed since readdir, a link into an unreadable place) is left out of a listing; any
 // other failure means the origin itself is failing and fails the listing.
-bool isEntryProblem(int err) {
-  return err == ENOENT || err == ENOTDIR || err == ELOOP || err == EACCES || err == EPERM ||
-         err == ENAMETOOLONG;
+bool isEntryProblem(int err) { return namesNothing(err) || err == EACCES || err == EPERM; }
+
+// fstat of `key` opened beneath the root (links followed while they stay inside it).
+int statBeneath(const RootDir& root, std::string_view key, struct stat& st) {
+  UniqueFd fd(root.openBeneath(key, O_PATH));
+  if (fd.get() < 0) return -fd.get();
+  return ::fstat(fd.get(), &st) == 0 ? 0 : errno;
 }
 
 }  // namespace
 
-PosixOrigin::PosixOrigin(std::string rootDir) : root_(std::move(rootDir)) {
+PosixOrigin::PosixOrigin(std::string rootDir) : root_(std::move(rootDir)), dir_(root_) {
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
 }
 
@@ -96,23 +92,24 @@ std::string PosixOrigin::pathOf(std::string_view key) const {
 
 Result<ObjectInfo> PosixOrigin::stat(std::string_view key) {
   EPOCHFS_RETURN_IF_ERROR(checkKey(key));
-  std::string path = pathOf(key);
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return lookupError(errno, "stat " + path);
-  if (!isVisible(st)) return notFound("not a regular file or directory: " + path);
+  if (int err = statBeneath(dir_, key, st); err != 0) {
+    return lookupError(err, "stat " + pathOf(key));
+  }
+  if (!isVisible(st)) return notFound("not a regular file or directory: " + pathOf(key));
   return infoOf(st);
 }
 
 Result<std::vector<DirEntry>> PosixOrigin::list(std::string_view key) {
   EPOCHFS_RETURN_IF_ERROR(checkKey(key));
-  std::string path = pathOf(key);
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  const std::string path = pathOf(key);
+  UniqueFd fd(dir_.openBeneath(key, O_RDONLY | O_DIRECTORY));
   if (fd.get() < 0) {
-    int err = errno;
+    int err = -fd.get();
     if (err == ENOTDIR) {
       // Either `key` itself is a file (kNotDirectory) or one of its parents is (kNotFound).
       struct stat st;
-      if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (statBeneath(dir_, key, st) == 0 && S_ISREG(st.st_mode)) {
         return Status(Code::kNotDirectory, "not a directory: " + path);
       }
       return notFound("no such directory: " + path);
@@ -139,9 +136,13 @@ Result<std::vector<DirEntry>> PosixOrigin::list(std::string_view key) {
     std::string_view name(de->d_name);
     if (name == "." || name == "..") continue;
     struct stat st;
-    // Flags 0: follow links, so a link to a file lists as that file.
-    if (::fstatat(dfd, de->d_name, &st, 0) != 0) {
-      int err = errno;
+    // The entry itself, relative to the directory opened beneath the root: safe as long as it
+    // is not a link, and one syscall per entry for the files of a large directory.
+    int err = ::fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+    // A link is followed from the root, beneath it: where it leads must be inside the origin
+    // (a relative link to a sibling directory of this one is fine), else it is left out.
+    if (err == 0 && S_ISLNK(st.st_mode)) err = statBeneath(dir_, joinKey(key, name), st);
+    if (err != 0) {
       if (isEntryProblem(err)) continue;
       return errnoStatus(err, "stat " + path + "/" + std::string(name));
     }
@@ -157,11 +158,11 @@ Result<std::vector<DirEntry>> PosixOrigin::list(std::string_view key) {
 Result<size_t> PosixOrigin::read(std::string_view key, std::string_view etag, uint64_t offset,
                                  std::span<std::byte> out) {
   EPOCHFS_RETURN_IF_ERROR(checkKey(key));
-  std::string path = pathOf(key);
+  const std::string path = pathOf(key);
   // O_NONBLOCK so that opening a FIFO that sneaked into the tree does not hang until a writer
   // shows up; it is cleared below once we know this is a regular file.
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (fd.get() < 0) return lookupError(errno, "open " + path);
+  UniqueFd fd(dir_.openBeneath(key, O_RDONLY | O_NONBLOCK));
+  if (fd.get() < 0) return lookupError(-fd.get(), "open " + path);
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return errnoStatus(errno, "fstat " + path);
   if (S_ISDIR(st.st_mode)) return Status(Code::kIsDirectory, "is a directory: " + path);

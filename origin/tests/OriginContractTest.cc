@@ -124,6 +124,8 @@ TEST_P(OriginContractTest, ListNestedMatchesStat) {
     EXPECT_EQ(e.info.type, info->type) << key;
     EXPECT_EQ(e.info.size, info->size) << key;
     EXPECT_EQ(e.info.etag, info->etag) << key;
+    // Permissions and owner too (a directory origin has them, S3 has none: kNoMode in both).
+    EXPECT_TRUE(e.info.sameAccess(*info)) << key;
   }
 
   Result<std::vector<DirEntry>> sub = origin().list("dir/sub");

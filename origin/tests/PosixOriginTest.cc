@@ -117,14 +117,18 @@ TEST(PosixOriginTest, KeysCannotEscapeTheRoot) {
   }
 }
 
-TEST(PosixOriginTest, SymlinksAreFollowedAndSpecialFilesLeftOut) {
+TEST(PosixOriginTest, SymlinksInsideAreFollowedAndSpecialFilesLeftOut) {
   TempDir dir;
-  dir.write("outside.bin", "linked from outside");
   dir.write("root/real/a.jpg", "jpeg bytes");
+  dir.write("root/train/v3/x.bin", "version three");
+  dir.write("root/train/labels.txt", "labels");
   std::string root = dir / "root";
   ASSERT_EQ(::symlink("real/a.jpg", (root + "/link.jpg").c_str()), 0);
   ASSERT_EQ(::symlink("real", (root + "/linkdir").c_str()), 0);
-  ASSERT_EQ(::symlink((dir / "outside.bin").c_str(), (root + "/abs.bin").c_str()), 0);
+  ASSERT_EQ(::symlink("v3", (root + "/train/latest").c_str()), 0);
+  // Relative links that climb, but never above the root: a sibling, and a chain of two.
+  ASSERT_EQ(::symlink("../../real/a.jpg", (root + "/train/v3/sibling.jpg").c_str()), 0);
+  ASSERT_EQ(::symlink("../train/latest", (root + "/real/chain").c_str()), 0);
   ASSERT_EQ(::symlink("nowhere", (root + "/dangling").c_str()), 0);
   ASSERT_EQ(::symlink("loop", (root + "/loop").c_str()), 0);
   ASSERT_EQ(::mkfifo((root + "/fifo").c_str(), 0644), 0);
@@ -133,7 +137,7 @@ TEST(PosixOriginTest, SymlinksAreFollowedAndSpecialFilesLeftOut) {
   Result<std::vector<DirEntry>> entries = o.list("");
   ASSERT_TRUE(entries.isOk()) << entries.status().toString();
   EXPECT_EQ(namesOf(*entries),
-            (std::vector<std::string>{"abs.bin", "link.jpg", "linkdir", "real"}));
+            (std::vector<std::string>{"link.jpg", "linkdir", "real", "train"}));
 
   Result<ObjectInfo> link = o.stat("link.jpg");
   ASSERT_TRUE(link.isOk()) << link.status().toString();
@@ -141,14 +145,21 @@ TEST(PosixOriginTest, SymlinksAreFollowedAndSpecialFilesLeftOut) {
   EXPECT_EQ(link->size, 10u);
   EXPECT_EQ(link->etag, o.stat("real/a.jpg")->etag);  // the target's identity
   EXPECT_EQ(o.stat("linkdir")->type, EntryType::kDirectory);
-  EXPECT_EQ(namesOf(*o.list("linkdir")), std::vector<std::string>{"a.jpg"});
+  EXPECT_EQ(namesOf(*o.list("linkdir")), (std::vector<std::string>{"a.jpg", "chain"}));
+  EXPECT_EQ(namesOf(*o.list("train")), (std::vector<std::string>{"labels.txt", "latest", "v3"}));
+  EXPECT_EQ(namesOf(*o.list("train/latest")),
+            (std::vector<std::string>{"sibling.jpg", "x.bin"}));
+  EXPECT_EQ(namesOf(*o.list("real/chain")), (std::vector<std::string>{"sibling.jpg", "x.bin"}));
 
   Result<std::string> bytes = readAll(o, "linkdir/a.jpg", link->etag);
   ASSERT_TRUE(bytes.isOk()) << bytes.status().toString();
   EXPECT_EQ(*bytes, "jpeg bytes");
-  bytes = readAll(o, "abs.bin", o.stat("abs.bin")->etag);
+  bytes = readAll(o, "train/latest/sibling.jpg", link->etag);
   ASSERT_TRUE(bytes.isOk()) << bytes.status().toString();
-  EXPECT_EQ(*bytes, "linked from outside");
+  EXPECT_EQ(*bytes, "jpeg bytes");
+  Result<ObjectInfo> x = o.stat("real/chain/x.bin");
+  ASSERT_TRUE(x.isOk()) << x.status().toString();
+  EXPECT_EQ(*readAll(o, "real/chain/x.bin", x->etag), "version three");
 
   std::vector<std::byte> buf(16);
   for (std::string key : {"dangling", "loop", "fifo"}) {
@@ -156,6 +167,121 @@ TEST(PosixOriginTest, SymlinksAreFollowedAndSpecialFilesLeftOut) {
     // For the FIFO: answered at once, not blocked waiting for a writer.
     EXPECT_EQ(o.read(key, "", 0, buf).status().code(), Code::kNotFound) << key;
   }
+}
+
+TEST(PosixOriginTest, LinksOutOfTheRootAreNotFollowed) {
+  TempDir dir;
+  dir.write("outside.bin", "secret outside the origin");
+  dir.write("root/sub/in.txt", "inside");
+  std::string root = dir / "root";
+  const std::vector<std::pair<std::string, std::string>> links = {
+      {"passwd", "/etc/passwd"},                  // absolute, out
+      {"slash", "/"},                             // the whole root filesystem
+      {"sub/up", "../../outside.bin"},            // relative, climbing out
+      {"sub/updir", "../.."},                     // a directory above the root
+      {"back-in", "../root/sub/in.txt"},          // leaves the root, even if to come back
+      {"absolute-in", root + "/sub/in.txt"},      // absolute, even naming a path inside
+      {"magic", "/proc/self/root"},               // a magic link
+      {"via-out", "sub/up"},                      // a link inside, to a link out
+  };
+  for (const auto& [name, target] : links) {
+    ASSERT_EQ(::symlink(target.c_str(), (root + "/" + name).c_str()), 0) << name;
+  }
+
+  PosixOrigin o(root);
+  Result<std::vector<DirEntry>> top = o.list("");
+  ASSERT_TRUE(top.isOk()) << top.status().toString();
+  EXPECT_EQ(namesOf(*top), std::vector<std::string>{"sub"});
+  Result<std::vector<DirEntry>> sub = o.list("sub");
+  ASSERT_TRUE(sub.isOk()) << sub.status().toString();
+  EXPECT_EQ(namesOf(*sub), std::vector<std::string>{"in.txt"});
+
+  std::vector<std::byte> buf(64);
+  for (const auto& [name, target] : links) {
+    EXPECT_EQ(o.stat(name).status().code(), Code::kNotFound) << name;
+    EXPECT_EQ(o.read(name, "", 0, buf).status().code(), Code::kNotFound) << name;
+    EXPECT_EQ(o.list(name).status().code(), Code::kNotFound) << name;
+  }
+  // Nor below them: the root filesystem's and the parent's files are not reachable.
+  for (std::string key : {"slash/etc/passwd", "sub/updir/outside.bin", "magic/etc/passwd"}) {
+    EXPECT_EQ(o.stat(key).status().code(), Code::kNotFound) << key;
+    EXPECT_EQ(o.read(key, "", 0, buf).status().code(), Code::kNotFound) << key;
+  }
+  EXPECT_EQ(o.list("slash/etc").status().code(), Code::kNotFound);
+}
+
+TEST(PosixOriginTest, ModesWithoutWriteBitsAndOwnersComeThrough) {
+  TempDir dir;
+  dir.write("private", "0600");
+  dir.write("none", "0000");
+  dir.write("exec", "04755");
+  dir.write("locked/inner", "in a 0700 dir");
+  std::string root = dir.path();
+  ASSERT_EQ(::chmod((dir / "private").c_str(), 0640), 0);
+  ASSERT_EQ(::chown((dir / "private").c_str(), 1234, 5678), 0);
+  ASSERT_EQ(::chmod((dir / "none").c_str(), 0), 0);
+  ASSERT_EQ(::chmod((dir / "exec").c_str(), 04755), 0);
+  ASSERT_EQ(::chmod((dir / "locked").c_str(), 0700), 0);
+  ASSERT_EQ(::chown((dir / "locked").c_str(), 4321, 8765), 0);
+  ASSERT_EQ(::chmod(root.c_str(), 0751), 0);
+  ASSERT_EQ(::symlink("private", (dir / "link").c_str()), 0);
+
+  PosixOrigin o(root);
+  struct Want {
+    std::string key;
+    uint16_t mode;
+    uint32_t uid, gid;
+  };
+  const std::vector<Want> wants = {
+      {"", 0551, 0, 0},           {"private", 0440, 1234, 5678}, {"none", 0, 0, 0},
+      {"exec", 0555, 0, 0},       {"locked", 0500, 4321, 8765},  {"link", 0440, 1234, 5678},
+  };
+  for (const Want& w : wants) {
+    Result<ObjectInfo> info = o.stat(w.key);
+    ASSERT_TRUE(info.isOk()) << w.key << ": " << info.status().toString();
+    EXPECT_TRUE(info->hasMode()) << w.key;
+    EXPECT_EQ(info->mode, w.mode) << w.key;
+    EXPECT_EQ(info->uid, w.uid) << w.key;
+    EXPECT_EQ(info->gid, w.gid) << w.key;
+  }
+  Result<std::vector<DirEntry>> entries = o.list("");
+  ASSERT_TRUE(entries.isOk()) << entries.status().toString();
+  for (const DirEntry& e : *entries) {
+    auto want = std::find_if(wants.begin(), wants.end(),
+                             [&](const Want& w) { return w.key == e.name; });
+    ASSERT_NE(want, wants.end()) << e.name;
+    EXPECT_EQ(e.info.mode, want->mode) << e.name;
+    EXPECT_EQ(e.info.uid, want->uid) << e.name;
+    EXPECT_EQ(e.info.gid, want->gid) << e.name;
+  }
+}
+
+TEST(PosixOriginTest, RootGivenAsALinkIsResolvedOnce) {
+  TempDir dir;
+  dir.write("v1/a.txt", "one");
+  dir.write("v2/b.txt", "two");
+  ASSERT_EQ(::symlink("v1", (dir / "current").c_str()), 0);
+
+  PosixOrigin o(dir / "current");
+  EXPECT_EQ(o.describe(), "posix:" + (dir / "current"));
+  Result<std::vector<DirEntry>> entries = o.list("");
+  ASSERT_TRUE(entries.isOk()) << entries.status().toString();
+  EXPECT_EQ(namesOf(*entries), std::vector<std::string>{"a.txt"});
+
+  // Repointed while mounted: this origin keeps serving what it opened.
+  ASSERT_EQ(::unlink((dir / "current").c_str()), 0);
+  ASSERT_EQ(::symlink("v2", (dir / "current").c_str()), 0);
+  EXPECT_EQ(namesOf(*o.list("")), std::vector<std::string>{"a.txt"});
+  EXPECT_EQ(namesOf(*PosixOrigin(dir / "current").list("")), std::vector<std::string>{"b.txt"});
+}
+
+TEST(PosixOriginTest, MissingRootFailsEveryCall) {
+  TempDir dir;
+  PosixOrigin o(dir / "absent");
+  std::vector<std::byte> buf(4);
+  EXPECT_EQ(o.stat("").status().code(), Code::kNotFound);
+  EXPECT_EQ(o.list("").status().code(), Code::kNotFound);
+  EXPECT_EQ(o.read("a", "", 0, buf).status().code(), Code::kNotFound);
 }
 
 TEST(PosixOriginTest, InPlaceRewritesMakeTheEtagStale) {
