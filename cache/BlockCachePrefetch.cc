@@ -80,8 +80,20 @@ bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset) {
   if (repeat) return false;
   const uint64_t before = clock_.epoch();
   clock_.onMiss(pid);
-  if (clock_.epoch() != before) wakePrefetchers();  // every unread block is a candidate again
+  if (clock_.epoch() != before) {
+    policy_->onReaderEpoch(clock_.epoch());  // plans the reader did not begin may expire
+    wakePrefetchers();                       // every unread block is a candidate again
+  }
   return true;
+}
+
+void BlockCacheImpl::notePlanDiscardsLocked() {
+  const uint64_t n = policy_->plansDiscarded();
+  if (n == plansDiscarded_) return;
+  spdlog::info("{} plan epoch(s) discarded unread at epoch {}: too old, or the reader does not "
+               "follow them ({} in all)",
+               n - plansDiscarded_, clock_.epoch(), n);
+  plansDiscarded_ = n;
 }
 
 EpochStats& BlockCacheImpl::epochLocked() {

@@ -10,6 +10,13 @@
 #include <algorithm>
 
 namespace epochfs::policy {
+namespace {
+
+// streamEpoch_ value of a stream whose latest plan epoch was discarded: its next plan starts a
+// new epoch.
+constexpr size_t kDiscardedEpoch = std::numeric_limits<size_t>::max();
+
+}  // namespace
 
 bool Planned::addPlan(const std::vector<BlockId>& order, uint64_t stream) {
   const bool haveLast = !starts_.empty();
@@ -27,7 +34,7 @@ bool Planned::addPlan(const std::vector<BlockId>& order, uint64_t stream) {
       const uint64_t end = planLength();
       merge = cursor_ < begin + (end - begin) / 2;
     } else {
-      merge = prev->second + 1 == last;
+      merge = prev->second != kDiscardedEpoch && prev->second + 1 == last;
     }
   }
   if (merge) {
@@ -36,6 +43,7 @@ bool Planned::addPlan(const std::vector<BlockId>& order, uint64_t stream) {
   } else {
     appendEpoch(order);
     epochStreams_.push_back({stream});
+    publishedAt_.push_back(readerEpoch_);
   }
   streamEpoch_[stream] = startsBase_ + starts_.size() - 1;
   failed_.clear();  // a new plan: worth another try (the cache knows which versions failed)
@@ -94,6 +102,7 @@ size_t Planned::activeEpochs() const {
 PolicyInfo Planned::info() const {
   PolicyInfo pi;
   pi.activePlans = activeEpochs();
+  pi.plansDiscarded = discarded_;
   pi.planRemaining = planLength() > cursor_ ? planLength() - cursor_ : 0;
   pi.prefetchQueue = planLength() > prefetchPos_ ? planLength() - prefetchPos_ : 0;
   pi.prefetchInFlight = inFlight_.size();
@@ -126,7 +135,66 @@ uint64_t Planned::epochEnd(uint64_t pos) const {
   return next < starts_.size() ? starts_[next] : planLength();
 }
 
+void Planned::onReaderEpoch(uint64_t epoch) {
+  if (epoch <= readerEpoch_) return;
+  readerEpoch_ = epoch;
+  readsInEpoch_ = 0;
+  expiryDue_ = true;
+}
+
+void Planned::expireOld() {
+  // The plan epochs not begun are the last ones, and their publication epochs never decrease.
+  size_t first = 0;
+  while (first < starts_.size() && starts_[first] < cursor_) ++first;
+  size_t last = first;
+  while (last < starts_.size() && publishedAt_[last] + 2 <= readerEpoch_) ++last;
+  if (last > first) discardEpochs(first, last);
+}
+
+void Planned::discardEpochs(size_t first, size_t last) {
+  const uint64_t a = starts_[first];
+  const uint64_t b = last < starts_.size() ? starts_[last] : planLength();
+  const uint64_t n = b - a;
+  // Take back every position from `a` on (none is consumed: the reader has not begun them; they
+  // are the largest in each block's queue), then put the later epochs' back, moved down by n.
+  std::vector<BlockId> later(seq_.begin() + static_cast<std::ptrdiff_t>(b - seqBase_),
+                             seq_.end());
+  for (size_t i = static_cast<size_t>(a - seqBase_); i < seq_.size(); ++i) {
+    auto it = uses_.find(seq_[i]);
+    if (it == uses_.end()) continue;
+    while (!it->second.empty() && it->second.back() >= a) it->second.pop_back();
+    if (it->second.empty()) uses_.erase(it);
+  }
+  seq_.resize(static_cast<size_t>(a - seqBase_));
+  for (size_t i = 0; i < later.size(); ++i) {
+    seq_.push_back(later[i]);
+    uses_[later[i]].push_back(a + i);
+  }
+  for (size_t k = last; k < starts_.size(); ++k) starts_[k] -= n;
+  const auto f = static_cast<std::ptrdiff_t>(first);
+  const auto l = static_cast<std::ptrdiff_t>(last);
+  starts_.erase(starts_.begin() + f, starts_.begin() + l);
+  epochStreams_.erase(epochStreams_.begin() + f, epochStreams_.begin() + l);
+  publishedAt_.erase(publishedAt_.begin() + f, publishedAt_.begin() + l);
+  const size_t absFirst = startsBase_ + first;
+  const size_t removed = last - first;
+  for (auto& [stream, epoch] : streamEpoch_) {
+    if (epoch == kDiscardedEpoch || epoch < absFirst) continue;
+    epoch = epoch >= absFirst + removed ? epoch - removed : kDiscardedEpoch;
+  }
+  prefetchPos_ = std::min(prefetchPos_, a);
+  discarded_ += removed;
+  strayReads_ = 0;
+  if (!starts_.empty()) cursorEpoch_ = epochIndex(cursor_);
+  rebuildHeap();
+}
+
 void Planned::observeRead(BlockId id) {
+  ++readsInEpoch_;
+  if (expiryDue_ && readsInEpoch_ >= kExpiryReads) {
+    expiryDue_ = false;
+    expireOld();
+  }
   uint64_t p = nextUse(id);
   if (p == kNever) return;  // not planned: no progress to learn from
   if (!starts_.empty() && epochIndex(p) > epochIndex(cursor_)) {
@@ -139,6 +207,14 @@ void Planned::observeRead(BlockId id) {
     const uint64_t slack = std::max<uint64_t>(16, (end - begin) / 10);
     if (end - cursor_ > slack) return;
   }
+  const size_t k = epochIndex(p) - startsBase_;
+  const uint64_t start = starts_[k];
+  if (cursor_ <= start && p >= start + opts_.reorderWindow) {
+    // Deep inside a plan epoch not begun: not the reader starting it. Into the next one (all
+    // earlier ones read through), a stray: enough of them and the reader is not following it.
+    if (cursor_ == start && ++strayReads_ >= opts_.strayReads) discardEpochs(k, k + 1);
+    return;
+  }
   std::deque<uint64_t>& d = uses_[id];
   d.pop_front();
   if (d.empty()) uses_.erase(id);
@@ -146,6 +222,7 @@ void Planned::observeRead(BlockId id) {
     cursor_ = p + 1;
     if (!starts_.empty() && epochIndex(cursor_) != cursorEpoch_) {
       cursorEpoch_ = epochIndex(cursor_);
+      strayReads_ = 0;
       dropConsumedEpochs();
       rebuildHeap();
     }
@@ -161,6 +238,7 @@ void Planned::dropConsumedEpochs() {
     seqBase_ += n;
     starts_.pop_front();
     epochStreams_.pop_front();
+    publishedAt_.pop_front();
     ++startsBase_;
   }
 }
