@@ -110,6 +110,7 @@ EpochStats& BlockCacheImpl::epochLocked() {
 uint64_t BlockCacheImpl::addPlan(const std::vector<FileRef>& files, uint64_t stream) {
   const uint64_t bs = opts_.blockSizeBytes;
   std::vector<PolicyId> order;
+  order.reserve(files.size());  // at least one block per file
   bool used = false;
   {
     std::lock_guard<std::mutex> g(mu_);

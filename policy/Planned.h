@@ -24,8 +24,9 @@
 // reader is past half of it, and its k-th plan after that joins the epoch after its previous
 // one when that is the newest, else starts a new one. Merging rewrites only positions after
 // the cursor. Memory: the plan epochs
-// not yet consumed (one entry per planned read; an epoch is dropped once the reader is past
-// it by more than the reorder window) plus one entry per planned block.
+// not yet consumed (16 bytes per planned read: the block and the position of its next read;
+// an epoch is dropped once the reader is past it by more than the reorder window) plus one
+// map entry (~40 bytes) per planned block.
 //
 // Expiry: plans for epochs that will not come are dropped. Each plan epoch remembers the
 // reader's epoch (onReaderEpoch: the cache's epoch clock) when it was published. A plan epoch
@@ -144,11 +145,22 @@ class Planned final : public Policy {
   void mergeIntoLast(const std::vector<BlockId>& order);
 
   PlannedOptions opts_;
+  // The upcoming planned positions of a block: head, then next_[head - seqBase_], ..., tail.
+  struct Uses {
+    uint64_t head;
+    uint64_t tail;
+  };
+  // Appends a planned read of `id` at position planLength().
+  void pushUse(BlockId id);
+  // Removes every planned read from position `from` on (none consumed).
+  void truncate(uint64_t from);
+
   std::deque<BlockId> seq_;      // planned reads from position seqBase_ on, in order
+  std::deque<uint64_t> next_;    // parallel to seq_: the block's next planned position, or kNever
   uint64_t seqBase_ = 0;
   std::deque<uint64_t> starts_;  // first position of each retained plan epoch
   size_t startsBase_ = 0;        // index of the plan epoch starts_[0] begins
-  std::unordered_map<BlockId, std::deque<uint64_t>> uses_;  // upcoming positions per block
+  std::unordered_map<BlockId, Uses> uses_;  // blocks with upcoming positions
   std::unordered_set<BlockId> cached_;
   std::unordered_set<BlockId> inFlight_;
   std::unordered_set<BlockId> failed_;  // prefetches the origin refused
