@@ -65,7 +65,8 @@ class BlockCacheImpl final : public BlockCache {
   CacheStats stats() const override;
   std::string policyName() const override;
   void startPrefetch(unsigned threads) override;
-  uint64_t addPlan(const std::vector<FileRef>& files, uint64_t stream) override;
+  void planFiles(const std::vector<FileRef>& files, PlanOrder& order) override;
+  uint64_t publishPlan(PlanOrder order, uint64_t stream) override;
   void discover(const std::vector<FileRef>& files) override;
   Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) override;
   Status updateNamespace(

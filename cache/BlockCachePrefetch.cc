@@ -107,28 +107,32 @@ EpochStats& BlockCacheImpl::epochLocked() {
   return log_.epochs.back();
 }
 
-uint64_t BlockCacheImpl::addPlan(const std::vector<FileRef>& files, uint64_t stream) {
+void BlockCacheImpl::planFiles(const std::vector<FileRef>& files, PlanOrder& order) {
   const uint64_t bs = opts_.blockSizeBytes;
-  std::vector<PolicyId> order;
-  order.reserve(files.size());  // at least one block per file
+  order.blocks.reserve(order.blocks.size() + files.size());  // at least one block per file
+  std::lock_guard<std::mutex> g(mu_);
+  for (const FileRef& f : files) {
+    for (uint64_t start = 0, no = 0; start < f.size; start += bs, ++no) {
+      const auto len = static_cast<uint32_t>(std::min(bs, f.size - start));
+      order.blocks.push_back(policyIdLocked(blockKey(f.key, no), f.etag, len));
+    }
+  }
+  order.files += files.size();
+}
+
+uint64_t BlockCacheImpl::publishPlan(PlanOrder order, uint64_t stream) {
   bool used = false;
   {
     std::lock_guard<std::mutex> g(mu_);
-    for (const FileRef& f : files) {
-      for (uint64_t start = 0, no = 0; start < f.size; start += bs, ++no) {
-        const auto len = static_cast<uint32_t>(std::min(bs, f.size - start));
-        order.push_back(policyIdLocked(blockKey(f.key, no), f.etag, len));
-      }
-    }
-    used = policy_->addPlan(order, stream);
+    used = policy_->addPlan(order.blocks, stream);
     if (used) {
       prefetchStats_.plans++;
-      prefetchStats_.plannedFiles += files.size();
-      prefetchStats_.plannedBlocks += order.size();
+      prefetchStats_.plannedFiles += order.files;
+      prefetchStats_.plannedBlocks += order.blocks.size();
     }
   }
   wakePrefetchers();
-  return used ? order.size() : 0;
+  return used ? order.blocks.size() : 0;
 }
 
 void BlockCacheImpl::discover(const std::vector<FileRef>& files) {

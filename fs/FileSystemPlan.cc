@@ -5,6 +5,7 @@
 // (a restricted FUSE ioctl carries at most 16 KiB) still publishes it as one plan.
 #include <malloc.h>
 
+#include <algorithm>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -18,6 +19,9 @@ namespace {
 
 // Unknown paths named in the log, at most.
 constexpr size_t kUnknownShown = 3;
+// Files resolved before their blocks are handed to the cache: a plan is never held whole as
+// FileRefs (~150 bytes each), and the cache's lock is taken per slice.
+constexpr size_t kResolveSlice = 4096;
 
 }  // namespace
 
@@ -56,8 +60,9 @@ Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
   }
   if (plan->lines() == 0) return PlanResult{};  // nothing sent since the last commit
   const uint64_t pathCount = plan->pathCount();
-  std::vector<cache::FileRef> files;
-  files.reserve(pathCount);
+  cache::BlockCache::PlanOrder order;
+  std::vector<cache::FileRef> files;  // one slice at a time
+  files.reserve(std::min<uint64_t>(pathCount, kResolveSlice));
   uint64_t unknown = 0;
   std::vector<std::string> shown;
   for (size_t i = 0; i < pathCount; ++i) {
@@ -74,12 +79,17 @@ Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
       continue;
     }
     files.push_back(cache::FileRef{std::string(path), std::move(info->etag), info->size});
+    if (files.size() == kResolveSlice) {
+      cache_.planFiles(files, order);
+      files.clear();
+    }
   }
-  plan.reset();  // the text goes before the cache and the policy build their copies
-  const uint64_t blocks = cache_.addPlan(files, f.stream);
-  const uint64_t fileCount = files.size();
+  cache_.planFiles(files, order);
   files = {};
-  // The text and the file list of a big plan were transient: hand the memory back to the
+  plan.reset();  // the text goes before the policy builds its copy
+  const uint64_t fileCount = order.files;
+  const uint64_t blocks = cache_.publishPlan(std::move(order), f.stream);
+  // The text and the block list of a big plan were transient: hand the memory back to the
   // system now (glibc keeps freed memory for reuse otherwise, and the daemon's RSS would stay
   // at the plan's peak). A few milliseconds once per plan.
   malloc_trim(0);
