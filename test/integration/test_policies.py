@@ -479,6 +479,8 @@ def test_plan_of_an_epoch_that_never_comes_is_discarded(small, mounter):
     assert not m.stats()["policy"]["plan_active"]
     log = m.log_file.read_text(errors="replace")
     assert log.count("plan epoch(s) discarded unread at epoch 3") == 1, m.log_tail()
+    out = run_cli("stats", m.mountpoint, check=True).stdout
+    assert "0 ignored by the policy, 1 discarded unread" in out, out
 
 
 def test_stats_text_shows_policy_prefetch_and_epochs(small, mounter):
