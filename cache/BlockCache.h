@@ -154,10 +154,24 @@ class BlockCache {
   // for that fetch instead of starting another. Call once; stopped by the destructor.
   virtual void startPrefetch(unsigned threads) = 0;
 
-  // Publishes the order in which a reader (`stream`: one per publisher) will read `files` in
-  // its coming epoch, all blocks of each file in order. Returns the number of blocks planned,
-  // or 0 when the policy does not use plans.
-  virtual uint64_t addPlan(const std::vector<FileRef>& files, uint64_t stream) = 0;
+  // A plan being built (planFiles): the cache's ids of its blocks in order, 8 bytes each.
+  struct PlanOrder {
+    std::vector<uint64_t> blocks;
+    uint64_t files = 0;
+  };
+  // Appends the blocks of `files` (all blocks of each file, in order) to `order`. Call it in
+  // slices: a plan of millions of files then never holds them all as FileRefs at once.
+  virtual void planFiles(const std::vector<FileRef>& files, PlanOrder& order) = 0;
+  // Publishes `order` as the order in which a reader (`stream`: one per publisher) will read
+  // in its coming epoch. Returns the number of blocks planned, or 0 when the policy does not
+  // use plans.
+  virtual uint64_t publishPlan(PlanOrder order, uint64_t stream) = 0;
+  // planFiles(files) and publishPlan in one call.
+  uint64_t addPlan(const std::vector<FileRef>& files, uint64_t stream) {
+    PlanOrder order;
+    planFiles(files, order);
+    return publishPlan(std::move(order), stream);
+  }
 
   // Listing-driven prefetch: `files` exist and the reader is reading their directory, so the
   // policy may prefetch their blocks before their first read (Policy::onDiscovered). Blocks

@@ -209,6 +209,7 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId 
     if (it != entries_.end() && it->second.id == id) {
       if (tell) {
         policy_->onAccess(pid);
+        notePlanDiscardsLocked();
       } else {
         policy_->onTouch(pid);  // a continued read: recency only
       }
@@ -258,7 +259,10 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
       cachedMeanwhile = true;
       return Status::ok();
     }
-    if (noteReadLocked(pid, br.inOffset)) policy_->onMiss(pid);
+    if (noteReadLocked(pid, br.inOffset)) {
+      policy_->onMiss(pid);
+      notePlanDiscardsLocked();
+    }
     auto it = flights_.find(flightKey);
     if (it != flights_.end()) {
       flight = it->second;

@@ -84,7 +84,8 @@ class BlockCacheImpl final : public BlockCache {
   CacheStats stats() const override;
   std::string policyName() const override;
   void startPrefetch(unsigned threads) override;
-  uint64_t addPlan(const std::vector<FileRef>& files, uint64_t stream) override;
+  void planFiles(const std::vector<FileRef>& files, PlanOrder& order) override;
+  uint64_t publishPlan(PlanOrder order, uint64_t stream) override;
   void discover(const std::vector<FileRef>& files) override;
   Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) override;
   Status updateNamespace(
@@ -220,6 +221,8 @@ class BlockCacheImpl final : public BlockCache {
   // A read of block `pid` (hit or miss) for the stats clock and the policy; returns whether
   // the policy should be told (repeats of a block within a few reads are not: see the .cc).
   bool noteReadLocked(PolicyId pid, uint64_t inOffset);
+  // Logs plan epochs the policy dropped unread since the last call (once each).
+  void notePlanDiscardsLocked();
   // Counts a block read served from the origin (misses_, missBytes_, the epoch's counters).
   void countMiss(uint64_t bytes);
   // Counts `bytes` fetched from the origin.
@@ -270,6 +273,7 @@ class BlockCacheImpl final : public BlockCache {
   std::vector<Known> known_;                        // policy id - 1 -> block
   policy::EpochAware clock_{{.prefetchCandidates = false}};  // the epoch clock for stats
   uint64_t readSeq_ = 0;                            // reads reported, for the repeat filter
+  uint64_t plansDiscarded_ = 0;                     // policy_->plansDiscarded() as last logged
   EpochLog log_;
   PrefetchStats prefetchStats_;  // also counts discovered files and blocks
   uint64_t allocated_ = 0;

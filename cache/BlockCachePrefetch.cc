@@ -80,8 +80,20 @@ bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset) {
   if (repeat) return false;
   const uint64_t before = clock_.epoch();
   clock_.onMiss(pid);
-  if (clock_.epoch() != before) wakePrefetchers();  // every unread block is a candidate again
+  if (clock_.epoch() != before) {
+    policy_->onReaderEpoch(clock_.epoch());  // plans the reader did not begin may expire
+    wakePrefetchers();                       // every unread block is a candidate again
+  }
   return true;
+}
+
+void BlockCacheImpl::notePlanDiscardsLocked() {
+  const uint64_t n = policy_->plansDiscarded();
+  if (n == plansDiscarded_) return;
+  spdlog::info("{} plan epoch(s) discarded unread at epoch {}: too old, or the reader does not "
+               "follow them ({} in all)",
+               n - plansDiscarded_, clock_.epoch(), n);
+  plansDiscarded_ = n;
 }
 
 EpochStats& BlockCacheImpl::epochLocked() {
@@ -95,27 +107,32 @@ EpochStats& BlockCacheImpl::epochLocked() {
   return log_.epochs.back();
 }
 
-uint64_t BlockCacheImpl::addPlan(const std::vector<FileRef>& files, uint64_t stream) {
+void BlockCacheImpl::planFiles(const std::vector<FileRef>& files, PlanOrder& order) {
   const uint64_t bs = opts_.blockSizeBytes;
-  std::vector<PolicyId> order;
+  order.blocks.reserve(order.blocks.size() + files.size());  // at least one block per file
+  std::lock_guard<std::mutex> g(mu_);
+  for (const FileRef& f : files) {
+    for (uint64_t start = 0, no = 0; start < f.size; start += bs, ++no) {
+      const auto len = static_cast<uint32_t>(std::min(bs, f.size - start));
+      order.blocks.push_back(policyIdLocked(blockKey(f.key, no), f.etag, len));
+    }
+  }
+  order.files += files.size();
+}
+
+uint64_t BlockCacheImpl::publishPlan(PlanOrder order, uint64_t stream) {
   bool used = false;
   {
     std::lock_guard<std::mutex> g(mu_);
-    for (const FileRef& f : files) {
-      for (uint64_t start = 0, no = 0; start < f.size; start += bs, ++no) {
-        const auto len = static_cast<uint32_t>(std::min(bs, f.size - start));
-        order.push_back(policyIdLocked(blockKey(f.key, no), f.etag, len));
-      }
-    }
-    used = policy_->addPlan(order, stream);
+    used = policy_->addPlan(order.blocks, stream);
     if (used) {
       prefetchStats_.plans++;
-      prefetchStats_.plannedFiles += files.size();
-      prefetchStats_.plannedBlocks += order.size();
+      prefetchStats_.plannedFiles += order.files;
+      prefetchStats_.plannedBlocks += order.blocks.size();
     }
   }
   wakePrefetchers();
-  return used ? order.size() : 0;
+  return used ? order.blocks.size() : 0;
 }
 
 void BlockCacheImpl::discover(const std::vector<FileRef>& files) {

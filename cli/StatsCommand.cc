@@ -41,9 +41,9 @@ void printPolicy(const nlohmann::json& s) {
                            num(f, "declined"), num(f, "failed"));
   if (num(pl, "published") + num(pl, "rejected") > 0) {
     std::cout << fmt::format("plans   {} published ({} paths, {} unknown), {} rejected, "
-                             "{} ignored by the policy\n",
+                             "{} ignored by the policy, {} discarded unread\n",
                              num(pl, "published"), num(pl, "paths"), num(pl, "unknown_paths"),
-                             num(pl, "rejected"), num(pl, "ignored"));
+                             num(pl, "rejected"), num(pl, "ignored"), num(pl, "discarded"));
   }
   const auto& epochs = s.value("epochs", nlohmann::json::array());
   if (epochs.empty()) return;

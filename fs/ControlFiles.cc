@@ -81,6 +81,7 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
       {"unknown_paths", ctx.plans.unknownPaths},
       {"rejected", ctx.plans.rejected},
       {"ignored", ctx.plans.ignored},
+      {"discarded", c.policy.plansDiscarded},
       {"planned_files", c.prefetch.plannedFiles},
       {"planned_blocks", c.prefetch.plannedBlocks},
   };

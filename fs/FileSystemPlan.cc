@@ -3,6 +3,9 @@
 // A plan is published only by an explicit commit, never by close: a client that dies half
 // way through sending one leaves nothing behind, and a client that sends it in many chunks
 // (a restricted FUSE ioctl carries at most 16 KiB) still publishes it as one plan.
+#include <malloc.h>
+
+#include <algorithm>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -16,6 +19,9 @@ namespace {
 
 // Unknown paths named in the log, at most.
 constexpr size_t kUnknownShown = 3;
+// Files resolved before their blocks are handed to the cache: a plan is never held whole as
+// FileRefs (~150 bytes each), and the cache's lock is taken per slice.
+constexpr size_t kResolveSlice = 4096;
 
 }  // namespace
 
@@ -53,12 +59,14 @@ Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
     return st;
   }
   if (plan->lines() == 0) return PlanResult{};  // nothing sent since the last commit
-  const std::vector<std::string>& paths = plan->paths();
-  std::vector<cache::FileRef> files;
-  files.reserve(paths.size());
+  const uint64_t pathCount = plan->pathCount();
+  cache::BlockCache::PlanOrder order;
+  std::vector<cache::FileRef> files;  // one slice at a time
+  files.reserve(std::min<uint64_t>(pathCount, kResolveSlice));
   uint64_t unknown = 0;
   std::vector<std::string> shown;
-  for (const std::string& path : paths) {
+  for (size_t i = 0; i < pathCount; ++i) {
+    const std::string_view path = plan->path(i);
     // Plan paths are checked to be plain relative paths: they are origin keys as they are.
     auto info = ns_.stat(path);
     if (!info.isOk() || info->type != origin::EntryType::kFile) {
@@ -70,14 +78,26 @@ Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
       }
       continue;
     }
-    files.push_back(cache::FileRef{path, info->etag, info->size});
+    files.push_back(cache::FileRef{std::string(path), std::move(info->etag), info->size});
+    if (files.size() == kResolveSlice) {
+      cache_.planFiles(files, order);
+      files.clear();
+    }
   }
-  const uint64_t blocks = cache_.addPlan(files, f.stream);
-  const bool ignored = blocks == 0 && !files.empty();
+  cache_.planFiles(files, order);
+  files = {};
+  plan.reset();  // the text goes before the policy builds its copy
+  const uint64_t fileCount = order.files;
+  const uint64_t blocks = cache_.publishPlan(std::move(order), f.stream);
+  // The text and the block list of a big plan were transient: hand the memory back to the
+  // system now (glibc keeps freed memory for reuse otherwise, and the daemon's RSS would stay
+  // at the plan's peak). A few milliseconds once per plan.
+  malloc_trim(0);
+  const bool ignored = blocks == 0 && fileCount > 0;
   {
     std::lock_guard<std::mutex> g(planMu_);
     plans_.published++;
-    plans_.paths += paths.size();
+    plans_.paths += pathCount;
     plans_.unknownPaths += unknown;
     if (ignored) plans_.ignored++;
   }
@@ -85,18 +105,18 @@ Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
   for (const std::string& s : shown) unknownText += (unknownText.empty() ? "" : ", ") + s;
   if (unknown > 0) {
     spdlog::warn("plan from pid {}: {} of {} paths skipped as unknown, e.g. {}", f.stream,
-                 unknown, paths.size(), unknownText);
+                 unknown, pathCount, unknownText);
   }
   if (ignored) {
     spdlog::info("plan from pid {} ({} files) ignored: policy '{}' does not use plans",
-                 f.stream, files.size(), cache_.policyName());
+                 f.stream, fileCount, cache_.policyName());
   } else {
-    spdlog::info("plan from pid {}: {} files, {} blocks", f.stream, files.size(), blocks);
+    spdlog::info("plan from pid {}: {} files, {} blocks", f.stream, fileCount, blocks);
   }
   PlanResult r;
-  r.paths = paths.size();
+  r.paths = pathCount;
   r.unknownPaths = unknown;
-  r.files = files.size();
+  r.files = fileCount;
   r.blocks = blocks;
   r.ignored = ignored ? 1 : 0;
   return r;

@@ -79,8 +79,16 @@ Status PlanParser::parseLine(std::string_view line) {
     const std::string shown = printable(line.substr(0, 200));
     return invalid("line " + std::to_string(line_) + " ('" + shown + "'): " + st.message());
   }
-  paths_.emplace_back(line);
+  text_.append(line);
+  ends_.push_back(static_cast<uint32_t>(text_.size()));
   return Status::ok();
+}
+
+std::vector<std::string> PlanParser::paths() const {
+  std::vector<std::string> out;
+  out.reserve(pathCount());
+  for (size_t i = 0; i < pathCount(); ++i) out.emplace_back(path(i));
+  return out;
 }
 
 Status PlanParser::feed(std::string_view data) {

@@ -30,14 +30,23 @@ class PlanParser {
   // Parses a last line without "\n".
   Status finish();
 
-  const std::vector<std::string>& paths() const { return paths_; }
+  // The paths parsed so far, in order. Kept in one buffer (the text of the plan's paths plus 4
+  // bytes each: a vector of strings cost ~40 bytes more per path, plus malloc's rounding).
+  size_t pathCount() const { return ends_.size(); }
+  std::string_view path(size_t i) const {
+    const uint32_t begin = i == 0 ? 0 : ends_[i - 1];
+    return std::string_view(text_).substr(begin, ends_[i] - begin);
+  }
+  // Copies of all of them (tests).
+  std::vector<std::string> paths() const;
   uint64_t lines() const { return line_; }
   bool failed() const { return !error_.isOk(); }
 
  private:
   Status parseLine(std::string_view line);
 
-  std::vector<std::string> paths_;
+  std::string text_;            // the paths, back to back
+  std::vector<uint32_t> ends_;  // where each ends in text_ (kMaxPlanBytes < 4 GiB)
   std::string partial_;  // an unfinished last line
   uint64_t line_ = 0;    // lines parsed so far
   uint64_t bytes_ = 0;

@@ -77,6 +77,7 @@ PolicyInfo EpochWithPlans::info() const {
   PolicyInfo plan = planned_.info();
   pi.epoch = passive_.epoch();
   pi.activePlans = plan.activePlans;
+  pi.plansDiscarded = plan.plansDiscarded;
   pi.planRemaining = plan.planRemaining;
   pi.planActive = planActive();
   return pi;

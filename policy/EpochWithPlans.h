@@ -39,6 +39,8 @@ class EpochWithPlans final : public Policy {
   void onDiscovered(BlockId id) override { passive_.onDiscovered(id); }
   void onEpoch(uint64_t epoch) override { passive_.onEpoch(epoch); }
   void onReadersWaiting(unsigned readers) override { planned_.onReadersWaiting(readers); }
+  void onReaderEpoch(uint64_t epoch) override { planned_.onReaderEpoch(epoch); }
+  uint64_t plansDiscarded() const override { return planned_.plansDiscarded(); }
   std::optional<BlockId> nextPrefetch(uint64_t freeBytes) override;
   bool shouldAdmitPrefetch(BlockId id, uint64_t bytes, uint64_t bytesToFree) override;
   void onPrefetched(BlockId id, uint64_t bytes) override;

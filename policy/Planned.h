@@ -24,8 +24,24 @@
 // reader is past half of it, and its k-th plan after that joins the epoch after its previous
 // one when that is the newest, else starts a new one. Merging rewrites only positions after
 // the cursor. Memory: the plan epochs
-// not yet consumed (one entry per planned read; an epoch is dropped once the reader is past
-// it by more than the reorder window) plus one entry per planned block.
+// not yet consumed (16 bytes per planned read: the block and the position of its next read;
+// an epoch is dropped once the reader is past it by more than the reorder window) plus one
+// map entry (~40 bytes) per planned block.
+//
+// Expiry: plans for epochs that will not come are dropped. Each plan epoch remembers the
+// reader's epoch (onReaderEpoch: the cache's epoch clock) when it was published. A plan epoch
+// is *begun* once a read has consumed one of its positions. Two rules drop plan epochs not
+// begun, with all their positions: they stop being prefetch candidates and stop protecting
+// cached blocks from eviction (counted in plansDiscarded()):
+//   - too old: once the reader is in epoch publish + 2 (and has made kExpiryReads reads in it,
+//     so that its first reads can begin a plan published for it: the clock sees the read that
+//     starts an epoch before the plan does), a plan epoch published in `publish` and not begun
+//     is dropped;
+//   - not followed: a plan epoch is begun only by a read within `reorderWindow` of its first
+//     position (a reader following it starts at its start). A read deeper into the next plan
+//     epoch (every earlier one read through) is a "stray": after `strayReads` of them before
+//     any read begins it, the reader is reading these blocks in another order (a new job
+//     without plans after one that planned ahead) and the plan epoch is dropped.
 //
 // Not thread-safe (see Policy.h).
 #pragma once
@@ -51,11 +67,16 @@ struct PlannedOptions {
   // Prefetch only blocks needed within this many reads of the cursor; 0 = no limit. A
   // DataLoader-queue-deep window captures little (ARCHITECTURE.md). Default: 0.
   uint64_t lookahead = 0;
+  // Stray reads (see Expiry above) after which the next plan epoch, not begun, is dropped. A
+  // following reader's first reads land within the reorder window. Default: 64.
+  uint64_t strayReads = 64;
 };
 
 class Planned final : public Policy {
  public:
   static constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
+  // Reads into a reader epoch before plans published two epochs earlier expire.
+  static constexpr uint64_t kExpiryReads = 16;
 
   Planned() : Planned(PlannedOptions{}) {}
   explicit Planned(const PlannedOptions& opts) : opts_(opts) {}
@@ -88,6 +109,8 @@ class Planned final : public Policy {
   // planned epoch of 8 reader threads otherwise had 8 requests in flight instead of 16, and
   // took 1.6x as long as the same epoch without a plan.
   void onReadersWaiting(unsigned readers) override { lead_ = readers; }
+  void onReaderEpoch(uint64_t epoch) override;
+  uint64_t plansDiscarded() const override { return discarded_; }
 
   // Plan position of the next expected read.
   uint64_t cursor() const { return cursor_; }
@@ -113,16 +136,31 @@ class Planned final : public Policy {
   std::optional<Farthest> farthest();
   void rebuildHeap();
   void dropConsumedEpochs();
+  // Drops the plan epochs not begun that were published two reader epochs ago or earlier.
+  void expireOld();
+  // Drops retained plan epochs [first, last) (indices into starts_), none of them begun.
+  void discardEpochs(size_t first, size_t last);
   void appendEpoch(const std::vector<BlockId>& order);
   // Interleaves `order` into the newest plan epoch from max(cursor, its start) on.
   void mergeIntoLast(const std::vector<BlockId>& order);
 
   PlannedOptions opts_;
+  // The upcoming planned positions of a block: head, then next_[head - seqBase_], ..., tail.
+  struct Uses {
+    uint64_t head;
+    uint64_t tail;
+  };
+  // Appends a planned read of `id` at position planLength().
+  void pushUse(BlockId id);
+  // Removes every planned read from position `from` on (none consumed).
+  void truncate(uint64_t from);
+
   std::deque<BlockId> seq_;      // planned reads from position seqBase_ on, in order
+  std::deque<uint64_t> next_;    // parallel to seq_: the block's next planned position, or kNever
   uint64_t seqBase_ = 0;
   std::deque<uint64_t> starts_;  // first position of each retained plan epoch
   size_t startsBase_ = 0;        // index of the plan epoch starts_[0] begins
-  std::unordered_map<BlockId, std::deque<uint64_t>> uses_;  // upcoming positions per block
+  std::unordered_map<BlockId, Uses> uses_;  // blocks with upcoming positions
   std::unordered_set<BlockId> cached_;
   std::unordered_set<BlockId> inFlight_;
   std::unordered_set<BlockId> failed_;  // prefetches the origin refused
@@ -138,6 +176,13 @@ class Planned final : public Policy {
   std::unordered_map<uint64_t, size_t> streamEpoch_;
   // Per retained plan epoch (parallel to starts_): the streams merged into it.
   std::deque<std::vector<uint64_t>> epochStreams_;
+  // Per retained plan epoch (parallel to starts_): the reader's epoch when it was published.
+  std::deque<uint64_t> publishedAt_;
+  uint64_t readerEpoch_ = 1;    // onReaderEpoch
+  uint64_t readsInEpoch_ = 0;   // reads observed since it last moved
+  bool expiryDue_ = false;      // the reader epoch moved: expireOld() after kExpiryReads
+  uint64_t strayReads_ = 0;     // stray reads into the next plan epoch (see Expiry)
+  uint64_t discarded_ = 0;      // plan epochs dropped unread
 };
 
 }  // namespace epochfs::policy

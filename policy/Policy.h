@@ -40,6 +40,7 @@ using BlockId = uint64_t;
 struct PolicyInfo {
   uint64_t epoch = 0;           // current epoch as the policy sees it (0: no notion of epochs)
   uint64_t activePlans = 0;     // plan epochs published and not yet read through
+  uint64_t plansDiscarded = 0;  // plan epochs dropped unread (see Planned.h, "Expiry")
   uint64_t planRemaining = 0;   // planned reads not yet observed
   uint64_t prefetchQueue = 0;   // blocks the policy would prefetch now (candidates)
   uint64_t prefetchInFlight = 0;
@@ -93,6 +94,10 @@ class Policy {
   // Policies that detect boundaries themselves need not be told. Smaller or equal numbers
   // than the current epoch are ignored.
   virtual void onEpoch(uint64_t /*epoch*/) {}
+  // The cache's epoch clock (the one behind the per-epoch stats, numbered from 1) moved to
+  // `epoch`: told by the cache on every boundary it detects, for every policy. A policy with
+  // plans expires those the reader did not begin (Planned.h). Default: nothing.
+  virtual void onReaderEpoch(uint64_t /*epoch*/) {}
 
   // The next block worth fetching ahead of the reader, or nullopt for none now. `freeBytes`
   // is the room the cache has without evicting anything. The block is then "in flight" until
@@ -123,6 +128,10 @@ class Policy {
   virtual bool addPlan(const std::vector<BlockId>& /*order*/, uint64_t /*stream*/) {
     return false;
   }
+
+  // Plan epochs dropped unread so far (PolicyInfo::plansDiscarded), cheap enough for every
+  // read: the cache logs each discard once.
+  virtual uint64_t plansDiscarded() const { return 0; }
 
   // Counters for stats; cheap (O(1)).
   virtual PolicyInfo info() const { return {}; }

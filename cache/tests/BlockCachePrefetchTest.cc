@@ -332,6 +332,35 @@ TEST_F(BlockCachePrefetchTest, PerEpochCountersAddUpToTheGlobalOnes) {
   EXPECT_GT(s.epochs.back().hits, 0u);
 }
 
+// A job planned one epoch ahead (files 0-99, then 100-149) and stopped after the first; a new
+// job reads files 0-99 again without plans. The cache tells the policy its clock's epochs, so
+// the second plan, published in epoch 1 and not begun, is dropped in epoch 3.
+TEST_F(BlockCachePrefetchTest, APlanNotReadByTheEpochAfterNextIsDiscarded) {
+  constexpr size_t kFiles = 150;
+  makeFiles(kFiles);
+  auto cache = openEpoch();
+  ASSERT_TRUE(cache);
+  std::vector<size_t> first(100);
+  std::vector<size_t> ahead(50);
+  for (size_t i = 0; i < first.size(); ++i) first[i] = i;
+  for (size_t i = 0; i < ahead.size(); ++i) ahead[i] = 100 + i;
+  ASSERT_EQ(cache->addPlan(refs(first), 1), first.size());
+  ASSERT_EQ(cache->addPlan(refs(ahead), 1), ahead.size());
+  EXPECT_EQ(cache->stats().policy.activePlans, 2u);
+  for (size_t i : first) ASSERT_NO_FATAL_FAILURE(readFile(*cache, i));
+  EXPECT_EQ(cache->stats().policy.activePlans, 1u);
+  std::mt19937_64 rng(3);
+  for (uint64_t pass = 2; pass <= 3; ++pass) {
+    std::shuffle(first.begin(), first.end(), rng);
+    for (size_t i : first) ASSERT_NO_FATAL_FAILURE(readFile(*cache, i));
+    const CacheStats s = cache->stats();
+    ASSERT_EQ(s.epoch, pass);
+    EXPECT_EQ(s.policy.activePlans, pass == 2 ? 1u : 0u) << "epoch " << pass;
+    EXPECT_EQ(s.policy.plansDiscarded, pass == 2 ? 0u : 1u) << "epoch " << pass;
+    EXPECT_EQ(s.policy.planActive, pass == 2) << "epoch " << pass;
+  }
+}
+
 // Prefetch fills a warm cache with the plan's first blocks, and keeps ahead of a reader that
 // waits for it: every read is a hit and every block is fetched once.
 //

@@ -174,6 +174,39 @@ TEST(PlannedTest, SecondReadInAnEpochDoesNotJumpToTheNextEpoch) {
   EXPECT_EQ(p.cursor(), 41u);
 }
 
+// Each block's upcoming positions are a chain through the plan (Planned.cc): skipped
+// positions, dropped epochs and a merge that cuts a chain in the middle must all leave the
+// next use right.
+TEST(PlannedTest, NextUsesSurviveSkipsDroppedEpochsAndMerges) {
+  PlannedOptions o;
+  o.reorderWindow = 2;
+  Planned p(o);
+  p.addPlan({1, 2, 3, 4, 5, 6}, 1);        // positions 0-5
+  p.addPlan({7, 8, 9, 10, 11, 12}, 1);     // 6-11
+  p.addPlan({3, 11, 14, 15, 16, 17}, 1);   // 12-17: blocks 3 and 11 again
+  for (BlockId id : {1, 2, 4, 5, 6}) p.onMiss(id);  // 3 skipped
+  EXPECT_EQ(p.cursor(), 6u);
+  for (BlockId id : {7, 8, 9, 10, 12}) p.onMiss(id);  // 11 skipped
+  EXPECT_EQ(p.cursor(), 12u);
+  EXPECT_EQ(p.retainedPlan(), 12u) << "the first epoch went, with block 3's skipped position";
+  EXPECT_EQ(p.nextUse(3), 12u);
+  EXPECT_EQ(p.nextUse(11), 10u) << "within the reorder window: may still be read";
+  // A second publisher joins the last epoch from the cursor on (interleaved 2:1): block 11's
+  // chain is cut after 10 and grows again, block 3's is rebuilt.
+  p.addPlan({21, 3, 22}, 2);
+  EXPECT_EQ(p.planLength(), 21u);
+  EXPECT_EQ(p.nextUse(11), 10u);
+  EXPECT_EQ(p.nextUse(3), 12u);
+  p.onMiss(3);
+  EXPECT_EQ(p.cursor(), 13u);
+  EXPECT_EQ(p.nextUse(11), 14u);
+  EXPECT_EQ(p.nextUse(3), 16u);
+  p.onMiss(3);
+  EXPECT_EQ(p.cursor(), 17u);
+  EXPECT_EQ(p.nextUse(3), Planned::kNever);
+  EXPECT_EQ(p.nextUse(22), 19u);
+}
+
 TEST(PlannedTest, ConsumedPlanEpochsAreDropped) {
   EpochTrace trace = makeEpochTrace(100, 40, 2);
   PlannedOptions o;

@@ -457,6 +457,32 @@ def read_in_order(mountpoint: Path, rels, expect: dict[str, bytes]) -> list[str]
     return bad
 
 
+def test_plan_of_an_epoch_that_never_comes_is_discarded(small, mounter):
+    """A job planned one epoch ahead and stopped: the plan it published for the next epoch is
+    dropped once the reader, reading without plans, is two epochs past its publication."""
+    m = mounter(small.root, args=mount_args("epoch"))
+    order = sorted(small.files)
+    read, never = order[:30], order[30:]
+    epochfs.publish_plan(m.mountpoint, read)
+    epochfs.publish_plan(m.mountpoint, never)  # plan_ahead=1: the next epoch's order too
+    assert m.stats()["policy"]["active_plans"] == 2
+    assert read_in_order(m.mountpoint, read, small.files) == []
+    rng = random.Random(5)
+    for epoch in (2, 3):
+        shuffled = read[:]
+        rng.shuffle(shuffled)
+        assert read_in_order(m.mountpoint, shuffled, small.files) == []
+        s = m.stats()
+        assert s["epochs"][-1]["epoch"] == epoch, s["epochs"]
+        assert s["policy"]["active_plans"] == (1 if epoch == 2 else 0), s["policy"]
+        assert s["plans"]["discarded"] == (0 if epoch == 2 else 1), s["plans"]
+    assert not m.stats()["policy"]["plan_active"]
+    log = m.log_file.read_text(errors="replace")
+    assert log.count("plan epoch(s) discarded unread at epoch 3") == 1, m.log_tail()
+    out = run_cli("stats", m.mountpoint, check=True).stdout
+    assert "0 ignored by the policy, 1 discarded unread" in out, out
+
+
 def test_stats_text_shows_policy_prefetch_and_epochs(small, mounter):
     m = mounter(small.root, args=mount_args("epoch", "--prefetch-threads", "3"))
     order = sorted(small.files)
