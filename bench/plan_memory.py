@@ -26,6 +26,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench", "harness"))
 sys.path.insert(0, os.path.join(ROOT, "python"))
+from dataset import many_files  # noqa: E402
 from systems import proc_mem  # noqa: E402
 
 import epochfs  # noqa: E402
@@ -36,18 +37,7 @@ NAME = "sample_{:08d}_with_a_name_as_long_as_real_ones.jpeg"
 
 def generate(src: str, n: int) -> list[str]:
     rels = [f"class_{i // 1000:05d}/" + NAME.format(i) for i in range(n)]
-    marker = os.path.join(src, ".complete")
-    if os.path.exists(marker) and open(marker).read() == str(n):
-        return rels
-    shutil.rmtree(src, ignore_errors=True)
-    for i, rel in enumerate(rels):
-        path = os.path.join(src, rel)
-        if i % 1000 == 0:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(b"x")
-    with open(marker, "w") as f:
-        f.write(str(n))
+    many_files(src, rels, lambda i: b"x", str(n))
     return rels
 
 

@@ -24,6 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness"))
+from dataset import many_files  # noqa: E402
 from systems import proc_mem  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,18 +37,7 @@ def content(i: int, size: int) -> bytes:
 
 def generate(src: str, n: int, size: int) -> list[str]:
     rels = [f"c{i // 1000:04d}/f{i:07d}.bin" for i in range(n)]
-    marker = os.path.join(src, ".complete")
-    if os.path.exists(marker) and open(marker).read() == f"{n} {size}":
-        return rels
-    shutil.rmtree(src, ignore_errors=True)
-    for i, rel in enumerate(rels):
-        path = os.path.join(src, rel)
-        if i % 1000 == 0:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(content(i, size))
-    with open(marker, "w") as f:
-        f.write(f"{n} {size}")
+    many_files(src, rels, lambda i: content(i, size), f"{n} {size}")
     return rels
 
 

@@ -42,6 +42,24 @@ class Dataset:
         return sum((f.size + 4095) // 4096 * 4096 for f in self.files)
 
 
+def many_files(src: str, rels: list[str], content, stamp: str) -> None:
+    """Writes content(i) to src/rels[i] for a tree of many small files in folders of 1,000
+    (bench/rss_scale.py, bench/plan_memory.py), unless src holds a tree made with the same
+    `stamp` already (kept between runs: writing 10^5 files takes a while)."""
+    marker = os.path.join(src, ".complete")
+    if os.path.exists(marker) and open(marker).read() == stamp:
+        return
+    shutil.rmtree(src, ignore_errors=True)
+    for i, rel in enumerate(rels):
+        path = os.path.join(src, rel)
+        if i % 1000 == 0:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(content(i))
+    with open(marker, "w") as f:
+        f.write(stamp)
+
+
 def _write(path: str, rng: random.Random, size: int) -> tuple[str, int]:
     h = hashlib.sha256()
     crc = 0
