@@ -10,6 +10,7 @@
 #include <system_error>
 #include <vector>
 
+#include "common/Paths.h"
 #include "config/Checks.h"
 #include "config/ConfigLoader.h"
 #include "config/Options.h"
@@ -79,17 +80,6 @@ void checkPath(Problems& problems, std::string_view key, std::string& path) {
   if (!path.empty()) problems.add(key, makeAbsolute(path));
 }
 
-// The path with every symlink resolved: weakly_canonical, so a part that does not exist yet
-// stays as written. If that fails (a dead FUSE mount answers ENOTCONN), the lexical path: the
-// comparison is then as good as the paths given, and the mount command names the dead mount.
-std::string resolved(const std::string& path) {
-  std::error_code ec;
-  std::string out = fs::weakly_canonical(fs::path(path), ec).string();
-  if (ec || out.empty()) return path;
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
-  return out;
-}
-
 // A path given and the same path resolved: "'/a'" or "'/a' (resolved: '/b')".
 struct Place {
   std::string given;
@@ -99,7 +89,7 @@ struct Place {
   }
 };
 
-Place place(const std::string& path) { return Place{path, resolved(path)}; }
+Place place(const std::string& path) { return Place{path, resolvedPath(path)}; }
 
 // Paths that must not overlap, compared with symlinks resolved, since a link reaches the same
 // directory as its target:

@@ -157,17 +157,13 @@ Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags, uint
   if (!info.isOk()) return info.status();
   if (info->type != origin::EntryType::kFile) return Status(Code::kIsDirectory, node->key);
   f->keepCache = info->etag == node->info.etag;
-  if (f->keepCache && !info->sameAccess(node->info)) {
-    // Same bytes, other permissions (a chmod or chown at the origin): the kernel's cached
-    // attributes, which its permission checks use, must go.
+  if (!f->keepCache || !info->sameAccess(node->info)) {
+    // Other bytes, or other permissions (a chmod or chown at the origin). Without keep_cache
+    // the kernel drops its pages of the file, but not its attributes: a reader going from
+    // open() straight to read() (dd, os.read) would be cut at the old size, and permission
+    // checks would use the old mode, for up to fuse.attr_timeout. Invalidated, the kernel
+    // asks getattr again.
     inodes_.update(ino, *info);
-    if (notifier_ != nullptr) notifier_->invalidateInode(ino);
-  }
-  if (!f->keepCache) {
-    inodes_.update(ino, *info);
-    // Without keep_cache the kernel drops its pages of the file, but not its attributes: a
-    // reader going from open() straight to read() (dd, os.read) would be cut at the old size,
-    // which the kernel trusts for up to fuse.attr_timeout. Invalidated, the read asks getattr.
     if (notifier_ != nullptr) notifier_->invalidateInode(ino);
   }
   f->file = cache::FileRef{node->key, info->etag, info->size};

@@ -14,18 +14,10 @@
 #include <filesystem>
 #include <system_error>
 
+#include "common/Paths.h"
+
 namespace epochfs::fs {
 namespace {
-
-// Symlinks resolved as far as the path exists; the lexical path if that fails (a dead FUSE
-// mount answers ENOTCONN, and must still get the same lock as when it was mounted).
-std::string resolved(const std::string& mountpoint) {
-  std::error_code ec;
-  std::string out = std::filesystem::weakly_canonical(mountpoint, ec).string();
-  if (ec || out.empty()) out = std::filesystem::path(mountpoint).lexically_normal().string();
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
-  return out;
-}
 
 // FNV-1a: stable across builds and runs (std::hash is not promised to be), so every epochfs
 // binary agrees on the file of a mountpoint. A path can be longer than a file name may be,
@@ -74,7 +66,7 @@ std::vector<std::string> MountpointLock::defaultDirs() {
 
 Result<MountpointLock> MountpointLock::acquire(const std::string& mountpoint,
                                                const std::vector<std::string>& dirs) {
-  const std::string real = resolved(mountpoint);
+  const std::string real = resolvedPath(mountpoint);
   char name[32];
   std::snprintf(name, sizeof name, "%016llx.lock",
                 static_cast<unsigned long long>(fnv1a(real)));

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from epochfs_testlib import (CMD_TIMEOUT, KiB, daemon_pids_for, epochfs_bin, fuse_mounts,
-                             is_mounted, read_stats, run_cli)
+from epochfs_testlib import (CMD_TIMEOUT, KiB, daemon_pids_for, epochfs_bin, force_unmount,
+                             fuse_mounts, is_mounted, read_stats, run_cli)
 
 
 def refused(res: subprocess.CompletedProcess, *needles: str) -> None:
@@ -26,12 +26,22 @@ def mount_cmd(source, mnt, cache, log, *extra) -> list[str]:
             "--cache-size", "64MiB", *map(str, extra)]
 
 
+def try_mount(source, mnt, cache, log, *extra) -> subprocess.CompletedProcess:
+    """A mount that should be refused. Should it mount after all (the test then fails), it is
+    unmounted first, so that a failing test leaves no mount (a mount over its own source
+    would hang every later test that touched it)."""
+    res = run_cli(*mount_cmd(source, mnt, cache, log, *extra))
+    if res.returncode == 0:
+        force_unmount(mnt)
+    return res
+
+
 # --- F3: the mountpoint and a directory source must not overlap -----------------------------
 
 
 def test_mountpoint_equal_to_the_source_is_refused(dataset, tmp_path):
     ds = dataset({"a.bin": 10 * KiB})
-    res = run_cli(*mount_cmd(ds.root, ds.root, tmp_path / "cache", tmp_path / "log"))
+    res = try_mount(ds.root, ds.root, tmp_path / "cache", tmp_path / "log")
     refused(res, f"'{ds.root}' is origin.source '{ds.root}'", "deadlock")
     assert not is_mounted(ds.root)
     assert not daemon_pids_for(ds.root)
@@ -41,7 +51,7 @@ def test_mountpoint_reached_through_a_symlink_to_the_source_is_refused(dataset, 
     ds = dataset({"a.bin": 10 * KiB})
     link = tmp_path / "link"
     link.symlink_to(ds.root)
-    res = run_cli(*mount_cmd(ds.root, link, tmp_path / "cache", tmp_path / "log"))
+    res = try_mount(ds.root, link, tmp_path / "cache", tmp_path / "log")
     refused(res, f"'{link}' (resolved: '{ds.root}') is origin.source")
     assert not is_mounted(ds.root) and not is_mounted(link)
 
@@ -50,7 +60,7 @@ def test_mountpoint_inside_the_source_is_refused(dataset, tmp_path):
     ds = dataset({"a.bin": 10 * KiB})
     inner = ds.root / "mnt"
     inner.mkdir()
-    res = run_cli(*mount_cmd(ds.root, inner, tmp_path / "cache", tmp_path / "log"))
+    res = try_mount(ds.root, inner, tmp_path / "cache", tmp_path / "log")
     refused(res, f"MOUNTPOINT: '{inner}' is inside origin.source '{ds.root}'", "endless tree")
     assert not is_mounted(inner)
 
@@ -58,7 +68,7 @@ def test_mountpoint_inside_the_source_is_refused(dataset, tmp_path):
 def test_source_inside_the_mountpoint_is_refused(dataset, tmp_path):
     ds = dataset({"a.bin": 10 * KiB})
     outer = ds.root.parent
-    res = run_cli(*mount_cmd(ds.root, outer, tmp_path / "cache", tmp_path / "log"))
+    res = try_mount(ds.root, outer, tmp_path / "cache", tmp_path / "log")
     # The cache dir is inside that mountpoint too: both are named.
     refused(res, f"origin.source: '{ds.root}' is inside the mountpoint '{outer}'", "hide it")
     assert not is_mounted(outer)
@@ -74,7 +84,7 @@ def test_cache_dir_through_a_symlink_into_the_source_is_refused(dataset, tmp_pat
     link.symlink_to(ds.root / "blocks")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    res = run_cli(*mount_cmd(ds.root, mnt, link, tmp_path / "log"))
+    res = try_mount(ds.root, mnt, link, tmp_path / "log")
     refused(res, f"cache.dir: '{link}' (resolved: '{ds.root / 'blocks'}') is inside "
                  f"origin.source '{ds.root}'")
     assert not is_mounted(mnt)
@@ -87,7 +97,7 @@ def test_cache_dir_through_a_symlink_into_the_mountpoint_is_refused(dataset, tmp
     mnt.mkdir()
     link = tmp_path / "ssd"
     link.symlink_to(mnt)
-    res = run_cli(*mount_cmd(ds.root, mnt, link / "cache", tmp_path / "log"))
+    res = try_mount(ds.root, mnt, link / "cache", tmp_path / "log")
     refused(res, f"cache.dir: '{link / 'cache'}' (resolved: '{mnt / 'cache'}') is inside the "
                  f"mountpoint '{mnt}'")
     assert not is_mounted(mnt)
