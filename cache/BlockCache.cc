@@ -38,7 +38,8 @@ Result<std::unique_ptr<BlockCache>> BlockCache::open(const config::CacheOptions&
 Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& opts,
                                                    origin::Origin& origin,
                                                    std::unique_ptr<policy::Policy> policy,
-                                                   const StoreOpener& openStore) {
+                                                   const StoreOpener& openStore,
+                                                   const ExecutorFactory& makeExecutor) {
   if (opts.dir.empty()) return invalid("cache.dir is empty");
   if (opts.blockSizeBytes == 0 || opts.blockSizeBytes > std::numeric_limits<uint32_t>::max()) {
     return invalid("cache.block_size " + std::to_string(opts.blockSizeBytes) +
@@ -78,9 +79,9 @@ Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& o
   }
   if (!index.isOk()) return index.status();
 
-  auto cache = std::make_unique<BlockCacheImpl>(opts, origin, std::move(policy),
-                                                std::move(*lock), std::move(*store),
-                                                std::move(*index));
+  auto cache = std::make_unique<BlockCacheImpl>(
+      opts, origin, std::move(policy), std::move(*lock), std::move(*store), std::move(*index),
+      makeExecutor ? makeExecutor() : makeThreadExecutor());
   EPOCHFS_RETURN_IF_ERROR(cache->recover(reset));
   return std::unique_ptr<BlockCache>(std::move(cache));
 }
@@ -90,64 +91,13 @@ Status BlockCacheImpl::recover(bool indexWasReset) {
   uint64_t orphans = store_->tmpFilesRemoved();
   if (indexWasReset) indexResets_++;
 
-  std::vector<std::pair<std::string, IndexEntry>> loaded;
-  std::vector<std::string> badKeys;
-  Status scan = index_->forEach([&](std::string_view key, Result<IndexEntry> e) {
-    if (e.isOk()) {
-      loaded.emplace_back(std::string(key), std::move(*e));
-    } else {
-      badKeys.emplace_back(key);
-    }
-  });
-  if (!scan.isOk() && isIndexDamage(scan) && !indexWasReset) {
-    // Damage that only a full read finds (a flipped byte in an SST): as at open. Nothing has
-    // been taken from the index yet; every block file is now an orphan.
-    loaded.clear();
-    badKeys.clear();
-    index_.reset();  // closes RocksDB before its dir is renamed
-    EPOCHFS_RETURN_IF_ERROR(resetIndex(opts_.dir, scan));
-    Result<std::unique_ptr<Index>> fresh = Index::open(opts_.dir + "/index");
-    if (!fresh.isOk()) return fresh.status();
-    index_ = std::move(*fresh);
-    indexResets_++;
-    scan = Status::ok();
-  }
-  EPOCHFS_RETURN_IF_ERROR(scan);
-
+  Loaded loaded;
+  EPOCHFS_RETURN_IF_ERROR(loadIndexLocked(indexWasReset, loaded));
   Result<std::vector<BlockStore::FileInfo>> files = store_->list();
   if (!files.isOk()) return files.status();
-  std::unordered_map<BlockId, uint64_t> sizes;
-  BlockId maxId = 0;
-  for (const auto& f : *files) {
-    sizes.emplace(f.id, f.size);
-    maxId = std::max(maxId, f.id);
-  }
-
-  // Ids grow with every fill, so id order is insertion order: the policy sees the blocks in
-  // the order they were first cached, which for LRU makes the oldest fill the first victim.
-  std::sort(loaded.begin(), loaded.end(),
-            [](const auto& a, const auto& b) { return a.second.blockId < b.second.blockId; });
-  std::unordered_set<BlockId> used;
-  for (auto& [key, e] : loaded) {
-    maxId = std::max(maxId, e.blockId);
-    auto f = sizes.find(e.blockId);
-    bool valid = f != sizes.end() && f->second == e.length && e.length > 0 &&
-                 e.checksums.size() == chunkCount(e.length) && !used.contains(e.blockId);
-    if (!valid) {
-      badKeys.push_back(key);
-      continue;
-    }
-    used.insert(e.blockId);
-    const uint64_t alloc = BlockStore::allocatedBytes(e.length);
-    allocated_ += alloc;
-    // Registers the block (its key is held in pids_ only) with e.etag as the latest version
-    // seen, which the entry then shares.
-    const PolicyId pid = policyIdLocked(key, e.etag, e.length);
-    pidsById_.emplace(e.blockId, pid);
-    policy_->onInsert(pid, e.length);
-    entries_.emplace(pid, Entry(e.blockId, e.length, nullptr, e.checksums));
-  }
-  for (const std::string& key : badKeys) {
+  std::unordered_set<BlockFileId> used;
+  const uint64_t maxId = adoptLocked(loaded, *files, used);
+  for (const std::string& key : loaded.badKeys) {
     EPOCHFS_RETURN_IF_ERROR(index_->erase(key));
     ++orphans;
   }
@@ -156,25 +106,14 @@ Status BlockCacheImpl::recover(bool indexWasReset) {
     EPOCHFS_RETURN_IF_ERROR(store_->remove(f.id));
     ++orphans;
   }
-  nextId_ = maxId + 1;
-  recoveredBlocks_ = entries_.size();
+  nextFileId_ = maxId + 1;
+  recoveredBlocks_ = cached_.size();
   orphansRemoved_ = orphans;
 
   // cache.size may have been lowered since the last run: evict down to it now.
-  metaBytes_ = measureMetaBytes();
+  space_.setMeta(meta_.measure());
   Doomed unlinkLater;
-  uint64_t evicted = 0;
-  while (!entries_.empty() && allocated_ + metaBytes_ + reserve_ > opts_.sizeBytes) {
-    std::optional<BlockId> victim = policy_->pickVictim();
-    // A policy that never evicts (fixed) still must not break the hard limit: oldest first.
-    uint64_t freed = victim ? evictLocked(*victim, unlinkLater) : 0;
-    if (freed == 0) {
-      auto oldest = entries_.find(pidsById_.begin()->second);
-      evictions_++;
-      dropLocked(oldest, unlinkLater);
-    }
-    ++evicted;
-  }
+  const uint64_t evicted = evictOverLimitLocked(unlinkLater);
   g.unlock();  // unlinkAll takes mu_ itself
   unlinkAll(unlinkLater);
   if (orphans > 0 || evicted > 0) {
@@ -182,6 +121,80 @@ Status BlockCacheImpl::recover(bool indexWasReset) {
                  opts_.dir, recoveredBlocks_.load(), orphans, evicted);
   }
   return Status::ok();
+}
+
+Status BlockCacheImpl::loadIndexLocked(bool indexWasReset, Loaded& loaded) {
+  Status scan = index_->forEach([&](std::string_view key, Result<IndexEntry> e) {
+    if (e.isOk() && parseBlockKey(key)) {
+      loaded.entries.emplace_back(std::string(key), std::move(*e));
+    } else {
+      loaded.badKeys.emplace_back(key);
+    }
+  });
+  if (!scan.isOk() && isIndexDamage(scan) && !indexWasReset) {
+    // Damage that only a full read finds (a flipped byte in an SST): as at open. Nothing has
+    // been taken from the index yet; every block file is now an orphan.
+    loaded = Loaded{};
+    index_.reset();  // closes RocksDB before its dir is renamed
+    EPOCHFS_RETURN_IF_ERROR(resetIndex(opts_.dir, scan));
+    Result<std::unique_ptr<Index>> fresh = Index::open(opts_.dir + "/index");
+    if (!fresh.isOk()) return fresh.status();
+    index_ = std::move(*fresh);
+    indexResets_++;
+    scan = Status::ok();
+  }
+  return scan;
+}
+
+uint64_t BlockCacheImpl::adoptLocked(Loaded& loaded,
+                                     const std::vector<BlockStore::FileInfo>& files,
+                                     std::unordered_set<BlockFileId>& used) {
+  std::unordered_map<BlockFileId, uint64_t> sizes;
+  uint64_t maxId = 0;
+  for (const auto& f : files) {
+    sizes.emplace(f.id, f.size);
+    maxId = std::max(maxId, toU64(f.id));
+  }
+  // Ids grow with every fill, so id order is insertion order: the policy sees the blocks in
+  // the order they were first cached, which for LRU makes the oldest fill the first victim.
+  std::sort(loaded.entries.begin(), loaded.entries.end(),
+            [](const auto& a, const auto& b) { return a.second.blockId < b.second.blockId; });
+  for (auto& [key, e] : loaded.entries) {
+    maxId = std::max(maxId, e.blockId);
+    const BlockFileId id{e.blockId};
+    auto f = sizes.find(id);
+    bool valid = f != sizes.end() && f->second == e.length && e.length > 0 &&
+                 e.checksums.size() == chunkCount(e.length) && !used.contains(id);
+    if (!valid) {
+      loaded.badKeys.push_back(key);
+      continue;
+    }
+    used.insert(id);
+    space_.addRecovered(BlockStore::allocatedBytes(e.length));
+    // Registers the block with e.etag as the latest version seen, which the entry then shares.
+    const PolicyId pid = registry_.addByKey(key, e.etag, e.length).id;
+    policy_->onInsert(pid, e.length);
+    cached_.insert(pid, Entry(id, e.length, nullptr, e.checksums));
+  }
+  return maxId;
+}
+
+uint64_t BlockCacheImpl::evictOverLimitLocked(Doomed& unlinkLater) {
+  uint64_t evicted = 0;
+  const uint64_t toFree = space_.overLimit();
+  uint64_t freed = 0;
+  while (!cached_.empty() && freed < toFree) {
+    std::optional<PolicyId> victim = policy_->pickVictim();
+    uint64_t bytes = victim ? evictLocked(*victim, unlinkLater) : 0;
+    if (bytes == 0) {
+      // A policy that never evicts (fixed) still must not break the hard limit: oldest first.
+      evictions_++;
+      bytes = dropLocked(*cached_.oldest(), unlinkLater);
+    }
+    freed += bytes;
+    ++evicted;
+  }
+  return evicted;
 }
 
 }  // namespace epochfs::cache

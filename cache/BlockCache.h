@@ -177,6 +177,13 @@ class BlockCache {
   // policy may prefetch their blocks before their first read (Policy::onDiscovered). Blocks
   // already known keep their state. Does nothing when prefetch is off (startPrefetch(0)).
   virtual void discover(const std::vector<FileRef>& files) = 0;
+  // discover(list()) on a prefetch worker (Prefetcher), so that listing a directory never
+  // holds up the caller. Does nothing when prefetch is off. `list` may run until
+  // cancelDiscovery() returns: a caller whose `list` uses what it is about to destroy calls
+  // that first.
+  virtual void discoverLater(std::function<std::vector<FileRef>()> list) = 0;
+  // Drops the discoveries not yet run and waits for those running.
+  virtual void cancelDiscovery() = 0;
 
   // Persistence for the namespace snapshot (fs/Namespace), kept in the cache's index so that it
   // counts against cache.size and lives and dies with the cache: opaque records, replaced as a

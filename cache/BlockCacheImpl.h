@@ -1,78 +1,79 @@
 // cache/BlockCacheImpl.h: the BlockCache behind BlockCache::open() (private to cache/).
 //
-// Read path (BlockCacheImpl.cc): per block, a hit is pread from its file and its touched
-// chunks verified; a miss joins or leads a single-flight fetch of the whole block, and the
-// leader then offers the block to the Policy and writes it (BlockCacheFill.cc).
-// Prefetch, plans and per-epoch counters (BlockCachePrefetch.cc): every block ever seen gets a
-// stable policy id (BlockId below names the block *file*, which changes on every fill); the
-// policy only ever sees policy ids. The cache's own maps are keyed by policy id too: a block's
-// key string is held once, in pids_ (known_[pid - 1].key points at it).
-// open() and recovery (BlockCache.cc): the index is the truth; see BlockCache.h.
+// Orchestration of parts, each with one job and its own tests, all called with mu_ held:
+//   BlockRegistry  every block ever seen, under its stable policy id (the policy only ever
+//                  sees those), with its latest version, location and the repeat filter
+//   CachedBlocks   the blocks in the cache now (the in-memory copy of the index)
+//   SingleFlight   one origin fetch per block version, however many readers want it
+//   SpaceAccount   the disk space, and the one formula of whether a block fits
+//   EpochLog       the epoch clock (policy::EpochClock) and the per-epoch stats it dates
+//   Policy         admission, victims, what to prefetch
+// and, outside mu_: BlockStore (block files), Index (RocksDB), MetaMeter (measures the
+// metadata), Prefetcher (the background workers, on an Executor).
 //
-// Space accounting, all in allocated bytes (BlockStore::allocatedBytes):
-//   allocated_   blocks in the cache
-//   reserved_    blocks being written right now (taken before the write, so concurrent fills
-//                cannot overshoot together)
-//   unlinking_   blocks dropped from the index whose files are not unlinked yet
-//   metaBytes_   index dir + store directories + LOCK, as last measured (at most ~1 s or
-//                kMetaRefreshInserts inserts ago)
-//   reserve_     metadataReserve(cache.size): headroom for what the index and directories may
-//                grow by between two measurements
-// A fill is admitted only if allocated_ + reserved_ + unlinking_ + metaBytes_ + reserve_ +
-// block <= cache.size after evicting, and the filesystem keeps cache.min_free + reserve_ free.
+// The hit path (BlockCacheRead.cc): register the block, look its entry up, pread its file
+// and verify the touched chunks, tell the policy. The miss path: one look under the lock
+// (cached by now? a flight to join? would it be admitted?), then join, lead or read only the
+// range asked for; the leader fetches the whole block, publishes it to the waiters, serves
+// its part and fills (BlockCacheFill.cc: admit, evict the victims, reserve, write, index).
+// Prefetch (BlockCachePrefetch.cc) is the miss path run ahead by a worker: the policy names
+// a block, it is admitted first, then fetched and filled the same way. Open and crash
+// recovery: BlockCache.cc.
 #pragma once
 
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <thread>
 #include <cstdint>
-#include <future>
-#include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "cache/BlockCache.h"
+#include "cache/BlockRegistry.h"
 #include "cache/BlockStore.h"
 #include "cache/CacheDirLock.h"
-#include "cache/Checksum.h"
+#include "cache/CachedBlocks.h"
+#include "cache/EpochLog.h"
+#include "cache/Executor.h"
 #include "cache/Index.h"
+#include "cache/MetaMeter.h"
+#include "cache/Prefetcher.h"
+#include "cache/SingleFlight.h"
+#include "cache/SpaceAccount.h"
 #include "cache/WriteBackoff.h"
-#include "policy/EpochAware.h"
 
 namespace epochfs::cache {
-
-// Headroom kept for metadata growth between measurements: 1% of cache.size, at least 1 MiB
-// (a memtable flush plus a few new directories) and at most 64 MiB.
-uint64_t metadataReserve(uint64_t cacheSizeBytes);
 
 // Sets the damaged index of cache dir `dir` aside (setAsideIndex) and logs it with `cause`.
 Status resetIndex(const std::string& dir, const Status& cause);
 
-// BlockCache::open() with the block store that `openStore` makes for the cache dir:
-// BlockStore::open, or a test's double (cache/tests/FaultyBlockStore.h).
+// BlockCache::open() with the block store that `openStore` makes for the cache dir
+// (BlockStore::open, or a test's double: cache/tests/FaultyBlockStore.h) and the executor
+// its prefetcher runs on (`makeExecutor`; default: makeThreadExecutor).
 using StoreOpener = std::function<Result<std::unique_ptr<BlockStore>>(const std::string& dir)>;
+using ExecutorFactory = std::function<std::unique_ptr<Executor>()>;
 Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& opts,
                                                    origin::Origin& origin,
                                                    std::unique_ptr<policy::Policy> policy,
-                                                   const StoreOpener& openStore);
+                                                   const StoreOpener& openStore,
+                                                   const ExecutorFactory& makeExecutor = {});
 
 // How long prefetch pauses after a block write failed (WriteBackoff): 1 s, doubling while
 // the writes keep failing, up to 1 min.
 inline constexpr std::chrono::seconds kWriteBackoffFirst{1};
 inline constexpr std::chrono::seconds kWriteBackoffMax{60};
 
-class BlockCacheImpl final : public BlockCache {
+class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
  public:
   BlockCacheImpl(const config::CacheOptions& opts, origin::Origin& origin,
                  std::unique_ptr<policy::Policy> policy, CacheDirLock lock,
-                 std::unique_ptr<BlockStore> store, std::unique_ptr<Index> index);
+                 std::unique_ptr<BlockStore> store, std::unique_ptr<Index> index,
+                 std::unique_ptr<Executor> executor);
   ~BlockCacheImpl() override;
 
   // Crash recovery; called once by open() before the cache is shared. `indexWasReset`: open()
@@ -87,6 +88,8 @@ class BlockCacheImpl final : public BlockCache {
   void planFiles(const std::vector<FileRef>& files, PlanOrder& order) override;
   uint64_t publishPlan(PlanOrder order, uint64_t stream) override;
   void discover(const std::vector<FileRef>& files) override;
+  void discoverLater(std::function<std::vector<FileRef>()> list) override;
+  void cancelDiscovery() override;
   Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) override;
   Status updateNamespace(
       const std::vector<std::pair<std::string, std::optional<std::string>>>& changes) override;
@@ -97,41 +100,9 @@ class BlockCacheImpl final : public BlockCache {
       const override;
 
  private:
-  using PolicyId = policy::BlockId;
-  // The in-memory copy of one index entry, in entries_ under its block's policy id. The
-  // cached version is usually the latest seen (known_[pid - 1].etag): then it is not stored
-  // twice, and ownEtag is null. policyIdLocked(), the only writer of Known::etag, gives the
-  // entry its own copy before the latest seen version changes (see cachedEtagLocked()).
-  struct Entry {
-    Entry() = default;
-    Entry(BlockId blockId, uint32_t len, std::unique_ptr<std::string> etag,
-          std::span<const uint64_t> checksums);
-    BlockId id = 0;
-    uint32_t length = 0;
-    std::unique_ptr<std::string> ownEtag;  // the cached version if not known_[pid - 1].etag
-    // The xxh3 of each kChecksumChunk of the block (chunkCount(length) of them): a block of
-    // one chunk (every small file) holds its sum inline, a larger one all of them on the heap.
-    uint64_t sum0 = 0;
-    std::unique_ptr<uint64_t[]> sums;
-    std::span<const uint64_t> checksums() const {
-      return {sums ? sums.get() : &sum0, chunkCount(length)};
-    }
-    uint64_t allocated() const { return BlockStore::allocatedBytes(length); }
-  };
-  using Entries = std::unordered_map<PolicyId, Entry>;
-  // A whole block fetched from the origin, shared by the leader and the waiters.
-  struct Fetched {
-    std::unique_ptr<std::byte[]> bytes;
-    size_t size = 0;
-  };
-  using FetchResult = Result<std::shared_ptr<const Fetched>>;
-  struct Flight {
-    std::promise<FetchResult> promise;
-    std::shared_future<FetchResult> result = promise.get_future().share();
-    bool prefetch = false;  // led by a prefetcher
-  };
-  // Removes a flight from flights_ when its leader is done (or earlier: now()), unless another
-  // flight has taken its key meanwhile.
+  using Entry = CachedBlocks::Entry;
+  using Flight = SingleFlight::Flight;
+  // Retires a flight when its leader is done (or earlier: now()).
   struct FlightRegistration {
     BlockCacheImpl* self;
     const std::string& key;
@@ -139,152 +110,174 @@ class BlockCacheImpl final : public BlockCache {
     void now() {
       if (!flight) return;
       std::lock_guard<std::mutex> g(self->mu_);
-      auto it = self->flights_.find(key);
-      if (it != self->flights_.end() && it->second == flight) self->flights_.erase(it);
+      self->flights_.retire(key, flight);
       flight.reset();
     }
     ~FlightRegistration() { now(); }
   };
-  // One block's share of a read() call.
+  // One block's share of a read() call (or a prefetch: file key and etag, no output).
   struct BlockRead {
-    const FileRef* file;
+    std::string_view fileKey;
+    const std::string& etag;
     uint64_t blockNo;
-    std::string key;     // blockKey(file->key, blockNo)
-    uint32_t length;     // bytes in the block
-    uint64_t inOffset;   // where the read starts inside the block
+    const std::string& key;  // blockKey(fileKey, blockNo)
+    uint32_t length;         // bytes in the block
+    uint64_t inOffset;       // where the read starts inside the block
     std::span<std::byte> out;
   };
   enum class HitOutcome { kServed, kAbsent, kDropped };
-  // Block files to unlink once mu_ is released, with their allocated bytes (still counted in
-  // unlinking_ until the files are gone, so that the disk never holds more than the limit).
-  using Doomed = std::vector<std::pair<BlockId, uint64_t>>;
-  // Whether a fill of `len` bytes could be admitted now, and how much it must evict first.
-  struct AdmitPlan {
-    bool possible = false;
-    uint64_t toFree = 0;
+  // A hit as looked up under the lock: the block file and the sums of the chunks to verify.
+  struct HitPlan;
+  // Block files to unlink once mu_ is released, with their allocated bytes (counted as
+  // unlinking until the files are gone, so that the disk never holds more than the limit).
+  using Doomed = std::vector<std::pair<BlockFileId, uint64_t>>;
+  // Room for a block: a new block file id and the space reserved for it.
+  struct Admission {
+    bool admitted = false;
+    BlockFileId id{};
+    uint64_t alloc = 0;
+    uint64_t readSeq = 0;  // the registry's readSeq() when a prefetch was admitted
+  };
+  // What the miss path decided under the lock.
+  struct MissPlan {
+    bool cachedMeanwhile = false;
+    bool leader = false;
+    std::shared_ptr<Flight> flight;  // null: read the range only, uncached
+  };
+  // A prefetch claimed under the lock: the block, its flight and its room.
+  struct Claim {
+    PolicyId pid = 0;
+    std::string key;
+    std::string fileKey;
+    std::string etag;
+    uint64_t blockNo = 0;
+    uint32_t length = 0;
+    std::string flightKey;
+    std::shared_ptr<Flight> flight;
+    Admission admission;
   };
 
-  // A block ever seen (read or planned), by policy id.
-  struct Known {
-    const std::string* key = nullptr;  // blockKey(file key, block number): the key in pids_
-    std::string etag;                  // the latest version seen; written by policyIdLocked only
-    uint32_t length = 0;               // bytes in the block
-    bool prefetchedUnread = false;     // prefetched and not read since
-    bool prefetchFailed = false;       // the origin refused this version: do not prefetch it
-    uint64_t lastReadSeq = 0;          // readSeq_ at its last read, 0 = none
-    uint32_t lastInOffset = 0;         // where in the block its last read started
+  // --- BlockCache.cc: recovery ---
+  struct Loaded {
+    std::vector<std::pair<std::string, IndexEntry>> entries;
+    std::vector<std::string> badKeys;  // to erase: entries that did not decode or check out
   };
-  // Counters of the current epoch plus the history.
-  struct EpochLog {
-    std::deque<EpochStats> epochs;  // at most kEpochHistory, the last one current
-  };
+  // Reads the index (setting it aside and starting empty if the scan finds it damaged).
+  Status loadIndexLocked(bool indexWasReset, Loaded& loaded);
+  // Makes the loaded entries whose block file checks out cached blocks (the others go to
+  // loaded.badKeys; `used` gets their files); returns the largest block file id seen.
+  uint64_t adoptLocked(Loaded& loaded, const std::vector<BlockStore::FileInfo>& files,
+                       std::unordered_set<BlockFileId>& used);
+  // Evicts down to cache.size; returns the blocks evicted.
+  uint64_t evictOverLimitLocked(Doomed& unlinkLater);
 
+  // --- BlockCacheRead.cc: the hit and miss paths ---
   Status readBlock(const BlockRead& br);
-  // Block `blockNo` (of `length` bytes) of version `etag` of `fileKey`, whole, from the origin
-  // (counted in origin bytes); kStale if the origin has fewer bytes.
-  Result<std::shared_ptr<Fetched>> fetchBlock(const std::string& fileKey, const std::string& etag,
-                                              uint64_t blockNo, uint32_t length);
   HitOutcome tryHit(const BlockRead& br, PolicyId pid);
+  // Under mu_: the entry of a hit, or why there is none (kAbsent, kDropped).
+  HitOutcome lookupHitLocked(const BlockRead& br, PolicyId pid, HitPlan& hit,
+                             Doomed& unlinkLater);
+  // Reports a served hit to the policy and the counters.
+  void noteHit(const BlockRead& br, PolicyId pid, BlockFileId id);
   // A miss; sets `cachedMeanwhile` (and does nothing) if the block is cached by the time it
   // looks and `mayRetry`.
   Status readMiss(const BlockRead& br, PolicyId pid, bool mayRetry, bool& cachedMeanwhile);
-  // Offers a fetched block to the policy and writes it. `prefetch`: fetched ahead (the policy
-  // gets shouldAdmitPrefetch/onPrefetched). Returns whether it was cached.
-  bool fill(const BlockRead& br, const Fetched& block, PolicyId pid, bool prefetch);
-  // Room for a block of `len` bytes: asks the policy, evicts its victims (queued on
-  // `unlinkLater`) and reserves the space under a new block id. A prefetch is admitted before
-  // its fetch, so that prefetchers never fetch what they then cannot keep.
-  struct Admission {
-    bool admitted = false;
-    BlockId id = 0;
-    uint64_t alloc = 0;
-    uint64_t readSeq = 0;  // readSeq_ when a prefetch was admitted (reads after it use it)
-  };
-  Admission admitLocked(const std::string& etag, uint64_t len, PolicyId pid, bool prefetch,
-                        std::optional<uint64_t> avail, Doomed& unlinkLater);
-  // Writes and indexes an admitted block; false if that failed (the space is released).
-  bool store(const BlockRead& br, const Fetched& block, const Admission& a, PolicyId pid,
-             bool prefetch);
-  // The outcome of a block write (file and index entry) for the write backoff: `failure` is
-  // the error, or ok. Returns the line to log, if any (logged outside mu_): one per episode.
-  std::string noteWriteLocked(const BlockRead& br, PolicyId pid, bool prefetch,
-                              const Status& failure);
-
-  // --- BlockCachePrefetch.cc ---
-  // The policy id of block `key` (registering it), updating the version it was last seen in
-  // (and keeping the version its entry caches: see Entry).
-  PolicyId policyIdLocked(const std::string& key, const std::string& etag, uint32_t length);
-  // The version that entry `e` of block `pid` caches.
-  const std::string& cachedEtagLocked(PolicyId pid, const Entry& e) const {
-    return e.ownEtag ? *e.ownEtag : known_[pid - 1].etag;
-  }
-  // A read of block `pid` (hit or miss) for the stats clock and the policy; returns whether
-  // the policy should be told (repeats of a block within a few reads are not: see the .cc).
-  bool noteReadLocked(PolicyId pid, uint64_t inOffset);
-  // Logs plan epochs the policy dropped unread since the last call (once each).
-  void notePlanDiscardsLocked();
-  // Counts a block read served from the origin (misses_, missBytes_, the epoch's counters).
+  MissPlan planMissLocked(const BlockRead& br, PolicyId pid, const std::string& flightKey,
+                          bool mayRetry, std::optional<uint64_t> avail);
+  // The block will not be cached: reads only the range asked for.
+  Status readUncached(const BlockRead& br);
+  Status joinFlight(const BlockRead& br, const Flight& flight, bool mayRetry,
+                    bool& cachedMeanwhile);
+  Status leadFlight(const BlockRead& br, PolicyId pid, const std::string& flightKey,
+                    std::shared_ptr<Flight> flight);
+  // Block `blockNo` (of `length` bytes) of version `etag` of `fileKey`, whole, from the origin
+  // (counted in origin bytes); kStale if the origin has fewer bytes.
+  Result<std::shared_ptr<FetchedBlock>> fetchBlock(std::string_view fileKey,
+                                                   const std::string& etag, uint64_t blockNo,
+                                                   uint32_t length);
+  // Counts a block read served from the origin.
   void countMiss(uint64_t bytes);
   // Counts `bytes` fetched from the origin.
   void countOrigin(uint64_t bytes);
-  EpochStats& epochLocked();
-  void prefetchLoop();
-  // One prefetch: false when there was nothing to do (the caller then waits).
-  bool prefetchOne();
-  uint64_t freeBytesLocked(std::optional<uint64_t> avail) const;
-  // After a plan or a new epoch: all prefetchers. After a read, which may free one block's
-  // room: one, and only if a prefetcher is waiting for room (waking one for nothing costs a
-  // lock and a statvfs on every hit).
-  void wakePrefetchers() { prefetchCv_.notify_all(); }
-  void wakePrefetcher() {
-    if (prefetchWantsRoom_.load(std::memory_order_relaxed)) prefetchCv_.notify_one();
-  }
 
-  // Removes the block in entries_ at `it` from memory, index and policy, and queues its file
-  // for unlinking (outside mu_). Returns its allocated bytes.
-  uint64_t dropLocked(Entries::iterator it, Doomed& unlinkLater);
-  // Evicts the block of policy id `pid` (a victim) like dropLocked; 0 if it is not cached.
+  // --- BlockCacheFill.cc: admission, eviction and the write ---
+  // Offers a fetched block to the policy and writes it. Returns whether it was cached.
+  bool fill(const BlockRead& br, const FetchedBlock& block, PolicyId pid);
+  // Room for a block of `len` bytes: asks the policy, evicts its victims (queued on
+  // `unlinkLater`) and reserves the space under a new block file id. A prefetch is admitted
+  // before its fetch, so that prefetchers never fetch what they then cannot keep.
+  Admission admitLocked(const std::string& etag, uint64_t len, PolicyId pid, bool prefetch,
+                        std::optional<uint64_t> avail, Doomed& unlinkLater);
+  // Evicts the policy's victims until `toFree` bytes are freed (or it names none); returns
+  // the bytes freed.
+  uint64_t evictForLocked(uint64_t toFree, Doomed& unlinkLater);
+  // Writes and indexes an admitted block; false if that failed (the space is released).
+  bool store(const BlockRead& br, const FetchedBlock& block, const Admission& a, PolicyId pid,
+             bool prefetch);
+  // Indexes a written block and makes it an entry; false if the index refused it.
+  bool indexLocked(const BlockRead& br, const Admission& a, PolicyId pid, bool prefetch,
+                   const std::vector<uint64_t>& sums, Status& st, Doomed& unlinkLater);
+  // The outcome of a block write for the write backoff: `failure` is the error, or ok.
+  // Returns the line to log, if any (logged outside mu_): one per episode.
+  std::string noteWriteLocked(const BlockRead& br, PolicyId pid, bool prefetch,
+                              const Status& failure);
+  // Removes cached block `pid` from memory, index and policy, and queues its file for
+  // unlinking (outside mu_). Returns its allocated bytes.
+  uint64_t dropLocked(PolicyId pid, Doomed& unlinkLater);
+  // Evicts block `pid` (a victim) like dropLocked; 0 if it is not cached.
   uint64_t evictLocked(PolicyId pid, Doomed& unlinkLater);
   // Drops block `pid` if it is still cached in block file `id`; whether it was.
-  bool dropIfSame(PolicyId pid, BlockId id);
+  bool dropIfSame(PolicyId pid, BlockFileId id);
   void unlinkAll(const Doomed& doomed);
-  AdmitPlan planLocked(uint64_t alloc, std::optional<uint64_t> avail) const;
   // Free bytes on the cache filesystem, if statvfs answers.
   std::optional<uint64_t> availableBytes() const;
+  // Measures the metadata if due (MetaMeter) and accounts for it.
+  void refreshMeta(bool force) const;
 
-  uint64_t measureMetaBytes() const;
-  void maybeRefreshMeta(bool force) const;
+  // --- BlockCachePrefetch.cc: ids, reads for the policy, plans, the prefetch turn ---
+  // The policy id of block `blockNo` of `fileKey` (index key `key`), registering it, with
+  // `etag` as the version last seen (an entry caching another keeps its own copy).
+  PolicyId registerLocked(const std::string& key, std::string_view fileKey, uint64_t blockNo,
+                          const std::string& etag, uint32_t length);
+  // A read of block `pid` (hit or miss) for the epoch clock and the policy; returns whether
+  // the policy should be told (not for repeats: BlockRegistry::noteRead).
+  bool noteReadLocked(PolicyId pid, uint64_t inOffset);
+  // Logs plan epochs the policy dropped unread since the last call (once each).
+  void notePlanDiscardsLocked();
+  // Calls fn(key, blockNo, length) for each block of `f`.
+  template <typename Fn>
+  void forEachBlock(const FileRef& f, Fn fn) const;
+  bool prefetchOne() override;
+  // Whether demand fetches leave the origin room for the prefetchers.
+  bool demandFull() const;
+  // Under mu_: the next block the policy names that can be prefetched now, admitted and
+  // with its flight registered; false when there is none.
+  bool claimLocked(std::optional<uint64_t> avail, Claim& c, Doomed& unlinkLater);
+  void prefetchFailed(Claim& c, const Status& st);
+
+  uint64_t blockSize() const { return opts_.blockSizeBytes; }
+  const std::string& cachedEtagLocked(PolicyId pid, const Entry& e) const {
+    return e.etag(registry_.at(pid).etag);
+  }
 
   const config::CacheOptions opts_;
-  const uint64_t reserve_;
   origin::Origin& origin_;
   CacheDirLock lock_;  // declared first of the owners: released last
   std::unique_ptr<BlockStore> store_;
   std::unique_ptr<Index> index_;
 
-  mutable std::mutex mu_;  // guards all below up to the counters, policy_, and index_ writes
+  mutable std::mutex mu_;  // guards all below up to the counters, and index_ writes
   std::unique_ptr<policy::Policy> policy_;
-  Entries entries_;                       // policy id -> entry, for the cached blocks
-  std::map<BlockId, PolicyId> pidsById_;  // block file id -> policy id (ordered: oldest first)
-  std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // key + etag -> fetch
-  BlockId nextId_ = 1;
-  // Every block ever seen: registered once, never removed (so a policy id stays valid).
-  std::unordered_map<std::string, PolicyId> pids_;  // block key -> policy id
-  std::vector<Known> known_;                        // policy id - 1 -> block
-  policy::EpochAware clock_{{.prefetchCandidates = false}};  // the epoch clock for stats
-  uint64_t readSeq_ = 0;                            // reads reported, for the repeat filter
-  uint64_t plansDiscarded_ = 0;                     // policy_->plansDiscarded() as last logged
-  EpochLog log_;
-  PrefetchStats prefetchStats_;  // also counts discovered files and blocks
-  uint64_t allocated_ = 0;
-  uint64_t reserved_ = 0;
-  uint64_t unlinking_ = 0;
-  mutable uint64_t metaBytes_ = 0;
+  BlockRegistry registry_;
+  CachedBlocks cached_;
+  SingleFlight flights_;
+  mutable SpaceAccount space_;  // mutable: stats() measures the metadata too
+  EpochLog epochs_;
+  uint64_t nextFileId_ = 1;
+  uint64_t plansDiscarded_ = 0;  // policy_->plansDiscarded() as last logged
   WriteBackoff writeBackoff_{kWriteBackoffFirst, kWriteBackoffMax};
 
-  mutable std::atomic<bool> refreshing_{false};
-  mutable std::atomic<int64_t> lastRefreshNs_{0};
-  mutable std::atomic<uint64_t> insertsSinceRefresh_{0};
+  mutable MetaMeter meta_;
 
   std::atomic<uint64_t> hits_{0}, misses_{0}, hitBytes_{0}, missBytes_{0};
   std::atomic<uint64_t> checksumFailures_{0}, evictions_{0}, staleDrops_{0}, notAdmitted_{0};
@@ -293,15 +286,12 @@ class BlockCacheImpl final : public BlockCache {
   std::atomic<uint64_t> originBytes_{0};
   std::atomic<uint64_t> writeFailures_{0};
   std::atomic<uint64_t> indexResets_{0};
-  std::atomic<unsigned> demandFetches_{0};  // demand origin fetches in flight
+  std::atomic<unsigned> demandFetches_{0};   // demand origin fetches in flight
   std::atomic<unsigned> readersWaiting_{0};  // reads waiting on the origin (own fetch or joined)
 
-  // Prefetchers: declared last, so they are stopped (by the destructor) before the rest goes.
-  unsigned prefetchThreads_ = 0;
-  std::atomic<bool> prefetchWantsRoom_{false};  // the policy named a block there was no room for
-  bool stopping_ = false;  // guarded by mu_
-  std::condition_variable prefetchCv_;
-  std::vector<std::thread> prefetchers_;
+  // Declared last, so that its workers are stopped (by the destructor) before the rest goes.
+  // Its counters are guarded by mu_.
+  Prefetcher prefetcher_;
 };
 
 }  // namespace epochfs::cache

@@ -72,13 +72,13 @@ Result<std::unique_ptr<BlockStore>> BlockStore::open(const std::string& dir) {
   return store;
 }
 
-std::string BlockStore::subdirPath(BlockId id) const { return dir_ + "/blocks/" + hex(id & 0xff, 2); }
+std::string BlockStore::subdirPath(BlockFileId id) const { return dir_ + "/blocks/" + hex(toU64(id) & 0xff, 2); }
 
-std::string BlockStore::blockPath(BlockId id) const { return subdirPath(id) + "/" + hex(id, 16); }
+std::string BlockStore::blockPath(BlockFileId id) const { return subdirPath(id) + "/" + hex(toU64(id), 16); }
 
-std::string BlockStore::tmpPath(BlockId id) const { return dir_ + "/tmp/" + hex(id, 16); }
+std::string BlockStore::tmpPath(BlockFileId id) const { return dir_ + "/tmp/" + hex(toU64(id), 16); }
 
-Status BlockStore::write(BlockId id, std::span<const std::byte> bytes) {
+Status BlockStore::write(BlockFileId id, std::span<const std::byte> bytes) {
   std::string tmp = tmpPath(id);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return errnoStatus(errno, "create " + tmp);
@@ -104,7 +104,7 @@ Status BlockStore::write(BlockId id, std::span<const std::byte> bytes) {
   return st;
 }
 
-Result<size_t> BlockStore::pread(BlockId id, uint64_t offset, std::span<std::byte> out,
+Result<size_t> BlockStore::pread(BlockFileId id, uint64_t offset, std::span<std::byte> out,
                                  uint64_t readAheadTo) const {
   std::string path = blockPath(id);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -131,7 +131,7 @@ Result<size_t> BlockStore::pread(BlockId id, uint64_t offset, std::span<std::byt
   return done;
 }
 
-Status BlockStore::remove(BlockId id) {
+Status BlockStore::remove(BlockFileId id) {
   std::string path = blockPath(id);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errnoStatus(errno, "unlink " + path);
   return Status::ok();
@@ -163,7 +163,7 @@ Result<std::vector<BlockStore::FileInfo>> BlockStore::list() {
       bool named = parseHex(fe->d_name, 16, id) && (id & 0xff) == sub;
       if (::fstatat(::dirfd(d), fe->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
       if (named && S_ISREG(st.st_mode)) {
-        files.push_back({id, static_cast<uint64_t>(st.st_size)});
+        files.push_back({BlockFileId{id}, static_cast<uint64_t>(st.st_size)});
       } else if (!S_ISDIR(st.st_mode)) {
         ::unlinkat(::dirfd(d), fe->d_name, 0);
       }

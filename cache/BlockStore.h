@@ -1,6 +1,6 @@
 // cache/BlockStore.h: block files on the cache SSD.
 //
-// BlockCache names each cached block by a BlockId and keeps its bytes in one file,
+// BlockCache names each cached block by a BlockFileId and keeps its bytes in one file,
 // <dir>/blocks/<2 hex: low byte of id>/<16 hex: id>. A block is written to <dir>/tmp/<id> and
 // renamed into blocks/, so a file under blocks/ is always complete (its bytes may still be lost
 // by a power failure, which the checksums catch). Ids are never reused, so a path always means
@@ -23,11 +23,14 @@
 #include <vector>
 
 #include "common/Status.h"
-#include "policy/Policy.h"
 
 namespace epochfs::cache {
 
-using policy::BlockId;
+// The name of one block file: a new one for every fill, never reused in a cache dir. A type of
+// its own, so that it cannot be mixed up with a policy id (policy::BlockId, which names a block
+// of a file for the life of the mount, cached or not).
+enum class BlockFileId : uint64_t {};
+inline constexpr uint64_t toU64(BlockFileId id) { return static_cast<uint64_t>(id); }
 
 class BlockStore {
  public:
@@ -39,19 +42,19 @@ class BlockStore {
 
   // Writes block `id` (tmp file, then rename). Errors: kNoSpace, kIo, kPermissionDenied,
   // kNotFound (a directory vanished); on error nothing is left under blocks/ or tmp/.
-  virtual Status write(BlockId id, std::span<const std::byte> bytes);
+  virtual Status write(BlockFileId id, std::span<const std::byte> bytes);
   // Reads up to out.size() bytes of block `id` at `offset`; short only at the end of the file.
   // kNotFound if the block file does not exist. `readAheadTo` beyond the end of the read asks
   // the kernel to start reading the file up to there (POSIX_FADV_WILLNEED) once the read is
   // done: every pread opens the file anew, so the kernel's own sequential read-ahead never
   // sees a stream and a sequential reader would otherwise wait for the SSD on every request.
-  Result<size_t> pread(BlockId id, uint64_t offset, std::span<std::byte> out,
+  Result<size_t> pread(BlockFileId id, uint64_t offset, std::span<std::byte> out,
                        uint64_t readAheadTo = 0) const;
   // Removes block `id`; removing a missing block is ok.
-  Status remove(BlockId id);
+  Status remove(BlockFileId id);
 
   struct FileInfo {
-    BlockId id = 0;
+    BlockFileId id{};
     uint64_t size = 0;
   };
   // Every block file under blocks/ with its size (for recovery). Files whose names are not a
@@ -69,15 +72,15 @@ class BlockStore {
   // Number of files found in tmp/ and deleted by open().
   uint64_t tmpFilesRemoved() const { return tmpRemoved_; }
 
-  std::string blockPath(BlockId id) const;
+  std::string blockPath(BlockFileId id) const;
 
  protected:
   // For a subclass: a store on `dir`, which open() has prepared already.
   explicit BlockStore(std::string dir) : dir_(std::move(dir)) {}
 
  private:
-  std::string subdirPath(BlockId id) const;
-  std::string tmpPath(BlockId id) const;
+  std::string subdirPath(BlockFileId id) const;
+  std::string tmpPath(BlockFileId id) const;
 
   std::string dir_;
   uint64_t tmpRemoved_ = 0;

@@ -93,6 +93,16 @@ std::string blockKey(std::string_view originKey, uint64_t blockNo) {
   return k;
 }
 
+std::optional<BlockKeyParts> parseBlockKey(std::string_view key) {
+  if (key.size() < 9 || key[key.size() - 9] != '\0') return std::nullopt;
+  BlockKeyParts parts;
+  parts.fileKey = key.substr(0, key.size() - 9);
+  for (size_t i = key.size() - 8; i < key.size(); ++i) {
+    parts.blockNo = (parts.blockNo << 8) | static_cast<uint8_t>(key[i]);
+  }
+  return parts;
+}
+
 std::string encodeEntry(const IndexEntry& e) {
   std::string s;
   s.reserve(1 + 8 + 4 + 4 + e.etag.size() + 4 + 8 * e.checksums.size());

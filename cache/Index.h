@@ -40,6 +40,12 @@ struct IndexEntry {
 // an origin key) and the block number as 8 big-endian bytes, so a file's blocks sort together
 // and in order.
 std::string blockKey(std::string_view originKey, uint64_t blockNo);
+// The parts of a blockKey() (views into `key`); nullopt for a key blockKey() cannot have made.
+struct BlockKeyParts {
+  std::string_view fileKey;
+  uint64_t blockNo = 0;
+};
+std::optional<BlockKeyParts> parseBlockKey(std::string_view key);
 
 // The serialized form of an entry (versioned, little-endian); decodeEntry() returns kCorrupt for
 // anything encodeEntry() did not produce.

@@ -95,7 +95,8 @@ class FileSystem {
   static Result<std::unique_ptr<FileSystem>> create(const config::MountOptions& opts,
                                                     origin::InstrumentedOrigin& origin,
                                                     Namespace& ns, cache::BlockCache& cache);
-  ~FileSystem() { stopDiscovery(); }
+  // Queued listings use ns_ and this: they are dropped (or waited for) first.
+  ~FileSystem() { cache_.cancelDiscovery(); }
   FileSystem(const FileSystem&) = delete;
   FileSystem& operator=(const FileSystem&) = delete;
 
@@ -159,12 +160,12 @@ class FileSystem {
   // Drops the origin's entry named .epochfs from a listing of the root (logged once).
   void hideReservedName(std::vector<origin::DirEntry>& rootEntries);
   // FileSystemDiscover.cc. Listing-driven prefetch (policy.prefetch_listed): the first open
-  // in a directory queues it (once per directory per refresh); a background thread lists it
-  // and hands its files to the cache as prefetch candidates, so that an open never waits for
-  // a listing (a directory origin lists at every call).
+  // in a directory (once per directory per refresh) has the cache's prefetcher list it and
+  // take its files as prefetch candidates (BlockCache::discoverLater), so that an open never
+  // waits for a listing (a directory origin lists at every call).
   void discoverDirOf(const std::string& fileKey);
-  void discoverLoop();
-  void stopDiscovery();
+  // The files of `dir` as the prefetcher gets them (run on a prefetch worker).
+  std::vector<cache::FileRef> listForDiscovery(const std::string& dir);
   // The origin's mode and owner when it has them (origin::ObjectInfo::mode), else 0444 files
   // and 0555 directories owned by the mounting user.
   NodeAttr toAttr(uint64_t ino, const origin::ObjectInfo& info) const;
@@ -183,17 +184,13 @@ class FileSystem {
   std::atomic<bool> reservedNameLogged_{false};
   mutable std::mutex planMu_;
   PlanCounters plans_;  // guarded by planMu_
-  std::mutex discoverMu_;  // guards the four below
+  std::mutex discoverMu_;  // guards discoveredDirs_
   // Looked up by string_view: an open of a file in a known directory allocates nothing.
   struct DirHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_set<std::string, DirHash, std::equal_to<>> discoveredDirs_;
-  std::deque<std::string> discoverQueue_;
-  bool discoverStop_ = false;
-  std::thread discoverer_;  // started with the first directory; stopped by the destructor
-  std::condition_variable discoverCv_;
 };
 
 }  // namespace epochfs::fs

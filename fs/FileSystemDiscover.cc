@@ -1,5 +1,5 @@
 // Listing-driven prefetch: the first open in a directory hands the directory's files to the
-// cache as prefetch candidates, from a background thread.
+// cache as prefetch candidates, listed on a prefetch worker (cache/Prefetcher).
 #include <spdlog/spdlog.h>
 
 #include "fs/FileSystem.h"
@@ -11,47 +11,27 @@ void FileSystem::discoverDirOf(const std::string& fileKey) {
   const std::string_view dir = splitKey(fileKey).first;
   {
     std::lock_guard<std::mutex> g(discoverMu_);
-    if (discoverStop_ || discoveredDirs_.contains(dir)) return;
+    if (discoveredDirs_.contains(dir)) return;
     discoveredDirs_.emplace(dir);
-    discoverQueue_.emplace_back(dir);
-    if (!discoverer_.joinable()) discoverer_ = std::thread([this] { discoverLoop(); });
   }
-  discoverCv_.notify_one();
+  cache_.discoverLater([this, d = std::string(dir)] { return listForDiscovery(d); });
 }
 
-void FileSystem::discoverLoop() {
-  std::unique_lock<std::mutex> lk(discoverMu_);
-  for (;;) {
-    discoverCv_.wait(lk, [&] { return discoverStop_ || !discoverQueue_.empty(); });
-    if (discoverStop_) return;
-    const std::string dir = std::move(discoverQueue_.front());
-    discoverQueue_.pop_front();
-    lk.unlock();
-    auto entries = ns_.list(dir);
-    if (entries.isOk()) {
-      std::vector<cache::FileRef> files;
-      files.reserve(entries->size());
-      for (const origin::DirEntry& e : *entries) {
-        if (e.info.type != origin::EntryType::kFile || e.info.size == 0) continue;
-        files.push_back(cache::FileRef{origin::joinKey(dir, e.name), e.info.etag, e.info.size});
-      }
-      cache_.discover(files);
-    } else {
-      // Only prefetch is lost: reads go on. Not retried before a refresh.
-      spdlog::warn("listing-driven prefetch: cannot list '{}': {}", dir,
-                   entries.status().toString());
-    }
-    lk.lock();
+std::vector<cache::FileRef> FileSystem::listForDiscovery(const std::string& dir) {
+  std::vector<cache::FileRef> files;
+  auto entries = ns_.list(dir);
+  if (!entries.isOk()) {
+    // Only prefetch is lost: reads go on. Not retried before a refresh.
+    spdlog::warn("listing-driven prefetch: cannot list '{}': {}", dir,
+                 entries.status().toString());
+    return files;
   }
-}
-
-void FileSystem::stopDiscovery() {
-  {
-    std::lock_guard<std::mutex> g(discoverMu_);
-    discoverStop_ = true;
+  files.reserve(entries->size());
+  for (const origin::DirEntry& e : *entries) {
+    if (e.info.type != origin::EntryType::kFile || e.info.size == 0) continue;
+    files.push_back(cache::FileRef{origin::joinKey(dir, e.name), e.info.etag, e.info.size});
   }
-  discoverCv_.notify_all();
-  if (discoverer_.joinable()) discoverer_.join();
+  return files;
 }
 
 }  // namespace epochfs::fs

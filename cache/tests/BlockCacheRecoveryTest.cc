@@ -52,7 +52,7 @@ TEST_F(RecoveryTest, CrashLeftoversAreCleanedUp) {
   {
     auto store = BlockStore::open(opts_.dir);
     ASSERT_TRUE(store.isOk());
-    ASSERT_TRUE((*store)->write(500, asBytes("orphan")).isOk());
+    ASSERT_TRUE((*store)->write(BlockFileId{500}, asBytes("orphan")).isOk());
     auto index = Index::open(opts_.dir + "/index");
     ASSERT_TRUE(index.isOk());
     ASSERT_TRUE((*index)->put(blockKey("ghost", 0), IndexEntry{600, 10, "v1", {1}}).isOk());

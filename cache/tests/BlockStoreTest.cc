@@ -20,41 +20,41 @@ TEST(BlockStoreTest, WriteReadRemoveList) {
   ASSERT_TRUE(store.isOk()) << store.status().toString();
   std::string a = randomBytes(10000, 1);
   std::string b = randomBytes(1, 2);
-  ASSERT_TRUE((*store)->write(0x1234, asBytes(a)).isOk());
-  ASSERT_TRUE((*store)->write(7, asBytes(b)).isOk());
-  EXPECT_EQ((*store)->blockPath(0x1234), dir.path() + "/blocks/34/0000000000001234");
-  EXPECT_TRUE(std::filesystem::exists((*store)->blockPath(0x1234)));
+  ASSERT_TRUE((*store)->write(BlockFileId{0x1234}, asBytes(a)).isOk());
+  ASSERT_TRUE((*store)->write(BlockFileId{7}, asBytes(b)).isOk());
+  EXPECT_EQ((*store)->blockPath(BlockFileId{0x1234}), dir.path() + "/blocks/34/0000000000001234");
+  EXPECT_TRUE(std::filesystem::exists((*store)->blockPath(BlockFileId{0x1234})));
   EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/tmp"));
 
   std::string buf(300, '\0');
   auto span = std::as_writable_bytes(std::span<char>(buf.data(), buf.size()));
-  auto got = (*store)->pread(0x1234, 5000, span);
+  auto got = (*store)->pread(BlockFileId{0x1234}, 5000, span);
   ASSERT_TRUE(got.isOk());
   EXPECT_EQ(*got, 300u);
   EXPECT_EQ(buf, a.substr(5000, 300));
-  got = (*store)->pread(0x1234, 9900, span);  // short at the end
+  got = (*store)->pread(BlockFileId{0x1234}, 9900, span);  // short at the end
   ASSERT_TRUE(got.isOk());
   EXPECT_EQ(*got, 100u);
   EXPECT_EQ(buf.substr(0, 100), a.substr(9900));
   // With read-ahead advice (beyond the file's end too): the same bytes.
-  got = (*store)->pread(0x1234, 0, span, /*readAheadTo=*/20000);
+  got = (*store)->pread(BlockFileId{0x1234}, 0, span, /*readAheadTo=*/20000);
   ASSERT_TRUE(got.isOk());
   EXPECT_EQ(*got, 300u);
   EXPECT_EQ(buf, a.substr(0, 300));
-  EXPECT_EQ((*store)->pread(99, 0, span).status().code(), Code::kNotFound);
+  EXPECT_EQ((*store)->pread(BlockFileId{99}, 0, span).status().code(), Code::kNotFound);
 
   auto list = (*store)->list();
   ASSERT_TRUE(list.isOk());
   ASSERT_EQ(list->size(), 2u);
   std::sort(list->begin(), list->end(), [](auto& x, auto& y) { return x.id < y.id; });
-  EXPECT_EQ((*list)[0].id, 7u);
+  EXPECT_EQ(toU64((*list)[0].id), 7u);
   EXPECT_EQ((*list)[0].size, 1u);
-  EXPECT_EQ((*list)[1].id, 0x1234u);
+  EXPECT_EQ(toU64((*list)[1].id), 0x1234u);
   EXPECT_EQ((*list)[1].size, 10000u);
 
-  ASSERT_TRUE((*store)->remove(7).isOk());
-  ASSERT_TRUE((*store)->remove(7).isOk());  // already gone: fine
-  EXPECT_EQ((*store)->pread(7, 0, span).status().code(), Code::kNotFound);
+  ASSERT_TRUE((*store)->remove(BlockFileId{7}).isOk());
+  ASSERT_TRUE((*store)->remove(BlockFileId{7}).isOk());  // already gone: fine
+  EXPECT_EQ((*store)->pread(BlockFileId{7}, 0, span).status().code(), Code::kNotFound);
   ASSERT_EQ((*store)->list()->size(), 1u);
 }
 
@@ -63,7 +63,7 @@ TEST(BlockStoreTest, OpenEmptiesTmpAndListDropsForeignFiles) {
   {
     auto store = BlockStore::open(dir.path());
     ASSERT_TRUE(store.isOk());
-    ASSERT_TRUE((*store)->write(1, asBytes("x")).isOk());
+    ASSERT_TRUE((*store)->write(BlockFileId{1}, asBytes("x")).isOk());
   }
   std::ofstream(dir.path() + "/tmp/0000000000000009") << "half a block";
   std::ofstream(dir.path() + "/blocks/01/not-a-block") << "junk";
@@ -75,7 +75,7 @@ TEST(BlockStoreTest, OpenEmptiesTmpAndListDropsForeignFiles) {
   auto list = (*store)->list();
   ASSERT_TRUE(list.isOk());
   ASSERT_EQ(list->size(), 1u);
-  EXPECT_EQ((*list)[0].id, 1u);
+  EXPECT_EQ(toU64((*list)[0].id), 1u);
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/blocks/01/not-a-block"));
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/blocks/02/0000000000000001"));
 }
@@ -90,7 +90,9 @@ TEST(BlockStoreTest, AllocatedBytesAndDirectoryBytes) {
   ASSERT_TRUE(store.isOk());
   uint64_t before = (*store)->directoryBytes();
   EXPECT_GT(before, 0u);
-  for (BlockId id = 0; id < 16; ++id) ASSERT_TRUE((*store)->write(id, asBytes("abc")).isOk());
+  for (uint64_t id = 0; id < 16; ++id) {
+    ASSERT_TRUE((*store)->write(BlockFileId{id}, asBytes("abc")).isOk());
+  }
   EXPECT_GT((*store)->directoryBytes(), before);  // 16 new subdirectories
   // The accounting covers what the files really occupy.
   uint64_t files = 0;
@@ -107,9 +109,9 @@ TEST(BlockStoreTest, WriteFailureLeavesNothing) {
   auto store = BlockStore::open(dir.path());
   ASSERT_TRUE(store.isOk());
   // A directory where the block file should go makes the rename fail.
-  std::filesystem::create_directories((*store)->blockPath(5));
-  std::filesystem::create_directories((*store)->blockPath(5) + "/x");
-  Status st = (*store)->write(5, asBytes("abc"));
+  std::filesystem::create_directories((*store)->blockPath(BlockFileId{5}));
+  std::filesystem::create_directories((*store)->blockPath(BlockFileId{5}) + "/x");
+  Status st = (*store)->write(BlockFileId{5}, asBytes("abc"));
   EXPECT_FALSE(st.isOk());
   EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/tmp"));
 }

@@ -22,7 +22,7 @@ class FaultyBlockStore final : public BlockStore {
         new FaultyBlockStore(dir, std::move(failWrites), std::move(writes)));
   }
 
-  Status write(BlockId id, std::span<const std::byte> bytes) override {
+  Status write(BlockFileId id, std::span<const std::byte> bytes) override {
     (*writes_)++;
     if (failWrites_->load()) {
       return errnoStatus(ENOSPC, "create " + blockPath(id) + " (no free inodes)");

@@ -1,0 +1,315 @@
+// The read path: split a read into blocks; serve each from the SSD (verified) or from a
+// single-flight origin fetch.
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "cache/BlockCacheImpl.h"
+#include "cache/Checksum.h"
+
+namespace epochfs::cache {
+
+// The chunk-aligned range of a block that a hit reads and verifies, and the sums of its
+// chunks, copied under the lock (the entry may go once it is released): on the stack for
+// reads of up to 1 MiB (FUSE's largest, 9 chunks when unaligned), which is every read but a
+// test's.
+struct BlockCacheImpl::HitPlan {
+  BlockFileId id{};
+  uint64_t start = 0;
+  uint64_t end = 0;
+  std::array<uint64_t, 9> few{};
+  std::vector<uint64_t> many;
+  std::span<uint64_t> sums;
+
+  HitPlan(const BlockRead& br) {
+    const uint64_t firstChunk = br.inOffset / kChecksumChunk;
+    start = firstChunk * kChecksumChunk;
+    end = std::min<uint64_t>(br.length, (br.inOffset + br.out.size() + kChecksumChunk - 1) /
+                                            kChecksumChunk * kChecksumChunk);
+    const auto n = static_cast<size_t>((end - start + kChecksumChunk - 1) / kChecksumChunk);
+    sums = std::span<uint64_t>(few.data(), std::min(n, few.size()));
+    if (n > few.size()) {
+      many.resize(n);
+      sums = many;
+    }
+  }
+};
+
+Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
+                                    std::span<std::byte> out) {
+  if (offset >= file.size || out.empty()) return size_t{0};
+  const uint64_t bs = blockSize();
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), file.size - offset));
+  size_t pos = 0;
+  while (pos < n) {
+    uint64_t at = offset + pos;
+    uint64_t blockNo = at / bs;
+    uint64_t blockStart = blockNo * bs;
+    uint64_t blockLen = std::min(file.size, blockStart + bs) - blockStart;
+    uint64_t inOffset = at - blockStart;
+    size_t len = static_cast<size_t>(std::min<uint64_t>(n - pos, blockLen - inOffset));
+    const std::string key = blockKey(file.key, blockNo);
+    BlockRead br{file.key, file.etag, blockNo, key, static_cast<uint32_t>(blockLen),
+                 inOffset, out.subspan(pos, len)};
+    // A failed block fails the whole read: fs/ turns it into an errno and the reader retries;
+    // returning the bytes before it would only hide the error for one call.
+    EPOCHFS_RETURN_IF_ERROR(readBlock(br));
+    pos += len;
+  }
+  return n;
+}
+
+Status BlockCacheImpl::readBlock(const BlockRead& br) {
+  PolicyId pid = 0;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    pid = registerLocked(br.key, br.fileKey, br.blockNo, br.etag, br.length);
+  }
+  // A block can be filled (and its fetch retired) between our miss and readMiss() taking
+  // the lock: readMiss() then sends us back for the hit instead of fetching it again. It
+  // also does when the prefetch it waited for failed.
+  for (int attempt = 0;; ++attempt) {
+    if (tryHit(br, pid) == HitOutcome::kServed) return Status::ok();
+    bool cachedMeanwhile = false;
+    Status st = readMiss(br, pid, /*mayRetry=*/attempt < 2, cachedMeanwhile);
+    if (!cachedMeanwhile) return st;
+  }
+}
+
+BlockCacheImpl::HitOutcome BlockCacheImpl::lookupHitLocked(const BlockRead& br, PolicyId pid,
+                                                           HitPlan& hit, Doomed& unlinkLater) {
+  const Entry* e = cached_.find(pid);
+  if (e == nullptr) return HitOutcome::kAbsent;
+  // Another version of the file. Which one is current only the origin knows: the miss
+  // fetches with our etag, and only if that succeeds does fill() replace the cached block
+  // (a reader still holding an outdated FileRef gets kStale and must not evict the newer
+  // block).
+  if (cachedEtagLocked(pid, *e) != br.etag) return HitOutcome::kAbsent;
+  if (e->length != br.length) {
+    // Same version, different size: the entry cannot be right.
+    staleDrops_++;
+    dropLocked(pid, unlinkLater);
+    return HitOutcome::kDropped;
+  }
+  hit.id = e->file;
+  const std::span<const uint64_t> all = e->checksums();
+  std::copy_n(all.begin() + static_cast<ptrdiff_t>(hit.start / kChecksumChunk), hit.sums.size(),
+              hit.sums.begin());
+  return HitOutcome::kServed;
+}
+
+BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId pid) {
+  HitPlan hit(br);
+  {
+    Doomed unlinkLater;
+    std::unique_lock<std::mutex> g(mu_);
+    const HitOutcome found = lookupHitLocked(br, pid, hit, unlinkLater);
+    g.unlock();
+    unlinkAll(unlinkLater);
+    if (found != HitOutcome::kServed) return found;
+  }
+  // Read straight into `out` when the request is itself chunk-aligned (the common 128 KiB FUSE
+  // read).
+  const bool direct = hit.start == br.inOffset && hit.end == br.inOffset + br.out.size();
+  std::vector<std::byte> scratch;
+  std::span<std::byte> buf = br.out;
+  if (!direct) {
+    scratch.resize(static_cast<size_t>(hit.end - hit.start));
+    buf = scratch;
+  }
+  // The first read of a large block from its start is most likely a stream (a shard read in
+  // order, the kernel's read-ahead of it): have the rest of the block read from the SSD
+  // meanwhile.
+  const bool streamStart = hit.start == 0 && buf.size() >= kChecksumChunk / 2 && hit.end < br.length;
+  Result<size_t> got = store_->pread(hit.id, hit.start, buf, streamStart ? br.length : 0);
+  if (!got.isOk() || *got != buf.size()) {
+    // Usually the block was evicted under us (its entry is gone already); otherwise its file
+    // is missing or truncated and the block is useless.
+    if (dropIfSame(pid, hit.id)) {
+      // Still indexed in that file: the file is gone, short or unreadable (deleted or
+      // truncated behind our back, a disk error).
+      lostBlocks_++;
+      spdlog::warn("cache: block {} of '{}' (file {}) is {}; dropping and refetching",
+                   br.blockNo, br.fileKey, store_->blockPath(hit.id),
+                   got.isOk() ? "shorter than indexed (" + std::to_string(*got) + " of " +
+                                    std::to_string(buf.size()) + " bytes)"
+                              : "unreadable: " + got.status().toString());
+    }
+    return HitOutcome::kDropped;
+  }
+  if (!verifyChunks(hit.sums, 0, buf)) {
+    checksumFailures_++;
+    spdlog::warn("cache: block {} of '{}' (file {}) failed its checksum; dropping and refetching",
+                 br.blockNo, br.fileKey, store_->blockPath(hit.id));
+    dropIfSame(pid, hit.id);
+    return HitOutcome::kDropped;
+  }
+  if (!direct) {
+    std::memcpy(br.out.data(), scratch.data() + (br.inOffset - hit.start), br.out.size());
+  }
+  noteHit(br, pid, hit.id);
+  return HitOutcome::kServed;
+}
+
+void BlockCacheImpl::noteHit(const BlockRead& br, PolicyId pid, BlockFileId id) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    const bool tell = noteReadLocked(pid, br.inOffset);
+    const Entry* e = cached_.find(pid);
+    if (e != nullptr && e->file == id) {
+      if (tell) {
+        policy_->onAccess(pid);
+        notePlanDiscardsLocked();
+      } else {
+        policy_->onTouch(pid);  // a continued read: recency only
+      }
+    }
+    EpochStats& epoch = epochs_.current();
+    epoch.reads++;
+    epoch.hits++;
+    epoch.hitBytes += br.out.size();
+  }
+  hits_++;
+  hitBytes_ += br.out.size();
+  prefetcher_.wakeForRoom();  // a read may have made room (a victim) for a prefetch
+}
+
+BlockCacheImpl::MissPlan BlockCacheImpl::planMissLocked(const BlockRead& br, PolicyId pid,
+                                                        const std::string& flightKey,
+                                                        bool mayRetry,
+                                                        std::optional<uint64_t> avail) {
+  MissPlan m;
+  const Entry* cached = cached_.find(pid);
+  if (mayRetry && cached != nullptr && cachedEtagLocked(pid, *cached) == br.etag) {
+    m.cachedMeanwhile = true;
+    return m;
+  }
+  if (noteReadLocked(pid, br.inOffset)) {
+    policy_->onMiss(pid);
+    notePlanDiscardsLocked();
+  }
+  m.flight = flights_.find(flightKey);
+  if (m.flight) return m;
+  // Whether the block would be cached, asked before fetching it (fill() asks again).
+  const SpaceAccount::Plan plan = space_.plan(BlockStore::allocatedBytes(br.length), avail);
+  if (plan.possible && policy_->shouldAdmit(br.length, plan.toFree)) {
+    m.flight = flights_.lead(flightKey, /*prefetch=*/false);
+    m.leader = true;
+  }
+  return m;
+}
+
+Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry,
+                                bool& cachedMeanwhile) {
+  const std::string flightKey = SingleFlight::flightKey(br.key, br.etag);
+  // Read before taking the lock (a syscall).
+  const std::optional<uint64_t> avail = availableBytes();
+  // One look under the lock: cached by now, join a fetch in flight, lead a new one, or read
+  // only the range asked for.
+  MissPlan m;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    m = planMissLocked(br, pid, flightKey, mayRetry, avail);
+  }
+  if (m.cachedMeanwhile) {
+    cachedMeanwhile = true;
+    return Status::ok();
+  }
+  prefetcher_.wakeForRoom();
+  if (!m.flight) return readUncached(br);
+  if (!m.leader) return joinFlight(br, *m.flight, mayRetry, cachedMeanwhile);
+  return leadFlight(br, pid, flightKey, std::move(m.flight));
+}
+
+Status BlockCacheImpl::readUncached(const BlockRead& br) {
+  // The block will not be cached (the policy declines, or no space): fetching all of it
+  // would be wasted on every read that touches it. Read just what was asked.
+  const uint64_t at = br.blockNo * blockSize() + br.inOffset;
+  demandFetches_++;
+  readersWaiting_++;
+  Result<size_t> got = origin_.read(br.fileKey, br.etag, at, br.out);
+  readersWaiting_--;
+  demandFetches_--;
+  if (!got.isOk()) return got.status();
+  countOrigin(*got);
+  if (*got != br.out.size()) {
+    return stale("origin returned " + std::to_string(*got) + " of " +
+                 std::to_string(br.out.size()) + " bytes at " + std::to_string(at) + " of '" +
+                 std::string(br.fileKey) + "'");
+  }
+  countMiss(br.out.size());
+  notAdmitted_++;
+  return Status::ok();
+}
+
+Status BlockCacheImpl::joinFlight(const BlockRead& br, const Flight& flight, bool mayRetry,
+                                  bool& cachedMeanwhile) {
+  singleFlightWaits_++;
+  readersWaiting_++;
+  const FetchResult& r = flight.result.get();
+  readersWaiting_--;
+  if (!r.isOk()) {
+    // A prefetch's error is no answer to this read: fetch for ourselves (once more).
+    if (flight.prefetch && mayRetry) {
+      cachedMeanwhile = true;
+      return Status::ok();
+    }
+    return r.status();
+  }
+  if ((*r)->size != br.length) {
+    return stale("block " + std::to_string(br.blockNo) + " of '" + std::string(br.fileKey) +
+                 "' changed size under the same etag");
+  }
+  std::memcpy(br.out.data(), (*r)->bytes.get() + br.inOffset, br.out.size());
+  countMiss(br.out.size());
+  return Status::ok();
+}
+
+Status BlockCacheImpl::leadFlight(const BlockRead& br, PolicyId pid,
+                                  const std::string& flightKey, std::shared_ptr<Flight> flight) {
+  // Fetch the whole block, publish it, serve our part, then try to cache it. The flight stays
+  // out until the fill is done, so readers arriving meanwhile copy from our buffer instead of
+  // fetching again.
+  FlightRegistration unregister{this, flightKey, flight};
+  demandFetches_++;
+  readersWaiting_++;
+  Result<std::shared_ptr<FetchedBlock>> fetched =
+      fetchBlock(br.fileKey, br.etag, br.blockNo, br.length);
+  readersWaiting_--;
+  demandFetches_--;
+  if (!fetched.isOk()) {
+    flight->promise.set_value(fetched.status());
+    return fetched.status();
+  }
+  std::shared_ptr<FetchedBlock> block = std::move(*fetched);
+  flight->promise.set_value(std::shared_ptr<const FetchedBlock>(block));
+  std::memcpy(br.out.data(), block->bytes.get() + br.inOffset, br.out.size());
+  countMiss(br.out.size());
+  fill(br, *block, pid);
+  return Status::ok();
+}
+
+Result<std::shared_ptr<FetchedBlock>> BlockCacheImpl::fetchBlock(std::string_view fileKey,
+                                                                 const std::string& etag,
+                                                                 uint64_t blockNo,
+                                                                 uint32_t length) {
+  auto block = std::make_shared<FetchedBlock>();
+  block->size = length;
+  block->bytes = std::make_unique_for_overwrite<std::byte[]>(length);
+  Result<size_t> got = origin_.read(fileKey, etag, blockNo * blockSize(),
+                                    std::span<std::byte>(block->bytes.get(), block->size));
+  if (!got.isOk()) return got.status();
+  countOrigin(*got);
+  if (*got != length) {
+    // Short before the size fs/ saw at open: the object was replaced by a shorter one.
+    return stale("origin returned " + std::to_string(*got) + " of " + std::to_string(length) +
+                 " bytes of block " + std::to_string(blockNo) + " of '" + std::string(fileKey) +
+                 "'");
+  }
+  return block;
+}
+
+}  // namespace epochfs::cache
