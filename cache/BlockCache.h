@@ -33,15 +33,13 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "cache/NamespaceStore.h"
 #include "common/Status.h"
 #include "config/Options.h"
 #include "origin/Origin.h"
@@ -178,18 +176,10 @@ class BlockCache {
   // already known keep their state. Does nothing when prefetch is off (startPrefetch(0)).
   virtual void discover(const std::vector<FileRef>& files) = 0;
 
-  // Persistence for the namespace snapshot (fs/Namespace), kept in the cache's index so that it
-  // counts against cache.size and lives and dies with the cache: opaque records, replaced as a
-  // whole atomically (saveNamespace), changed a few at a time (updateNamespace: a value puts,
-  // nullopt erases), read one (getNamespace: kNotFound if absent) or a key prefix at a time
-  // (scanNamespace, in key order; `fn` returns false to stop).
-  virtual Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) = 0;
-  virtual Status updateNamespace(
-      const std::vector<std::pair<std::string, std::optional<std::string>>>& changes) = 0;
-  virtual Result<std::string> getNamespace(std::string_view key) const = 0;
-  virtual Status scanNamespace(
-      std::string_view prefix,
-      const std::function<bool(std::string_view key, std::string_view value)>& fn) const = 0;
+  // Where fs/ keeps its namespace snapshot (fs/NamespaceSnapshot): in this cache's index, so
+  // that it counts against cache.size and lives and dies with the cache (NamespaceStore.h).
+  // Valid as long as the cache.
+  virtual NamespaceStore& namespaceStore() = 0;
 };
 
 }  // namespace epochfs::cache

@@ -46,30 +46,6 @@ BlockCacheImpl::~BlockCacheImpl() {
 
 std::string BlockCacheImpl::policyName() const { return std::string(policy_->name()); }
 
-Status BlockCacheImpl::saveNamespace(
-    const std::vector<std::pair<std::string, std::string>>& records) {
-  Status st = index_->replaceNamespace(records);
-  maybeRefreshMeta(/*force=*/true);  // the index grew: account for it before the next fill
-  return st;
-}
-
-Status BlockCacheImpl::updateNamespace(
-    const std::vector<std::pair<std::string, std::optional<std::string>>>& changes) {
-  Status st = index_->updateNamespace(changes);
-  maybeRefreshMeta(/*force=*/false);
-  return st;
-}
-
-Result<std::string> BlockCacheImpl::getNamespace(std::string_view key) const {
-  return index_->getNamespace(key);
-}
-
-Status BlockCacheImpl::scanNamespace(
-    std::string_view prefix,
-    const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
-  return index_->scanNamespace(prefix, fn);
-}
-
 Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
                                     std::span<std::byte> out) {
   if (offset >= file.size || out.empty()) return size_t{0};

@@ -43,6 +43,7 @@
 #include "cache/CacheDirLock.h"
 #include "cache/Checksum.h"
 #include "cache/Index.h"
+#include "cache/IndexNamespaceStore.h"
 #include "cache/WriteBackoff.h"
 #include "policy/EpochAware.h"
 
@@ -87,14 +88,7 @@ class BlockCacheImpl final : public BlockCache {
   void planFiles(const std::vector<FileRef>& files, PlanOrder& order) override;
   uint64_t publishPlan(PlanOrder order, uint64_t stream) override;
   void discover(const std::vector<FileRef>& files) override;
-  Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) override;
-  Status updateNamespace(
-      const std::vector<std::pair<std::string, std::optional<std::string>>>& changes) override;
-  Result<std::string> getNamespace(std::string_view key) const override;
-  Status scanNamespace(
-      std::string_view prefix,
-      const std::function<bool(std::string_view key, std::string_view value)>& fn)
-      const override;
+  NamespaceStore& namespaceStore() override { return namespaceStore_; }
 
  private:
   using PolicyId = policy::BlockId;
@@ -261,6 +255,8 @@ class BlockCacheImpl final : public BlockCache {
   CacheDirLock lock_;  // declared first of the owners: released last
   std::unique_ptr<BlockStore> store_;
   std::unique_ptr<Index> index_;
+  // fs/'s namespace records, in index_; every write re-measures the metadata (metaBytes_).
+  IndexNamespaceStore namespaceStore_{*index_, [this](bool force) { maybeRefreshMeta(force); }};
 
   mutable std::mutex mu_;  // guards all below up to the counters, policy_, and index_ writes
   std::unique_ptr<policy::Policy> policy_;

@@ -32,7 +32,7 @@ std::pair<std::string_view, std::string_view> splitKey(std::string_view key) {
 
 Result<std::unique_ptr<Namespace>> Namespace::open(const NamespaceOptions& opts,
                                                    origin::Origin& origin,
-                                                   cache::BlockCache& store) {
+                                                   cache::NamespaceStore& store) {
   std::unique_ptr<Namespace> ns(new Namespace(opts, origin, store));
   if (ns->passthrough()) return ns;
   if (!ns->immutable()) {

@@ -43,7 +43,8 @@ class Mount {
     auto cache = cache::BlockCache::open(opts_.cache, *origin_, std::move(*policy));
     EXPECT_TRUE(cache.isOk()) << cache.status().toString();
     cache_ = std::move(*cache);
-    auto ns = Namespace::open(NamespaceOptions{ttl, opts_.origin.source}, *origin_, *cache_);
+    auto ns = Namespace::open(NamespaceOptions{ttl, opts_.origin.source}, *origin_,
+                              cache_->namespaceStore());
     EXPECT_TRUE(ns.isOk()) << ns.status().toString();
     ns_ = std::move(*ns);
     auto fs = FileSystem::create(opts_, *origin_, *ns_, *cache_);

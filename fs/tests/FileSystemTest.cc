@@ -42,7 +42,7 @@ class FileSystemTest : public ::testing::Test {
     cache_ = std::move(*cache);
     NamespaceOptions nsOpts;
     nsOpts.source = opts_.origin.source;
-    auto ns = Namespace::open(nsOpts, *origin_, *cache_);
+    auto ns = Namespace::open(nsOpts, *origin_, cache_->namespaceStore());
     ASSERT_TRUE(ns.isOk()) << ns.status().toString();
     ns_ = std::move(*ns);
     auto fs = FileSystem::create(opts_, *origin_, *ns_, *cache_);

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cache/BlockCache.h"
+#include "config/Options.h"
 #include "origin/testing/MemoryOrigin.h"
 #include "policy/Policy.h"
 
@@ -46,7 +48,7 @@ class NamespaceTest : public ::testing::Test {
     cache_ = std::move(*c);
   }
   std::unique_ptr<Namespace> open(double ttl, const std::string& source = "mem") {
-    auto ns = Namespace::open(NamespaceOptions{ttl, source}, *origin_, *cache_);
+    auto ns = Namespace::open(NamespaceOptions{ttl, source}, *origin_, cache_->namespaceStore());
     EXPECT_TRUE(ns.isOk()) << ns.status().toString();
     return ns.isOk() ? std::move(*ns) : nullptr;
   }
@@ -168,7 +170,8 @@ TEST_F(NamespaceTest, UnreadableSnapshotRecordsAreErrorsOrAReList) {
   auto ns = open(-1);
   ASSERT_TRUE(ns);
   // One entry's record damaged: its stat and its directory's list fail naming it.
-  ASSERT_TRUE(cache_->updateNamespace({{snapshotKey("a", "x.jpg"), "junk"}}).isOk());
+  ASSERT_TRUE(
+      cache_->namespaceStore().updateNamespace({{snapshotKey("a", "x.jpg"), "junk"}}).isOk());
   auto st = ns->stat("a/x.jpg");
   ASSERT_EQ(st.status().code(), Code::kCorrupt);
   EXPECT_NE(st.status().message().find("a/x.jpg"), std::string::npos) << st.status().toString();
@@ -179,7 +182,7 @@ TEST_F(NamespaceTest, UnreadableSnapshotRecordsAreErrorsOrAReList) {
   EXPECT_EQ(ns->stat("a/x.jpg")->size, 1u) << "a refresh rewrites the snapshot";
 
   // A damaged meta record (or one of an older format): the next open lists the origin again.
-  ASSERT_TRUE(cache_->updateNamespace({{"m", "epochfs-namespace-v1"}}).isOk());
+  ASSERT_TRUE(cache_->namespaceStore().updateNamespace({{"m", "epochfs-namespace-v1"}}).isOk());
   ns.reset();
   openCache();
   uint64_t lists = origin_->counters().listRequests.load();
@@ -207,7 +210,7 @@ TEST_F(NamespaceTest, SnapshotOfFormatV2IsListedAgain) {
   le(meta, 1);  // listed at
   le(meta, 4);  // directories
   le(meta, 6);  // entries
-  ASSERT_TRUE(cache_->updateNamespace({{"m", meta}}).isOk());
+  ASSERT_TRUE(cache_->namespaceStore().updateNamespace({{"m", meta}}).isOk());
   openCache();
   uint64_t lists = origin_->counters().listRequests.load();
   auto ns = open(-1);
