@@ -209,7 +209,7 @@ void FileSystem::revalidateAfterRefresh(
     if (info.isOk()) inodes_.update(node.ino, *info);
     if (notifier_ == nullptr) continue;
     notifier_->invalidateInode(node.ino);
-    auto [dir, name] = splitKey(node.key);
+    auto [dir, name] = origin::splitKey(node.key);
     if (auto parent = inodes_.inoOf(std::string(dir))) {
       notifier_->invalidateEntry(*parent, std::string(name));
     }

@@ -101,7 +101,4 @@ class Namespace {
   std::atomic<uint64_t> refreshes_{0};
 };
 
-// Splits "a/b/c" into ("a/b", "c") and "c" into ("", "c").
-std::pair<std::string_view, std::string_view> splitKey(std::string_view key);
-
 }  // namespace epochfs::fs

@@ -66,11 +66,6 @@ std::vector<std::string> names(const std::vector<origin::DirEntry>& entries) {
   return out;
 }
 
-TEST_F(NamespaceTest, SplitKey) {
-  EXPECT_EQ(splitKey("a/b/c"), std::make_pair(std::string_view("a/b"), std::string_view("c")));
-  EXPECT_EQ(splitKey("c"), std::make_pair(std::string_view(), std::string_view("c")));
-}
-
 TEST_F(NamespaceTest, ImmutableSnapshotServesWithoutRequestsAndSurvivesReopen) {
   auto ns = open(-1);
   ASSERT_TRUE(ns);
