@@ -47,7 +47,7 @@ class Mount {
                               cache_->namespaceStore());
     EXPECT_TRUE(ns.isOk()) << ns.status().toString();
     ns_ = std::move(*ns);
-    auto fs = FileSystem::create(opts_, *origin_, *ns_, *cache_);
+    auto fs = FileSystem::create(opts_, *origin_, origin_->counters(), *ns_, *cache_);
     EXPECT_TRUE(fs.isOk()) << fs.status().toString();
     fs_ = std::move(*fs);
   }

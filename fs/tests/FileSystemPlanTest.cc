@@ -56,7 +56,7 @@ class FileSystemPlanTest : public ::testing::Test {
     auto ns = Namespace::open(nsOpts, *origin_, cache_->namespaceStore());
     ASSERT_TRUE(ns.isOk()) << ns.status().toString();
     ns_ = std::move(*ns);
-    auto fs = FileSystem::create(opts_, *origin_, *ns_, *cache_);
+    auto fs = FileSystem::create(opts_, *origin_, origin_->counters(), *ns_, *cache_);
     ASSERT_TRUE(fs.isOk()) << fs.status().toString();
     fs_ = std::move(*fs);
   }
