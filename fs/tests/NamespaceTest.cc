@@ -1,63 +1,28 @@
 #include "fs/Namespace.h"
 
-#include <unistd.h>
-
-#include <filesystem>
 #include <thread>
 
 #include <gtest/gtest.h>
 
-#include "cache/BlockCache.h"
-#include "config/Options.h"
-#include "origin/testing/MemoryOrigin.h"
-#include "policy/Policy.h"
+#include "fs/tests/FsStackFixture.h"
 
 namespace epochfs::fs {
 namespace {
 
-class NamespaceTest : public ::testing::Test {
+class NamespaceTest : public ::testing::Test, protected FsStack {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("epochfs-ns-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    mem_ = new origin::MemoryOrigin();
+    useMemoryOrigin();
     mem_->put("a/x.jpg", "x");
     mem_->put("a/y.jpg", "yy");
     mem_->put("b/c/z.jpg", "zzz");
     mem_->put("top", "t");
-    origin_ = std::make_unique<origin::InstrumentedOrigin>(std::unique_ptr<origin::Origin>(mem_));
     openCache();
   }
-  void TearDown() override {
-    cache_.reset();
-    origin_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void openCache() {
-    cache_.reset();
-    config::CacheOptions o;
-    o.dir = dir_.string();
-    o.sizeBytes = 64 * config::kMiB;
-    o.minFreeBytes = 0;
-    auto policy = policy::makePolicy("lru");
-    ASSERT_TRUE(policy.isOk());
-    auto c = cache::BlockCache::open(o, *origin_, std::move(*policy));
-    ASSERT_TRUE(c.isOk()) << c.status().toString();
-    cache_ = std::move(*c);
-  }
   std::unique_ptr<Namespace> open(double ttl, const std::string& source = "mem") {
-    auto ns = Namespace::open(NamespaceOptions{ttl, source}, *origin_, cache_->namespaceStore());
-    EXPECT_TRUE(ns.isOk()) << ns.status().toString();
-    return ns.isOk() ? std::move(*ns) : nullptr;
+    return openNamespace(ttl, source);
   }
   uint64_t requests() const { return origin_->counters().requests.load(); }
-
-  std::filesystem::path dir_;
-  origin::MemoryOrigin* mem_ = nullptr;  // owned by origin_
-  std::unique_ptr<origin::InstrumentedOrigin> origin_;
-  std::unique_ptr<cache::BlockCache> cache_;
 };
 
 std::vector<std::string> names(const std::vector<origin::DirEntry>& entries) {
