@@ -255,7 +255,7 @@ class BlockCacheImpl final : public BlockCache {
   CacheDirLock lock_;  // declared first of the owners: released last
   std::unique_ptr<BlockStore> store_;
   std::unique_ptr<Index> index_;
-  // fs/'s namespace records, in index_; every write re-measures the metadata (metaBytes_).
+  // fs/'s namespace records, in index_; its writes ask for a new measurement of metaBytes_.
   IndexNamespaceStore namespaceStore_{*index_, [this](bool force) { maybeRefreshMeta(force); }};
 
   mutable std::mutex mu_;  // guards all below up to the counters, policy_, and index_ writes
