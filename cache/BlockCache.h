@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "cache/NamespaceStore.h"
 #include "common/Status.h"
 #include "config/Options.h"
 #include "origin/Origin.h"
@@ -185,18 +186,10 @@ class BlockCache {
   // Drops the discoveries not yet run and waits for those running.
   virtual void cancelDiscovery() = 0;
 
-  // Persistence for the namespace snapshot (fs/Namespace), kept in the cache's index so that it
-  // counts against cache.size and lives and dies with the cache: opaque records, replaced as a
-  // whole atomically (saveNamespace), changed a few at a time (updateNamespace: a value puts,
-  // nullopt erases), read one (getNamespace: kNotFound if absent) or a key prefix at a time
-  // (scanNamespace, in key order; `fn` returns false to stop).
-  virtual Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) = 0;
-  virtual Status updateNamespace(
-      const std::vector<std::pair<std::string, std::optional<std::string>>>& changes) = 0;
-  virtual Result<std::string> getNamespace(std::string_view key) const = 0;
-  virtual Status scanNamespace(
-      std::string_view prefix,
-      const std::function<bool(std::string_view key, std::string_view value)>& fn) const = 0;
+  // Where fs/ keeps its namespace snapshot (fs/NamespaceSnapshot): in this cache's index, so
+  // that it counts against cache.size and lives and dies with the cache (NamespaceStore.h).
+  // Valid as long as the cache.
+  virtual NamespaceStore& namespaceStore() = 0;
 };
 
 }  // namespace epochfs::cache

@@ -1,4 +1,4 @@
-// BlockCacheImpl: construction, stats and the namespace records; the paths are in
+// BlockCacheImpl: construction and stats; the paths are in
 // BlockCacheRead.cc, BlockCacheFill.cc and BlockCachePrefetch.cc.
 #include "cache/BlockCacheImpl.h"
 
@@ -24,30 +24,6 @@ BlockCacheImpl::BlockCacheImpl(const config::CacheOptions& opts, origin::Origin&
 BlockCacheImpl::~BlockCacheImpl() { prefetcher_.stop(); }
 
 std::string BlockCacheImpl::policyName() const { return std::string(policy_->name()); }
-
-Status BlockCacheImpl::saveNamespace(
-    const std::vector<std::pair<std::string, std::string>>& records) {
-  Status st = index_->replaceNamespace(records);
-  refreshMeta(/*force=*/true);  // the index grew: account for it before the next fill
-  return st;
-}
-
-Status BlockCacheImpl::updateNamespace(
-    const std::vector<std::pair<std::string, std::optional<std::string>>>& changes) {
-  Status st = index_->updateNamespace(changes);
-  refreshMeta(/*force=*/false);
-  return st;
-}
-
-Result<std::string> BlockCacheImpl::getNamespace(std::string_view key) const {
-  return index_->getNamespace(key);
-}
-
-Status BlockCacheImpl::scanNamespace(
-    std::string_view prefix,
-    const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
-  return index_->scanNamespace(prefix, fn);
-}
 
 void BlockCacheImpl::refreshMeta(bool force) const {
   const std::optional<uint64_t> bytes = meta_.measureIfDue(force);

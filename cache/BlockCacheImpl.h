@@ -41,6 +41,7 @@
 #include "cache/EpochLog.h"
 #include "cache/Executor.h"
 #include "cache/Index.h"
+#include "cache/IndexNamespaceStore.h"
 #include "cache/MetaMeter.h"
 #include "cache/Prefetcher.h"
 #include "cache/SingleFlight.h"
@@ -90,14 +91,7 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   void discover(const std::vector<FileRef>& files) override;
   void discoverLater(std::function<std::vector<FileRef>()> list) override;
   void cancelDiscovery() override;
-  Status saveNamespace(const std::vector<std::pair<std::string, std::string>>& records) override;
-  Status updateNamespace(
-      const std::vector<std::pair<std::string, std::optional<std::string>>>& changes) override;
-  Result<std::string> getNamespace(std::string_view key) const override;
-  Status scanNamespace(
-      std::string_view prefix,
-      const std::function<bool(std::string_view key, std::string_view value)>& fn)
-      const override;
+  NamespaceStore& namespaceStore() override { return namespaceStore_; }
 
  private:
   using Entry = CachedBlocks::Entry;
@@ -265,6 +259,8 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   CacheDirLock lock_;  // declared first of the owners: released last
   std::unique_ptr<BlockStore> store_;
   std::unique_ptr<Index> index_;
+  // fs/'s namespace records, in index_; its writes ask for a new measurement (MetaMeter).
+  IndexNamespaceStore namespaceStore_{index_, [this](bool force) { refreshMeta(force); }};
 
   mutable std::mutex mu_;  // guards all below up to the counters, and index_ writes
   std::unique_ptr<policy::Policy> policy_;

@@ -157,10 +157,10 @@ Status serve(const config::MountOptions& opts, std::unique_ptr<origin::Origin> r
   nsOpts.ttlSec = opts.metadata.ttlSec;
   nsOpts.source = opts.origin.source;
   if (nsOpts.ttlSec < 0) phase("loading or listing the namespace of " + opts.origin.source);
-  auto ns = fs::Namespace::open(nsOpts, origin, **cache);
+  auto ns = fs::Namespace::open(nsOpts, origin, (*cache)->namespaceStore());
   if (!ns.isOk()) return ns.status();
   (*cache)->startPrefetch(static_cast<unsigned>(opts.policy.prefetchThreads));
-  auto fs = fs::FileSystem::create(opts, origin, **ns, **cache);
+  auto fs = fs::FileSystem::create(opts, origin, origin.counters(), **ns, **cache);
   if (!fs.isOk()) return fs.status();
   auto server = fs::FuseServer::mount(**fs, opts);
   if (!server.isOk()) return server.status();

@@ -29,20 +29,23 @@ bool isValidName(std::string_view name) {
 }  // namespace
 
 Result<std::unique_ptr<FileSystem>> FileSystem::create(const config::MountOptions& opts,
-                                                       origin::InstrumentedOrigin& origin,
+                                                       const origin::Origin& origin,
+                                                       const origin::OriginCounters& counters,
                                                        Namespace& ns, cache::BlockCache& cache) {
   auto root = ns.stat("");
   if (!root.isOk()) return root.status();
   if (root->type != origin::EntryType::kDirectory) {
     return Status(Code::kNotDirectory, origin.describe() + " is not a directory");
   }
-  return std::unique_ptr<FileSystem>(new FileSystem(opts, origin, ns, cache, *root));
+  return std::unique_ptr<FileSystem>(new FileSystem(opts, origin, counters, ns, cache, *root));
 }
 
-FileSystem::FileSystem(const config::MountOptions& opts, origin::InstrumentedOrigin& origin,
-                       Namespace& ns, cache::BlockCache& cache, origin::ObjectInfo rootInfo)
-    : opts_(opts), origin_(origin), ns_(ns), cache_(cache), inodes_(std::move(rootInfo)),
-      mountTimeNs_(nowNs()), ownerUid_(::getuid()), ownerGid_(::getgid()) {}
+FileSystem::FileSystem(const config::MountOptions& opts, const origin::Origin& origin,
+                       const origin::OriginCounters& counters, Namespace& ns,
+                       cache::BlockCache& cache, origin::ObjectInfo rootInfo)
+    : opts_(opts), origin_(origin), originCounters_(counters), ns_(ns), cache_(cache),
+      inodes_(std::move(rootInfo)), mountTimeNs_(nowNs()), ownerUid_(::getuid()),
+      ownerGid_(::getgid()) {}
 
 NodeAttr FileSystem::toAttr(uint64_t ino, const origin::ObjectInfo& info) const {
   NodeAttr a;
@@ -209,7 +212,7 @@ void FileSystem::revalidateAfterRefresh(
     if (info.isOk()) inodes_.update(node.ino, *info);
     if (notifier_ == nullptr) continue;
     notifier_->invalidateInode(node.ino);
-    auto [dir, name] = splitKey(node.key);
+    auto [dir, name] = origin::splitKey(node.key);
     if (auto parent = inodes_.inoOf(std::string(dir))) {
       notifier_->invalidateEntry(*parent, std::string(name));
     }
@@ -311,7 +314,7 @@ std::string FileSystem::statsJson() const {
     std::lock_guard<std::mutex> g(planMu_);
     ctx.plans = plans_;
   }
-  return renderStats(ctx, cache_.stats(), origin_.counters(), ns_.stats());
+  return renderStats(ctx, cache_.stats(), originCounters_, ns_.stats());
 }
 
 }  // namespace epochfs::fs

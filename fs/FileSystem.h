@@ -2,7 +2,10 @@
 //
 // FuseOps.cc turns each kernel request into one call here and the result into one reply.
 // Metadata (lookup, getattr, readdir) comes from the Namespace (the origin, or a snapshot of
-// it); file bytes come through the BlockCache. The mount is read-only: mutating requests are answered in FuseOps with EROFS.
+// it); file bytes come through the BlockCache. FileSystem itself never calls the origin: it
+// holds it const (stat, list and read are not), for its description and integrity counters,
+// beside the counters of the calls the others make to it (for .epochfs/stats). The mount is
+// read-only: mutating requests are answered in FuseOps with EROFS.
 //
 // Consistency: attributes and entries are cached by the kernel for fuse.attr_timeout. open()
 // revalidates the file in the Namespace (close-to-open, as NFS does; with a snapshot this costs
@@ -91,9 +94,12 @@ class KernelNotifier {
 
 class FileSystem {
  public:
-  // Fails if the origin root cannot be stat'ed. `origin` and `cache` must outlive this.
+  // Fails if the origin root cannot be stat'ed (in `ns`). `counters` are those of the calls to
+  // `origin` (InstrumentedOrigin::counters()), reported by .epochfs/stats. All but `opts` must
+  // outlive this.
   static Result<std::unique_ptr<FileSystem>> create(const config::MountOptions& opts,
-                                                    origin::InstrumentedOrigin& origin,
+                                                    const origin::Origin& origin,
+                                                    const origin::OriginCounters& counters,
                                                     Namespace& ns, cache::BlockCache& cache);
   // Queued listings use ns_ and this: they are dropped (or waited for) first.
   ~FileSystem() { cache_.cancelDiscovery(); }
@@ -138,8 +144,9 @@ class FileSystem {
   double attrTimeoutSec() const { return opts_.fuse.attrTimeoutSec; }
 
  private:
-  FileSystem(const config::MountOptions& opts, origin::InstrumentedOrigin& origin,
-             Namespace& ns, cache::BlockCache& cache, origin::ObjectInfo rootInfo);
+  FileSystem(const config::MountOptions& opts, const origin::Origin& origin,
+             const origin::OriginCounters& counters, Namespace& ns, cache::BlockCache& cache,
+             origin::ObjectInfo rootInfo);
   Result<NodeAttr> controlLookup(uint64_t parent, std::string_view name) const;
   // After the namespace was refreshed: updates every live inode from it and tells the kernel
   // to forget changed, removed and newly appeared names. `before` maps each live directory's
@@ -171,7 +178,8 @@ class FileSystem {
   NodeAttr toAttr(uint64_t ino, const origin::ObjectInfo& info) const;
 
   const config::MountOptions opts_;
-  origin::InstrumentedOrigin& origin_;
+  const origin::Origin& origin_;  // for describe() and integrity() only
+  const origin::OriginCounters& originCounters_;
   Namespace& ns_;
   cache::BlockCache& cache_;
   InodeTable inodes_;

@@ -8,7 +8,7 @@ namespace epochfs::fs {
 
 void FileSystem::discoverDirOf(const std::string& fileKey) {
   if (!opts_.policy.prefetchListed || opts_.policy.prefetchThreads == 0) return;
-  const std::string_view dir = splitKey(fileKey).first;
+  const std::string_view dir = origin::splitKey(fileKey).first;
   {
     std::lock_guard<std::mutex> g(discoverMu_);
     if (discoveredDirs_.contains(dir)) return;

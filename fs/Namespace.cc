@@ -24,15 +24,9 @@ const origin::DirEntry* findEntry(const std::vector<origin::DirEntry>& entries,
 
 }  // namespace
 
-std::pair<std::string_view, std::string_view> splitKey(std::string_view key) {
-  size_t slash = key.rfind('/');
-  if (slash == std::string_view::npos) return {std::string_view(), key};
-  return {key.substr(0, slash), key.substr(slash + 1)};
-}
-
 Result<std::unique_ptr<Namespace>> Namespace::open(const NamespaceOptions& opts,
                                                    origin::Origin& origin,
-                                                   cache::BlockCache& store) {
+                                                   cache::NamespaceStore& store) {
   std::unique_ptr<Namespace> ns(new Namespace(opts, origin, store));
   if (ns->passthrough()) return ns;
   if (!ns->immutable()) {
@@ -122,7 +116,7 @@ Result<origin::ObjectInfo> Namespace::stat(std::string_view key) {
     std::shared_lock lock(mu_);
     return rootInfo_;
   }
-  auto [dir, name] = splitKey(key);
+  auto [dir, name] = origin::splitKey(key);
   auto l = listing(dir);
   if (!l.isOk()) {
     if (l.status().code() == Code::kNotDirectory) return notFound(std::string(key));
@@ -150,7 +144,7 @@ Status Namespace::invalidate(std::string_view key) {
     // would not).
     return snapshot_.update(key, info.isOk() ? &*info : nullptr);
   }
-  auto [dir, name] = splitKey(key);
+  auto [dir, name] = origin::splitKey(key);
   std::unique_lock lock(mu_);
   auto it = tree_.find(std::string(dir));
   if (it == tree_.end()) return info.status();

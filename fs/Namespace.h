@@ -29,7 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cache/BlockCache.h"
+#include "cache/NamespaceStore.h"
 #include "common/Status.h"
 #include "fs/NamespaceSnapshot.h"
 #include "origin/Origin.h"
@@ -58,7 +58,7 @@ class Namespace {
   // (and persists it); errors of that listing fail the open.
   static Result<std::unique_ptr<Namespace>> open(const NamespaceOptions& opts,
                                                  origin::Origin& origin,
-                                                 cache::BlockCache& store);
+                                                 cache::NamespaceStore& store);
 
   Result<origin::ObjectInfo> stat(std::string_view key);
   Result<std::vector<origin::DirEntry>> list(std::string_view key);
@@ -77,7 +77,7 @@ class Namespace {
     Clock::time_point fetched;
   };
 
-  Namespace(NamespaceOptions opts, origin::Origin& origin, cache::BlockCache& store)
+  Namespace(NamespaceOptions opts, origin::Origin& origin, cache::NamespaceStore& store)
       : opts_(std::move(opts)), origin_(origin), snapshot_(store, opts_.source) {}
 
   bool passthrough() const { return opts_.ttlSec == 0; }
@@ -100,8 +100,5 @@ class Namespace {
   std::mutex refreshMu_;  // one refresh at a time
   std::atomic<uint64_t> refreshes_{0};
 };
-
-// Splits "a/b/c" into ("a/b", "c") and "c" into ("", "c").
-std::pair<std::string_view, std::string_view> splitKey(std::string_view key);
 
 }  // namespace epochfs::fs

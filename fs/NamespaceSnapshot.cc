@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "fs/Namespace.h"
-
 namespace epochfs::fs {
 namespace {
 
@@ -175,7 +173,7 @@ Status NamespaceSnapshot::replace(const origin::ObjectInfo& root,
   records.reserve(tree.size() + 1);
   uint64_t dirs = 1;  // the root
   for (const auto& e : tree) {
-    auto [dir, name] = splitKey(e.key);
+    auto [dir, name] = origin::splitKey(e.key);
     records.emplace_back(snapshotKey(dir, name), encodeInfo(e.info));
     if (e.info.type == origin::EntryType::kDirectory) dirs++;
   }
@@ -191,7 +189,7 @@ Status NamespaceSnapshot::replace(const origin::ObjectInfo& root,
 }
 
 Result<origin::ObjectInfo> NamespaceSnapshot::stat(std::string_view key) const {
-  auto [dir, name] = splitKey(key);
+  auto [dir, name] = origin::splitKey(key);
   auto rec = store_.getNamespace(snapshotKey(dir, name));
   if (!rec.isOk()) {
     if (rec.status().code() == Code::kNotFound) return notFound(std::string(key));
@@ -228,7 +226,7 @@ Result<std::vector<origin::DirEntry>> NamespaceSnapshot::list(std::string_view k
 
 Status NamespaceSnapshot::update(std::string_view key, const origin::ObjectInfo* info) {
   std::lock_guard g(updateMu_);
-  auto [dir, name] = splitKey(key);
+  auto [dir, name] = origin::splitKey(key);
   if (!dir.empty()) {
     auto parent = stat(dir);
     if (!parent.isOk()) return parent.status();

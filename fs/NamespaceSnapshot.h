@@ -5,7 +5,7 @@
 // and the OS page cache keep the hot part of it in RAM), a list one prefix scan. So the
 // daemon's memory does not grow with the number of files in the dataset.
 //
-// Records (in the index's namespace column family, BlockCache::saveNamespace):
+// Records (in the index's namespace column family, NamespaceStore::saveNamespace):
 //   "m"                               format, source, listed-at, directory and entry counts,
 //                                     the root directory's info
 //   "e" <dir key> '\0' <name>         type, size, mtime, etag, mode, uid, gid of one entry
@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cache/BlockCache.h"
+#include "cache/NamespaceStore.h"
 #include "common/Status.h"
 #include "origin/Origin.h"
 
@@ -32,7 +32,7 @@ namespace epochfs::fs {
 
 class NamespaceSnapshot {
  public:
-  NamespaceSnapshot(cache::BlockCache& store, std::string source)
+  NamespaceSnapshot(cache::NamespaceStore& store, std::string source)
       : store_(store), source_(std::move(source)) {}
 
   // Reads the snapshot's meta record: true if a snapshot of this source in this format is
@@ -62,7 +62,7 @@ class NamespaceSnapshot {
  private:
   std::string metaRecord() const;
 
-  cache::BlockCache& store_;
+  cache::NamespaceStore& store_;
   const std::string source_;
   std::mutex updateMu_;  // one update() at a time: each reads, then writes, the counts
   std::atomic<uint64_t> directories_{0};

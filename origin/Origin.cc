@@ -28,6 +28,12 @@ std::string joinKey(std::string_view dir, std::string_view name) {
   return key;
 }
 
+std::pair<std::string_view, std::string_view> splitKey(std::string_view key) {
+  size_t slash = key.rfind('/');
+  if (slash == std::string_view::npos) return {std::string_view(), key};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
 Status checkKey(std::string_view key) {
   if (key.empty()) return Status::ok();  // the root
   if (key.find('\0') != std::string_view::npos) {

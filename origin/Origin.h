@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/Status.h"
@@ -171,6 +172,8 @@ void scrubOriginSecrets(const config::OriginOptions& opts);
 
 // Joins a directory key and a name: join("", "a") == "a", join("a", "b") == "a/b".
 std::string joinKey(std::string_view dir, std::string_view name);
+// The inverse: splits "a/b/c" into ("a/b", "c") and "c" into ("", "c").
+std::pair<std::string_view, std::string_view> splitKey(std::string_view key);
 
 // OK if `key` is well formed (see the top of this file), else kInvalid naming the key.
 Status checkKey(std::string_view key);

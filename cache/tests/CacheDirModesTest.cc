@@ -55,7 +55,7 @@ TEST_F(CacheDirModesTest, EverythingCreatedIsPrivateUnderUmask022) {
     ASSERT_TRUE(cache);
     ASSERT_EQ(readAll(*cache, f).size(), f.size);
     ASSERT_EQ(cache->stats().blocks, 3u);
-    ASSERT_TRUE(cache->saveNamespace({{"k", "v"}}).isOk());
+    ASSERT_TRUE(cache->namespaceStore().saveNamespace({{"k", "v"}}).isOk());
   }
   EXPECT_EQ(filesUnder(opts_.dir + "/blocks").size(), 3u);
   const size_t files = expectAllPrivate();

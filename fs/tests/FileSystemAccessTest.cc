@@ -15,6 +15,7 @@
 #include "fs/ControlFiles.h"
 #include "fs/ControlIoctl.h"
 #include "fs/FileSystem.h"
+#include "fs/tests/FsStackFixture.h"
 #include "origin/posix/PosixOrigin.h"
 #include "origin/testing/MemoryOrigin.h"
 
@@ -29,26 +30,14 @@ class ChangeNotifier : public KernelNotifier {
 };
 
 // A mount's pieces over `origin`, with metadata.ttl `ttl`.
-class Mount {
+class Mount : private FsStack {
  public:
-  Mount(std::unique_ptr<origin::Origin> origin, const std::string& cacheDir, double ttl)
-      : origin_(std::make_unique<origin::InstrumentedOrigin>(std::move(origin))) {
+  Mount(std::unique_ptr<origin::Origin> origin, const std::string& cacheDir, double ttl) {
+    useOrigin(std::move(origin));
     opts_.origin.source = origin_->describe();
-    opts_.mountpoint = "/mnt/test";
     opts_.cache.dir = cacheDir;
-    opts_.cache.sizeBytes = 64 * config::kMiB;
-    opts_.cache.minFreeBytes = 0;
-    auto policy = policy::makePolicy("lru");
-    EXPECT_TRUE(policy.isOk());
-    auto cache = cache::BlockCache::open(opts_.cache, *origin_, std::move(*policy));
-    EXPECT_TRUE(cache.isOk()) << cache.status().toString();
-    cache_ = std::move(*cache);
-    auto ns = Namespace::open(NamespaceOptions{ttl, opts_.origin.source}, *origin_, *cache_);
-    EXPECT_TRUE(ns.isOk()) << ns.status().toString();
-    ns_ = std::move(*ns);
-    auto fs = FileSystem::create(opts_, *origin_, *ns_, *cache_);
-    EXPECT_TRUE(fs.isOk()) << fs.status().toString();
-    fs_ = std::move(*fs);
+    openCache("lru");
+    openFileSystem(ttl);
   }
   ~Mount() { fs_->setKernelNotifier(nullptr); }
 
@@ -65,13 +54,6 @@ class Mount {
     }
     return attr;
   }
-
- private:
-  config::MountOptions opts_;
-  std::unique_ptr<origin::InstrumentedOrigin> origin_;
-  std::unique_ptr<cache::BlockCache> cache_;
-  std::unique_ptr<Namespace> ns_;
-  std::unique_ptr<FileSystem> fs_;
 };
 
 void expectAccess(Mount& m, const std::string& path, uint32_t perm, uint32_t uid, uint32_t gid) {

@@ -16,11 +16,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "common/testing/TempDir.h"
 #include "fs/ControlFiles.h"
 #include "fs/ControlIoctl.h"
 #include "fs/FileSystem.h"
-#include "origin/testing/MemoryOrigin.h"
+#include "fs/tests/FsStackFixture.h"
 
 namespace epochfs::fs {
 namespace {
@@ -30,44 +29,20 @@ using ::testing::HasSubstr;
 constexpr uint64_t kBlock = 64 * config::kKiB;
 constexpr uint64_t kPid = 4242;  // the "opening process" of the plan file
 
-class FileSystemPlanTest : public ::testing::Test {
+class FileSystemPlanTest : public ::testing::Test, protected FsStack {
  protected:
-  // Builds origin, cache (with policy `policy`), namespace and file system.
+  // Builds origin, cache (with policy `policy`), namespace and file system (stop() closes them).
   void start(const std::string& policy) {
-    mem_ = new origin::MemoryOrigin();
+    useMemoryOrigin();
     mem_->put("cls/a.jpg", "hello");                      // 1 block
     mem_->put("cls/b c.jpg", std::string(200000, 'x'));   // 4 blocks
     mem_->put("top.txt", "top");                          // 1 block
     mem_->put("sub/dir/deep.bin", std::string(10, 'd'));  // 1 block
-    origin_ = std::make_unique<origin::InstrumentedOrigin>(std::unique_ptr<origin::Origin>(mem_));
-    opts_.origin.source = "memory:";
-    opts_.mountpoint = "/mnt/test";
-    opts_.cache.dir = dir_.path() + "/cache";
-    opts_.cache.sizeBytes = 64 * config::kMiB;
-    opts_.cache.minFreeBytes = 0;
     opts_.cache.blockSizeBytes = kBlock;
-    auto p = policy::makePolicy(policy);
-    ASSERT_TRUE(p.isOk()) << p.status().toString();
-    auto cache = cache::BlockCache::open(opts_.cache, *origin_, std::move(*p));
-    ASSERT_TRUE(cache.isOk()) << cache.status().toString();
-    cache_ = std::move(*cache);
-    NamespaceOptions nsOpts;
-    nsOpts.source = opts_.origin.source;
-    auto ns = Namespace::open(nsOpts, *origin_, *cache_);
-    ASSERT_TRUE(ns.isOk()) << ns.status().toString();
-    ns_ = std::move(*ns);
-    auto fs = FileSystem::create(opts_, *origin_, *ns_, *cache_);
-    ASSERT_TRUE(fs.isOk()) << fs.status().toString();
-    fs_ = std::move(*fs);
+    openCache(policy);
+    openFileSystem();
   }
   void SetUp() override { start("epoch"); }
-  void TearDown() override { stop(); }
-  void stop() {
-    fs_.reset();
-    ns_.reset();
-    cache_.reset();
-    origin_.reset();
-  }
 
   // Opens .epochfs/plan read-only as process `caller`, found by lookup as the kernel would.
   std::unique_ptr<OpenFile> openPlan(uint64_t caller = kPid) {
@@ -107,14 +82,6 @@ class FileSystemPlanTest : public ::testing::Test {
     return std::string(r->c_str());  // NUL-terminated
   }
   nlohmann::json stats() { return nlohmann::json::parse(fs_->statsJson()); }
-
-  test::TempDir dir_;
-  origin::MemoryOrigin* mem_ = nullptr;  // owned by origin_
-  std::unique_ptr<origin::InstrumentedOrigin> origin_;
-  config::MountOptions opts_;
-  std::unique_ptr<cache::BlockCache> cache_;
-  std::unique_ptr<Namespace> ns_;
-  std::unique_ptr<FileSystem> fs_;
 };
 
 TEST_F(FileSystemPlanTest, PlanIsAReadOnlyFileOfTheControlDir) {

@@ -5,56 +5,27 @@
 
 #include <fcntl.h>
 
-#include <filesystem>
 #include <random>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "fs/ControlFiles.h"
-#include "origin/testing/MemoryOrigin.h"
+#include "fs/tests/FsStackFixture.h"
 
 namespace epochfs::fs {
 namespace {
 
-class FileSystemTest : public ::testing::Test {
+class FileSystemTest : public ::testing::Test, protected FsStack {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("epochfs-fs-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    mem_ = new origin::MemoryOrigin();
+    useMemoryOrigin();
     mem_->put("cls/a.jpg", "hello");
     mem_->put("cls/b c.jpg", std::string(200000, 'x'));
     mem_->put("top.txt", "top");
-    origin_ = std::make_unique<origin::InstrumentedOrigin>(std::unique_ptr<origin::Origin>(mem_));
-    opts_.origin.source = "memory:";
-    opts_.mountpoint = "/mnt/test";
-    opts_.cache.dir = dir_.string();
-    opts_.cache.sizeBytes = 64 * config::kMiB;
-    opts_.cache.minFreeBytes = 0;
     opts_.cache.blockSizeBytes = 64 * config::kKiB;
-    auto policy = policy::makePolicy("lru");
-    ASSERT_TRUE(policy.isOk());
-    auto cache = cache::BlockCache::open(opts_.cache, *origin_, std::move(*policy));
-    ASSERT_TRUE(cache.isOk()) << cache.status().toString();
-    cache_ = std::move(*cache);
-    NamespaceOptions nsOpts;
-    nsOpts.source = opts_.origin.source;
-    auto ns = Namespace::open(nsOpts, *origin_, *cache_);
-    ASSERT_TRUE(ns.isOk()) << ns.status().toString();
-    ns_ = std::move(*ns);
-    auto fs = FileSystem::create(opts_, *origin_, *ns_, *cache_);
-    ASSERT_TRUE(fs.isOk()) << fs.status().toString();
-    fs_ = std::move(*fs);
-  }
-  void TearDown() override {
-    fs_.reset();
-    ns_.reset();
-    cache_.reset();
-    origin_.reset();
-    std::filesystem::remove_all(dir_);
+    openCache("lru");
+    openFileSystem();
   }
 
   std::string readAll(uint64_t ino) {
@@ -71,14 +42,6 @@ class FileSystemTest : public ::testing::Test {
     }
     return out;
   }
-
-  std::filesystem::path dir_;
-  origin::MemoryOrigin* mem_ = nullptr;  // owned by origin_
-  std::unique_ptr<origin::InstrumentedOrigin> origin_;
-  config::MountOptions opts_;
-  std::unique_ptr<cache::BlockCache> cache_;
-  std::unique_ptr<Namespace> ns_;
-  std::unique_ptr<FileSystem> fs_;
 };
 
 TEST_F(FileSystemTest, LookupAndReadThroughCache) {

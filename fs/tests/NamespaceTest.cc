@@ -1,72 +1,34 @@
 #include "fs/Namespace.h"
 
-#include <unistd.h>
-
-#include <filesystem>
 #include <thread>
 
 #include <gtest/gtest.h>
 
-#include "origin/testing/MemoryOrigin.h"
-#include "policy/Policy.h"
+#include "fs/tests/FsStackFixture.h"
 
 namespace epochfs::fs {
 namespace {
 
-class NamespaceTest : public ::testing::Test {
+class NamespaceTest : public ::testing::Test, protected FsStack {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("epochfs-ns-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    mem_ = new origin::MemoryOrigin();
+    useMemoryOrigin();
     mem_->put("a/x.jpg", "x");
     mem_->put("a/y.jpg", "yy");
     mem_->put("b/c/z.jpg", "zzz");
     mem_->put("top", "t");
-    origin_ = std::make_unique<origin::InstrumentedOrigin>(std::unique_ptr<origin::Origin>(mem_));
     openCache();
   }
-  void TearDown() override {
-    cache_.reset();
-    origin_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void openCache() {
-    cache_.reset();
-    config::CacheOptions o;
-    o.dir = dir_.string();
-    o.sizeBytes = 64 * config::kMiB;
-    o.minFreeBytes = 0;
-    auto policy = policy::makePolicy("lru");
-    ASSERT_TRUE(policy.isOk());
-    auto c = cache::BlockCache::open(o, *origin_, std::move(*policy));
-    ASSERT_TRUE(c.isOk()) << c.status().toString();
-    cache_ = std::move(*c);
-  }
   std::unique_ptr<Namespace> open(double ttl, const std::string& source = "mem") {
-    auto ns = Namespace::open(NamespaceOptions{ttl, source}, *origin_, *cache_);
-    EXPECT_TRUE(ns.isOk()) << ns.status().toString();
-    return ns.isOk() ? std::move(*ns) : nullptr;
+    return openNamespace(ttl, source);
   }
   uint64_t requests() const { return origin_->counters().requests.load(); }
-
-  std::filesystem::path dir_;
-  origin::MemoryOrigin* mem_ = nullptr;  // owned by origin_
-  std::unique_ptr<origin::InstrumentedOrigin> origin_;
-  std::unique_ptr<cache::BlockCache> cache_;
 };
 
 std::vector<std::string> names(const std::vector<origin::DirEntry>& entries) {
   std::vector<std::string> out;
   for (const auto& e : entries) out.push_back(e.name);
   return out;
-}
-
-TEST_F(NamespaceTest, SplitKey) {
-  EXPECT_EQ(splitKey("a/b/c"), std::make_pair(std::string_view("a/b"), std::string_view("c")));
-  EXPECT_EQ(splitKey("c"), std::make_pair(std::string_view(), std::string_view("c")));
 }
 
 TEST_F(NamespaceTest, ImmutableSnapshotServesWithoutRequestsAndSurvivesReopen) {
@@ -168,7 +130,8 @@ TEST_F(NamespaceTest, UnreadableSnapshotRecordsAreErrorsOrAReList) {
   auto ns = open(-1);
   ASSERT_TRUE(ns);
   // One entry's record damaged: its stat and its directory's list fail naming it.
-  ASSERT_TRUE(cache_->updateNamespace({{snapshotKey("a", "x.jpg"), "junk"}}).isOk());
+  ASSERT_TRUE(
+      cache_->namespaceStore().updateNamespace({{snapshotKey("a", "x.jpg"), "junk"}}).isOk());
   auto st = ns->stat("a/x.jpg");
   ASSERT_EQ(st.status().code(), Code::kCorrupt);
   EXPECT_NE(st.status().message().find("a/x.jpg"), std::string::npos) << st.status().toString();
@@ -179,7 +142,7 @@ TEST_F(NamespaceTest, UnreadableSnapshotRecordsAreErrorsOrAReList) {
   EXPECT_EQ(ns->stat("a/x.jpg")->size, 1u) << "a refresh rewrites the snapshot";
 
   // A damaged meta record (or one of an older format): the next open lists the origin again.
-  ASSERT_TRUE(cache_->updateNamespace({{"m", "epochfs-namespace-v1"}}).isOk());
+  ASSERT_TRUE(cache_->namespaceStore().updateNamespace({{"m", "epochfs-namespace-v1"}}).isOk());
   ns.reset();
   openCache();
   uint64_t lists = origin_->counters().listRequests.load();
@@ -207,7 +170,7 @@ TEST_F(NamespaceTest, SnapshotOfFormatV2IsListedAgain) {
   le(meta, 1);  // listed at
   le(meta, 4);  // directories
   le(meta, 6);  // entries
-  ASSERT_TRUE(cache_->updateNamespace({{"m", meta}}).isOk());
+  ASSERT_TRUE(cache_->namespaceStore().updateNamespace({{"m", meta}}).isOk());
   openCache();
   uint64_t lists = origin_->counters().listRequests.load();
   auto ns = open(-1);

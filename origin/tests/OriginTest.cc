@@ -22,6 +22,11 @@ TEST(JoinKeyTest, Joins) {
   EXPECT_EQ(joinKey("a/b", "c d.jpg"), "a/b/c d.jpg");
 }
 
+TEST(SplitKeyTest, SplitKey) {
+  EXPECT_EQ(splitKey("a/b/c"), std::make_pair(std::string_view("a/b"), std::string_view("c")));
+  EXPECT_EQ(splitKey("c"), std::make_pair(std::string_view(), std::string_view("c")));
+}
+
 TEST(CheckKeyTest, AcceptsWellFormedKeys) {
   for (std::string key : {"", "a", "a/b", "a b/c%20d+e=f", "...", "a/..b", ".hidden/x", "\xc3\xbc"}) {
     EXPECT_TRUE(checkKey(key).isOk()) << key;
