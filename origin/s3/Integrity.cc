@@ -13,6 +13,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "common/Strings.h"
+
 namespace epochfs::origin::s3 {
 namespace {
 
@@ -106,16 +108,10 @@ std::optional<std::string> base64Decode(std::string_view in) {
 
 std::optional<std::string> hexDecode(std::string_view in) {
   if (in.size() % 2 != 0) return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   std::string out(in.size() / 2, '\0');
   for (size_t i = 0; i < out.size(); ++i) {
-    int hi = nibble(in[2 * i]);
-    int lo = nibble(in[2 * i + 1]);
+    int hi = hexValue(in[2 * i]);
+    int lo = hexValue(in[2 * i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out[i] = static_cast<char>(hi << 4 | lo);
   }
