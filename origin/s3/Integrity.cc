@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "common/Strings.h"
+#include "origin/s3/SigV4.h"
 
 namespace epochfs::origin::s3 {
 namespace {
@@ -114,17 +115,6 @@ std::optional<std::string> hexDecode(std::string_view in) {
     int lo = hexValue(in[2 * i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out[i] = static_cast<char>(hi << 4 | lo);
-  }
-  return out;
-}
-
-std::string hexOf(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
   }
   return out;
 }
@@ -231,7 +221,7 @@ std::string checkDigest(const ExpectedDigest& d, std::span<const std::byte> data
   if (got == d.bytes) return "";
   const bool hex = d.kind == DigestKind::kMd5Etag;
   return "the " + std::to_string(data.size()) + " bytes received have " +
-         std::string(digestName(d.kind)) + " " + (hex ? hexOf(got) : base64Of(got)) +
+         std::string(digestName(d.kind)) + " " + (hex ? hexEncode(got) : base64Of(got)) +
          ", the object's is " + d.shown;
 }
 
