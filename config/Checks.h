@@ -14,7 +14,7 @@
 
 namespace epochfs::config::checks {
 
-// One of kPolicyNames: "'lfu' is not a policy (known: lru, fixed)".
+// One of kPolicyNames: "'lfu' is not a policy (known: epoch, lru, fixed)".
 Status policyName(std::string_view name);
 // One of kLogLevels.
 Status logLevel(std::string_view level);

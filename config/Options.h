@@ -5,11 +5,13 @@
 // config/ includes yaml-cpp. Every field is documented in docs/config.md.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "common/PolicyNames.h"
 #include "common/Status.h"
 
 namespace epochfs::config {
@@ -27,9 +29,25 @@ inline constexpr uint64_t kMinCacheSize = 16 * kMiB;   // and at least kMinCache
 inline constexpr uint64_t kMinCacheBlocks = 4;
 inline constexpr int kMaxFuseThreads = 1024;
 
-// The values policy.name accepts: the one list of policy names (policy::makePolicy() must
-// build each of them).
-inline constexpr std::array<std::string_view, 3> kPolicyNames = {"epoch", "lru", "fixed"};
+// policy.name's default.
+inline constexpr std::string_view kDefaultPolicy = "epoch";
+static_assert(std::ranges::any_of(kPolicies,
+                                  [](const PolicyName& p) {
+                                    return p.name == kDefaultPolicy && !p.needsPlan;
+                                  }),
+              "the default policy must be one that a mount may run");
+// The values policy.name accepts: those of kPolicies (common/PolicyNames.h) that need no plan,
+// each of which policy::makePolicy() builds. The default first, then in kPolicies' order, as
+// docs/config.md and `epochfs mount --help` list them: epoch, lru, fixed.
+inline constexpr std::array<std::string_view, kMountablePolicies> kPolicyNames = [] {
+  std::array<std::string_view, kMountablePolicies> names{};
+  size_t n = 0;
+  names[n++] = kDefaultPolicy;
+  for (const PolicyName& p : kPolicies) {
+    if (!p.needsPlan && p.name != kDefaultPolicy) names[n++] = p.name;
+  }
+  return names;
+}();
 inline constexpr int kMaxPrefetchThreads = 256;
 // The values log.level accepts, most verbose first.
 inline constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
@@ -136,7 +154,7 @@ struct CacheOptions {
 
 struct PolicyOptions {
   // Eviction/admission policy: "epoch", "lru" or "fixed". YAML: policy.name. Default: "epoch".
-  std::string name = "epoch";
+  std::string name = std::string(kDefaultPolicy);
   // Background prefetchers (policies that prefetch: epoch). YAML: policy.prefetch_threads.
   // Default: 8. Range: 0..256; 0 turns prefetch off.
   int prefetchThreads = 8;

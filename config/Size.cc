@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/Strings.h"
 #include "config/ConfigLoader.h"
 
 namespace epochfs::config {
@@ -39,13 +40,6 @@ constexpr std::array<Unit, 9> kUnits = {{
 constexpr int kMaxFractionDigits = 18;  // 10^18 < 2^64, and 10^18 * 2^40 < 2^128
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
-bool isSpace(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && isSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 bool equalsIgnoringCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -119,8 +113,7 @@ Result<uint64_t> parseSize(std::string_view text) {
   }
   const std::string_view number = s.substr(0, pos);
 
-  std::string_view unitText = s.substr(pos);
-  while (!unitText.empty() && isSpace(unitText.front())) unitText.remove_prefix(1);
+  const std::string_view unitText = trimLeft(s.substr(pos));
   uint64_t unit = 1;
   if (unitText.empty()) {
     if (fractionDigits > 0) {

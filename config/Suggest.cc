@@ -7,14 +7,12 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/Strings.h"
+
 namespace epochfs::config {
 namespace {
 
-char fold(char c) {
-  if (c >= 'A' && c <= 'Z') return static_cast<char>(c - 'A' + 'a');
-  if (c == '-') return '_';
-  return c;
-}
+char fold(char c) { return c == '-' ? '_' : lower(c); }
 
 }  // namespace
 

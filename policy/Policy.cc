@@ -1,6 +1,8 @@
-// policy/Policy.cc: the factory, the one place that knows every policy's name.
+// policy/Policy.cc: the factory, the one place that knows which class each name of kPolicies
+// (common/PolicyNames.h) is.
 #include "policy/Policy.h"
 
+#include "common/PolicyNames.h"
 #include "policy/EpochWithPlans.h"
 #include "policy/FixedSubset.h"
 #include "policy/Lru.h"
@@ -8,7 +10,11 @@
 
 namespace epochfs::policy {
 
-std::vector<std::string_view> policyNames() { return {"lru", "fixed", "epoch", "planned"}; }
+std::vector<std::string_view> policyNames() {
+  std::vector<std::string_view> names;
+  for (const PolicyName& p : kPolicies) names.push_back(p.name);
+  return names;
+}
 
 Result<std::unique_ptr<Policy>> makePolicy(std::string_view name) {
   if (name == "lru") return std::unique_ptr<Policy>(std::make_unique<Lru>());

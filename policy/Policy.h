@@ -142,7 +142,8 @@ class Policy {
 // options; anything else is kInvalid naming the policy and the valid names.
 Result<std::unique_ptr<Policy>> makePolicy(std::string_view name);
 
-// The names makePolicy() accepts, in the order docs and error messages list them.
+// The names makePolicy() accepts (kPolicies, common/PolicyNames.h), in the order docs and
+// error messages list them.
 std::vector<std::string_view> policyNames();
 
 }  // namespace epochfs::policy

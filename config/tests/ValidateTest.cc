@@ -113,6 +113,20 @@ TEST(ValidateTest, PolicyName) {
   EXPECT_TRUE(validate(o).isOk());
 }
 
+// "planned" is a policy (policy::makePolicy() builds it) that a mount does not offer: it needs
+// a plan, and the mount's "epoch" follows one whenever it is published.
+TEST(ValidateTest, PolicyNameIsOneAMountMayRun) {
+  MountOptions o = withSource();
+  for (const char* name : {"epoch", "lru", "fixed"}) {
+    o.policy.name = name;
+    EXPECT_TRUE(validate(o).isOk()) << name;
+  }
+  o.policy.name = "planned";
+  EXPECT_EQ(validateError(o),
+            "policy.name: 'planned' is not a policy (known: epoch, lru, fixed)");
+  EXPECT_EQ(MountOptions{}.policy.name, "epoch");
+}
+
 TEST(ValidateTest, FuseThreadsRange) {
   MountOptions o = withSource();
   o.fuse.threads = 0;

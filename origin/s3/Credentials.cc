@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/Strings.h"
 #include "config/Options.h"
 
 namespace epochfs::origin::s3 {
@@ -18,23 +19,9 @@ namespace {
 
 constexpr size_t kMaxFileBytes = 1 << 20;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
+// What a credentials file's line, name or value is trimmed of: blanks, and the '\r' of a file
+// with CRLF line ends.
+constexpr std::string_view kLineBlanks = " \t\r";
 
 Result<std::string> readSmallFile(const std::string& path) {
   const std::string what = "S3 credentials file " + path;
@@ -104,7 +91,7 @@ Result<AccessKey> parseCredentialsFile(std::string_view text, std::string_view p
   while (pos <= text.size()) {
     size_t end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
-    std::string_view line = trim(text.substr(pos, end - pos));
+    std::string_view line = trim(text.substr(pos, end - pos), kLineBlanks);
     pos = end + 1;
     ++lineNo;
     if (line.empty() || line.front() == '#' || line.front() == ';') continue;
@@ -112,8 +99,8 @@ Result<AccessKey> parseCredentialsFile(std::string_view text, std::string_view p
       if (line.back() != ']') {
         return invalid(file + ": line " + std::to_string(lineNo) + " is not a [section]");
       }
-      std::string_view name = trim(line.substr(1, line.size() - 2));
-      if (name.starts_with("profile ")) name = trim(name.substr(8));
+      std::string_view name = trim(line.substr(1, line.size() - 2), kLineBlanks);
+      if (name.starts_with("profile ")) name = trim(name.substr(8), kLineBlanks);
       inProfile = name == profile;
       found = found || inProfile;
       continue;
@@ -123,8 +110,8 @@ Result<AccessKey> parseCredentialsFile(std::string_view text, std::string_view p
       return invalid(file + ": line " + std::to_string(lineNo) + " is not 'key = value'");
     }
     if (!inProfile) continue;
-    const std::string name = lower(trim(line.substr(0, eq)));
-    const std::string value(trim(line.substr(eq + 1)));
+    const std::string name = lower(trim(line.substr(0, eq), kLineBlanks));
+    const std::string value(trim(line.substr(eq + 1), kLineBlanks));
     if (name == "aws_access_key_id") {
       key.id = value;
     } else if (name == "aws_secret_access_key") {

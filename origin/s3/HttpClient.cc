@@ -15,6 +15,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "common/Strings.h"
+
 namespace epochfs::origin::s3 {
 namespace {
 
@@ -25,22 +27,9 @@ void globalInit() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
+// A header's name or value without its blanks; curl hands over whole lines, so a value also
+// ends in the line's CRLF.
+std::string_view trimHeaderPart(std::string_view s) { return trimRight(trimLeft(s), " \t\r\n"); }
 
 struct Transfer {
   const HttpRequest* req = nullptr;
@@ -62,8 +51,8 @@ size_t onHeader(char* data, size_t size, size_t n, void* user) {
   }
   size_t colon = line.find(':');
   if (colon != std::string_view::npos) {
-    t->resp->headers.emplace_back(lower(trim(line.substr(0, colon))),
-                                  std::string(trim(line.substr(colon + 1))));
+    t->resp->headers.emplace_back(lower(trimHeaderPart(line.substr(0, colon))),
+                                  std::string(trimHeaderPart(line.substr(colon + 1))));
   }
   return size * n;
 }

@@ -13,6 +13,9 @@
 #include <cctype>
 #include <cstring>
 
+#include "common/Strings.h"
+#include "origin/s3/SigV4.h"
+
 namespace epochfs::origin::s3 {
 namespace {
 
@@ -106,29 +109,12 @@ std::optional<std::string> base64Decode(std::string_view in) {
 
 std::optional<std::string> hexDecode(std::string_view in) {
   if (in.size() % 2 != 0) return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   std::string out(in.size() / 2, '\0');
   for (size_t i = 0; i < out.size(); ++i) {
-    int hi = nibble(in[2 * i]);
-    int lo = nibble(in[2 * i + 1]);
+    int hi = hexValue(in[2 * i]);
+    int lo = hexValue(in[2 * i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out[i] = static_cast<char>(hi << 4 | lo);
-  }
-  return out;
-}
-
-std::string hexOf(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
   }
   return out;
 }
@@ -235,7 +221,7 @@ std::string checkDigest(const ExpectedDigest& d, std::span<const std::byte> data
   if (got == d.bytes) return "";
   const bool hex = d.kind == DigestKind::kMd5Etag;
   return "the " + std::to_string(data.size()) + " bytes received have " +
-         std::string(digestName(d.kind)) + " " + (hex ? hexOf(got) : base64Of(got)) +
+         std::string(digestName(d.kind)) + " " + (hex ? hexEncode(got) : base64Of(got)) +
          ", the object's is " + d.shown;
 }
 

@@ -160,38 +160,48 @@ Result<ObjectInfo> S3Origin::stat(std::string_view key) {
   return head(key);
 }
 
-Result<std::vector<DirEntry>> S3Origin::list(std::string_view key) {
-  EPOCHFS_RETURN_IF_ERROR(checkKey(key));
-  const std::string prefix = dirPrefix(key);
-  std::map<std::string, ObjectInfo> entries;  // name -> info; a directory replaces a file
-  bool anything = false;
+Status S3Origin::listPages(std::string_view key, const std::string& prefix, bool delimited,
+                           const std::function<void(const ListPage&)>& onPage) {
   std::string token;
   do {
     S3Request req;
-    req.query = {{"list-type", "2"}, {"delimiter", "/"}, {"prefix", prefix},
-                 {"max-keys", std::to_string(kPageSize)}};
+    req.query = {{"list-type", "2"}};
+    if (delimited) req.query.emplace_back("delimiter", "/");
+    req.query.emplace_back("prefix", prefix);
+    req.query.emplace_back("max-keys", std::to_string(kPageSize));
     if (!token.empty()) req.query.emplace_back("continuation-token", token);
     Result<S3Response> r = client_->send(req);
     if (!r.isOk()) return r.status();
     if (r->status != 200) return errorFor(*r, "list", key);
     Result<ListPage> page = parseListObjectsV2(r->http.body);
     if (!page.isOk()) return ioError("list " + where(key) + ": " + page.status().message());
-    for (const ListedObject& o : page->objects) {
+    onPage(*page);
+    token = page->truncated ? page->nextToken : "";
+  } while (!token.empty());
+  return Status::ok();
+}
+
+Result<std::vector<DirEntry>> S3Origin::list(std::string_view key) {
+  EPOCHFS_RETURN_IF_ERROR(checkKey(key));
+  const std::string prefix = dirPrefix(key);
+  std::map<std::string, ObjectInfo> entries;  // name -> info; a directory replaces a file
+  bool anything = false;
+  EPOCHFS_RETURN_IF_ERROR(listPages(key, prefix, /*delimited=*/true, [&](const ListPage& page) {
+    for (const ListedObject& o : page.objects) {
       anything = true;
       if (!o.key.starts_with(prefix)) continue;
       std::string name = o.key.substr(prefix.size());
       if (!isValidName(name) || name.back() == '/') continue;  // our own marker, "key//"
       entries.emplace(std::move(name), fileInfo(o));
     }
-    for (const std::string& p : page->prefixes) {
+    for (const std::string& p : page.prefixes) {
       anything = true;
       if (!p.starts_with(prefix) || p.size() < prefix.size() + 1) continue;
       std::string name = p.substr(prefix.size(), p.size() - prefix.size() - 1);
       if (!isValidName(name)) continue;
       entries[std::move(name)] = directoryInfo();
     }
-    token = page->truncated ? page->nextToken : "";
-  } while (!token.empty());
+  }));
 
   if (!anything && !key.empty()) return nothingBelow(key);
   std::vector<DirEntry> out;
@@ -214,7 +224,6 @@ Result<std::vector<TreeEntry>> S3Origin::listRecursive(std::string_view key) {
   const std::string base = key.empty() ? "" : std::string(key) + "/";  // origin-key prefix
   std::map<std::string, ObjectInfo> tree;  // origin key -> info; directories replace files
   bool anything = false;
-  std::string token;
   // Marks every valid directory on the way to `rel` (a path below `key`), stopping at the
   // first invalid component; returns whether all of rel's components were valid.
   auto addParents = [&](std::string_view rel) {
@@ -228,16 +237,8 @@ Result<std::vector<TreeEntry>> S3Origin::listRecursive(std::string_view key) {
       begin = end + 1;
     }
   };
-  do {
-    S3Request req;
-    req.query = {{"list-type", "2"}, {"prefix", prefix}, {"max-keys", std::to_string(kPageSize)}};
-    if (!token.empty()) req.query.emplace_back("continuation-token", token);
-    Result<S3Response> r = client_->send(req);
-    if (!r.isOk()) return r.status();
-    if (r->status != 200) return errorFor(*r, "list", key);
-    Result<ListPage> page = parseListObjectsV2(r->http.body);
-    if (!page.isOk()) return ioError("list " + where(key) + ": " + page.status().message());
-    for (const ListedObject& o : page->objects) {
+  EPOCHFS_RETURN_IF_ERROR(listPages(key, prefix, /*delimited=*/false, [&](const ListPage& page) {
+    for (const ListedObject& o : page.objects) {
       anything = true;
       if (!o.key.starts_with(prefix)) continue;
       std::string_view rel = std::string_view(o.key).substr(prefix.size());
@@ -249,8 +250,7 @@ Result<std::vector<TreeEntry>> S3Origin::listRecursive(std::string_view key) {
       }
       if (addParents(rel)) tree.emplace(base + std::string(rel), fileInfo(o));
     }
-    token = page->truncated ? page->nextToken : "";
-  } while (!token.empty());
+  }));
 
   if (!anything && !key.empty()) return nothingBelow(key);
   std::vector<TreeEntry> out;

@@ -29,6 +29,7 @@
 // Thread-safe; requests run in parallel up to s3.max_connections.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -76,6 +77,12 @@ class S3Origin final : public Origin {
   Result<bool> isDirectory(std::string_view key);
   // HEAD: the object's info, or kNotFound.
   Result<ObjectInfo> head(std::string_view key);
+  // ListObjectsV2 of `prefix` (with delimiter '/' if `delimited`), 1000 keys a page,
+  // following the continuation token to the last page; `onPage` sees every page in order.
+  // Errors, naming `key`: the request's, errorFor()'s for an answer other than 200, kIo for a
+  // page that does not parse.
+  Status listPages(std::string_view key, const std::string& prefix, bool delimited,
+                   const std::function<void(const ListPage&)>& onPage);
   // list()/listRecursive() found no key below `key`: kNotDirectory if it is an object,
   // kNotFound if nothing is there (one HEAD).
   Status nothingBelow(std::string_view key);

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "common/Strings.h"
+
 namespace epochfs::origin::s3 {
 namespace {
 
@@ -17,13 +19,6 @@ std::string textOf(const XMLElement* parent, const char* name) {
   const XMLElement* e = parent == nullptr ? nullptr : parent->FirstChildElement(name);
   if (e == nullptr || e->GetText() == nullptr) return "";
   return e->GetText();
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // S3's encoding-type=url is form encoding: '+' is a space, a real '+' is %2B.

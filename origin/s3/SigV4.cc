@@ -14,27 +14,14 @@
 #include <ctime>
 #include <map>
 
+#include "common/Strings.h"
+
 namespace epochfs::origin::s3 {
 namespace {
 
 bool isUnreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
          c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string toLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 // Trims and collapses runs of spaces and tabs into one space, as the canonical form requires
@@ -164,7 +151,7 @@ Signature sign(const SignInput& in, const AccessKey& key, std::string_view regio
   // name -> values in the order given; std::map sorts names bytewise as required.
   std::map<std::string, std::string> headers;
   for (const auto& [name, value] : in.headers) {
-    std::string& slot = headers[toLower(name)];
+    std::string& slot = headers[lower(name)];
     if (!slot.empty()) slot.push_back(',');
     slot += canonicalHeaderValue(value);
   }

@@ -11,17 +11,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/Strings.h"
 #include "origin/s3/SigV4.h"
 
 namespace epochfs::origin::s3 {
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
-}
 
 std::string xmlEscape(const std::string& s) {
   std::string out;

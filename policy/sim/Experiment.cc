@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "common/PolicyNames.h"
 #include "policy/EpochAware.h"
 #include "policy/Policy.h"
 #include "policy/sim/Replay.h"
@@ -37,8 +38,10 @@ Bounds bounds(size_t files, size_t capacity, double bandwidth) {
 
 std::vector<std::string> experimentPolicies(const ExperimentOptions& opts) {
   if (!opts.policies.empty()) return opts.policies;
-  std::vector<std::string> p = {"lru", "fixed", "epoch"};
-  if (opts.plan) p.push_back("planned");
+  std::vector<std::string> p;
+  for (const PolicyName& policy : kPolicies) {
+    if (!policy.needsPlan || opts.plan) p.emplace_back(policy.name);
+  }
   return p;
 }
 

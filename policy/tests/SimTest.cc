@@ -57,6 +57,16 @@ TEST(ExperimentTest, RejectsBadOptions) {
   EXPECT_EQ(runExperiment(o).status().code(), Code::kInvalid);
 }
 
+TEST(ExperimentTest, PoliciesByDefaultAreThoseWithoutAPlanAndPlannedWithOne) {
+  ExperimentOptions o;
+  EXPECT_EQ(experimentPolicies(o), (std::vector<std::string>{"lru", "fixed", "epoch"}));
+  o.plan = true;
+  EXPECT_EQ(experimentPolicies(o),
+            (std::vector<std::string>{"lru", "fixed", "epoch", "planned"}));
+  o.policies = {"epoch"};
+  EXPECT_EQ(experimentPolicies(o), (std::vector<std::string>{"epoch"}));
+}
+
 TEST(SvgPlotTest, HasALinePerPolicyAndItsBound) {
   ExperimentOptions o;
   o.files = 200;
