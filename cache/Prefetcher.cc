@@ -10,7 +10,8 @@ Prefetcher::Prefetcher(Target& target, std::unique_ptr<Executor> executor)
 Prefetcher::~Prefetcher() { stop(); }
 
 void Prefetcher::start(unsigned threads) {
-  if (threads == 0 || stopping_ || threads_.exchange(threads) != 0) return;
+  unsigned none = 0;
+  if (threads == 0 || stopping_ || !threads_.compare_exchange_strong(none, threads)) return;
   executor_->start(threads, [this] { return turn(); }, kIdleWait);
 }
 

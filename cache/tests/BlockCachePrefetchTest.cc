@@ -316,5 +316,34 @@ TEST_F(BlockCachePrefetchTest, DiscoveredFilesArePrefetchedBeforeTheFirstEpochRe
   expectEpochsAddUp(*cache);
 }
 
+// discoverLater(): the listing runs on a prefetch worker's turn, not in the caller, and its
+// files are discovered as by discover(); cancelDiscovery() drops a listing not yet run.
+TEST_F(BlockCachePrefetchTest, DiscoveryListsOnAPrefetchTurn) {
+  constexpr size_t kFiles = 10;
+  makeFiles(kFiles);
+  auto cache = openEpoch();
+  ASSERT_TRUE(cache);
+  cache->startPrefetch(1);
+  int listings = 0;
+  cache->discoverLater([&] {
+    ++listings;
+    return refs(shuffled(1));
+  });
+  EXPECT_EQ(listings, 0) << "listed in the caller";
+  settle();
+  EXPECT_EQ(listings, 1);
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.prefetch.discoveredFiles, kFiles);
+  EXPECT_EQ(s.prefetch.prefetched, kFiles);
+
+  cache->discoverLater([&] {
+    ++listings;
+    return refs(shuffled(2));
+  });
+  cache->cancelDiscovery();
+  settle();
+  EXPECT_EQ(listings, 1) << "a cancelled listing ran";
+}
+
 }  // namespace
 }  // namespace epochfs::cache::testing
