@@ -188,6 +188,66 @@ TEST_F(BlockCacheTest, TruncatedBlockFileIsCountedAndRefetched) {
   EXPECT_EQ(cache->stats().checksumFailures, 0u);
 }
 
+
+TEST_F(BlockCacheTest, ConcurrentMissesShareOneOriginRead) {
+  auto cache = open();
+  std::string bytes = randomBytes(kBlock, 11);
+  FileRef f = put("hot", bytes);
+  faulty_.setReadDelay(std::chrono::milliseconds(200));
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  std::latch start(16);
+  for (int i = 0; i < 16; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      auto got = readRange(*cache, f, static_cast<uint64_t>(i) * 100, 1000);
+      if (!got.isOk() || *got != bytes.substr(static_cast<size_t>(i) * 100, 1000)) wrong++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(faulty_.readCalls(), 1u);
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.hits + s.misses, 16u);
+  EXPECT_GE(s.singleFlightWaits, 1u);
+  EXPECT_EQ(s.singleFlightWaits + s.hits, 15u);
+}
+
+TEST_F(BlockCacheTest, OriginErrorReachesEveryWaiterAndTheNextReadRetries) {
+  auto cache = open();
+  std::string bytes = randomBytes(kBlock, 12);
+  FileRef f = put("e", bytes);
+  // The delay is long next to thread start-up, so all four join the one failing fetch.
+  faulty_.setReadDelay(std::chrono::milliseconds(1000));
+  faulty_.failNextReads(1, Code::kUnavailable);
+  std::vector<std::thread> threads;
+  std::atomic<int> unavailable{0};
+  std::latch start(4);
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      auto got = readRange(*cache, f, 0, 10);
+      if (!got.isOk() && got.status().code() == Code::kUnavailable) unavailable++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(unavailable.load(), 4);  // one fetch, failed, shared by all four
+  EXPECT_EQ(cache->stats().blocks, 0u);
+  faulty_.setReadDelay(std::chrono::milliseconds(0));
+  EXPECT_EQ(readAll(*cache, f), bytes);
+  EXPECT_EQ(cache->stats().blocks, 1u);
+}
+
+TEST_F(BlockCacheTest, OriginErrorsPropagate) {
+  auto cache = open();
+  FileRef f = put("n", randomBytes(100, 1));
+  faulty_.failNextReads(1, Code::kIo);
+  EXPECT_EQ(readRange(*cache, f, 0, 10).status().code(), Code::kIo);
+  FileRef gone{"missing", "v999", 100};
+  EXPECT_EQ(readRange(*cache, gone, 0, 10).status().code(), Code::kNotFound);
+  EXPECT_EQ(cache->stats().blocks, 0u);
+}
+
 TEST_F(BlockCacheTest, StaleBlockIsDroppedAndRefetched) {
   auto cache = open();
   std::string v1 = randomBytes(kBlock + 10, 20);
