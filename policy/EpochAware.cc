@@ -11,7 +11,6 @@ namespace epochfs::policy {
 
 EpochAware::EpochAware(const EpochAwareOptions& opts)
     : clock_({.boundaryFraction = opts.boundaryFraction, .reorderWindow = opts.reorderWindow}),
-      prefetchCandidates_(opts.prefetchCandidates),
       rng_(opts.seed) {}
 
 EpochAware::Block& EpochAware::known(BlockId id) { return blocks_[id]; }
@@ -73,7 +72,7 @@ void EpochAware::startEpoch() {
 }
 
 void EpochAware::addPending(BlockId id) {
-  if (!prefetchCandidates_ || pendingPos_.contains(id)) return;
+  if (pendingPos_.contains(id)) return;
   pendingPos_.emplace(id, pending_.size());
   pending_.push_back(id);
 }

@@ -54,10 +54,6 @@ struct EpochAwareOptions {
   uint64_t reorderWindow = 256;
   // Seed of the random choice among prefetch candidates. Default: 1.
   uint64_t seed = 1;
-  // Whether to keep the prefetch candidates (nextPrefetch). Off for a clock that only counts
-  // epochs (the cache's stats clock): it would otherwise hold every unread block as a
-  // candidate it never hands out. Default: true.
-  bool prefetchCandidates = true;
 };
 
 class EpochAware final : public Policy {
@@ -135,7 +131,6 @@ class EpochAware final : public Policy {
   // Uncached, unread-this-epoch, not in flight: a vector for random choice plus positions.
   std::vector<BlockId> pending_;
   std::unordered_map<BlockId, size_t> pendingPos_;
-  bool prefetchCandidates_;
   std::mt19937_64 rng_;
 };
 

@@ -184,5 +184,30 @@ TEST(EpochClockTest, LatestReadAndSparseIds) {
   EXPECT_EQ(c.knownBlocks(), 2u);
 }
 
+// The cache's stats clock, told of every read: it finds the same boundaries as the policy
+// (reordered reads and duplicates included), without holding the policy's candidates. (Moved
+// from EpochAwareTest, where the clock was an EpochAware without candidates.)
+TEST(EpochClockTest, SeesTheSameBoundariesAsEpochAware) {
+  EpochTrace trace = makeEpochTrace(1000, 4, 12);
+  std::swap(trace[1].front(), trace[0].back());  // a late read of epoch 1 after epoch 2 began
+  trace[2].insert(trace[2].begin() + 10, trace[2][9]);  // a duplicate read
+  EpochAware withCandidates;
+  EpochClock clock;
+  size_t reads = 0;
+  for (const auto& epoch : trace) {
+    for (BlockId id : epoch) {
+      withCandidates.onMiss(id);
+      const uint64_t before = clock.epoch();
+      const bool began = clock.onRead(id);
+      ASSERT_EQ(began, clock.epoch() != before) << "after read " << reads;
+      ASSERT_EQ(clock.epoch(), withCandidates.epoch()) << "after read " << reads;
+      ASSERT_EQ(clock.readsThisEpoch(), withCandidates.readsThisEpoch()) << "after read " << reads;
+      ++reads;
+    }
+  }
+  EXPECT_EQ(clock.epoch(), 4u);
+  EXPECT_GT(withCandidates.pendingBlocks(), 0u) << "the policy held candidates meanwhile";
+}
+
 }  // namespace
 }  // namespace epochfs::policy
