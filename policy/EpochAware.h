@@ -27,9 +27,8 @@
 // no longer a candidate, and if cached it is the first victim (before read blocks).
 //
 // Not thread-safe (see Policy.h). Memory per block ever seen: a hash-map node (48 bytes with
-// the allocator's header) and its bucket (~12 bytes), and the clock's stamp (8 bytes, by id;
-// none for a block only discovered): ~68 bytes (76 when the node held the read epoch and
-// counter itself). Besides, a list node (32 bytes) per cached block that is a victim (read
+// the allocator's header) and its bucket (~12 bytes), and the clock's stamp (8 bytes per id):
+// ~68 bytes (76 when the node held the read epoch and counter itself). Besides, a list node (32 bytes) per cached block that is a victim (read
 // this epoch, or stale), and a candidate (a vector slot and a hash-map node, ~52 bytes) per
 // uncached block unread this epoch. Measured with 10^6 blocks.
 #pragma once

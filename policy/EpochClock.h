@@ -18,8 +18,8 @@
 // Users: EpochAware ("epoch"), whose victims and prefetch candidates follow this clock, and
 // the cache's clock of its per-epoch stats, which runs beside every policy.
 //
-// Not thread-safe: the owner calls it under its own lock. Every call is O(1) and never
-// blocks. Ids are dense (the cache numbers blocks from 1, policy/sim from 0): memory is
+// Not thread-safe: the owner calls it under its own lock. Every call is O(1) amortised and
+// never blocks. Ids are dense (the cache numbers blocks from 1, policy/sim from 0): memory is
 // 8 bytes per id up to the largest id seen, in pages of 4096 ids allocated when first used.
 #pragma once
 
