@@ -1,17 +1,17 @@
 // policy/EpochAware.cc
 //
-// Per block: the epoch and read counter of its last read. The cached blocks read in this epoch
-// sit in a list (the victims, oldest read first); the uncached blocks not read in this epoch
-// sit in a vector (the prefetch candidates, drawn at random). A new epoch empties the list and
-// rebuilds the vector: O(known blocks) once an epoch, i.e. O(1) per read amortised.
+// When each block was read is the clock's (EpochClock); per block here only what the cache
+// holds of it. The cached blocks read in this epoch sit in a list (the victims, oldest read
+// first); the uncached blocks not read in this epoch sit in a vector (the prefetch candidates,
+// drawn at random). A new epoch empties the list and rebuilds the vector: O(known blocks) once
+// an epoch, i.e. O(1) per read amortised.
 #include "policy/EpochAware.h"
-
-#include <algorithm>
-#include <cmath>
 
 namespace epochfs::policy {
 
-EpochAware::EpochAware(const EpochAwareOptions& opts) : opts_(opts), rng_(opts.seed) {}
+EpochAware::EpochAware(const EpochAwareOptions& opts)
+    : clock_({.boundaryFraction = opts.boundaryFraction, .reorderWindow = opts.reorderWindow}),
+      rng_(opts.seed) {}
 
 EpochAware::Block& EpochAware::known(BlockId id) { return blocks_[id]; }
 
@@ -19,13 +19,6 @@ void EpochAware::clearInFlight(Block& b) {
   if (!b.inFlight) return;
   b.inFlight = false;
   --inFlight_;
-}
-
-uint64_t EpochAware::window() const {
-  // At least 1, so an immediate duplicate read never ends an epoch, even of a tiny dataset.
-  double slack = (1.0 - opts_.boundaryFraction) * static_cast<double>(knownBlocks());
-  uint64_t cap = slack > 0 ? static_cast<uint64_t>(std::floor(slack + 1e-9)) : 0;
-  return std::min(opts_.reorderWindow, std::max<uint64_t>(1, cap));
 }
 
 void EpochAware::undiscover(Block& b) {
@@ -40,32 +33,18 @@ void EpochAware::undiscover(Block& b) {
 }
 
 void EpochAware::recordRead(BlockId id, Block& b) {
-  undiscover(b);
-  ++seq_;
-  const uint64_t w = window();
-  if (isRead(b)) {
-    // Read twice in one epoch. Either the next epoch has begun, or it is a duplicate read
-    // (two workers, a re-read of a header). Only the former, when most of the dataset has
-    // been read and the previous read is not a few places ago.
-    bool most = static_cast<double>(readsThisEpoch_) >=
-                opts_.boundaryFraction * static_cast<double>(knownBlocks());
-    if (!most || seq_ - b.lastSeq <= w) {
-      b.lastSeq = seq_;
-      return;
-    }
-    startEpoch(epoch_ + 1);  // b is now unread
-  }
-  if (epoch_ > 1 && readsThisEpoch_ < w && b.lastEpoch + 1 < epoch_) {
-    // Just after a boundary, a block that missed the previous epoch is that epoch's late read
-    // (a parallel reader still finishing it): it stays unread in this one.
-    b.lastEpoch = epoch_ - 1;
-    b.lastSeq = seq_;
+  undiscover(b);  // before a boundary this read may begin, which would find it unwanted
+  const bool wasRead = isRead(id);
+  if (clock_.onRead(id)) {
+    startEpoch();  // this read is the new epoch's first
+  } else if (wasRead) {
+    return;  // a duplicate read
+  } else if (!isRead(id)) {
+    // A late read of the previous epoch (a parallel reader still finishing it): it stays
+    // unread in this one.
     if (!b.cached && !b.inFlight) addPending(id);
     return;
   }
-  b.lastEpoch = epoch_;
-  b.lastSeq = seq_;
-  ++readsThisEpoch_;
   removePending(id);
   if (b.cached) {
     b.readPos = read_.insert(read_.end(), id);
@@ -73,9 +52,7 @@ void EpochAware::recordRead(BlockId id, Block& b) {
   }
 }
 
-void EpochAware::startEpoch(uint64_t epoch) {
-  epoch_ = epoch;
-  readsThisEpoch_ = 0;
+void EpochAware::startEpoch() {
   read_.clear();
   readBytes_ = 0;
   pending_.clear();
@@ -95,7 +72,7 @@ void EpochAware::startEpoch(uint64_t epoch) {
 }
 
 void EpochAware::addPending(BlockId id) {
-  if (!opts_.prefetchCandidates || pendingPos_.contains(id)) return;
+  if (pendingPos_.contains(id)) return;
   pendingPos_.emplace(id, pending_.size());
   pending_.push_back(id);
 }
@@ -122,11 +99,11 @@ void EpochAware::onInsert(BlockId id, uint64_t bytes) {
   b.bytes = bytes;
   ++cachedCount_;
   removePending(id);
-  if (isRead(b)) {
+  if (isRead(id)) {
     // Read already (onMiss came first): it joins the victims.
     b.readPos = read_.insert(read_.end(), id);
     readBytes_ += bytes;
-  } else if (b.lastSeq != seq_ || seq_ == 0) {
+  } else if (!clock_.isLatestRead(id)) {
     // A filled miss the policy was not told about (onMiss would have been the latest read,
     // possibly a late read of the previous epoch that leaves it unread): the read is now.
     recordRead(id, b);
@@ -134,14 +111,18 @@ void EpochAware::onInsert(BlockId id, uint64_t bytes) {
 }
 
 void EpochAware::onPrefetched(BlockId id, uint64_t bytes) {
-  Block& b = known(id);
+  auto [it, fresh] = blocks_.try_emplace(id);
+  // Not named by this policy (EpochWithPlans: by the plan) and never seen: known from now on,
+  // though not read.
+  if (fresh) clock_.addKnown(id);
+  Block& b = it->second;
   clearInFlight(b);
   if (b.cached) return;
   b.cached = true;
   b.bytes = bytes;
   ++cachedCount_;
   removePending(id);
-  if (isRead(b)) {  // the reader got there while it was in flight
+  if (isRead(id)) {  // the reader got there while it was in flight
     b.readPos = read_.insert(read_.end(), id);
     readBytes_ += bytes;
   } else if (b.stale) {  // discovered, and its epoch ended while it was in flight
@@ -155,7 +136,7 @@ void EpochAware::onPrefetchAbandoned(BlockId id) {
   if (it == blocks_.end()) return;
   Block& b = it->second;
   clearInFlight(b);
-  if (!b.cached && !isRead(b) && !b.stale) addPending(id);
+  if (!b.cached && !isRead(id) && !b.stale) addPending(id);
 }
 
 void EpochAware::onPrefetchFailed(BlockId id) {
@@ -191,7 +172,7 @@ void EpochAware::onErase(BlockId id) {
   if (b.stale) {
     stale_.erase(b.readPos);
     staleBytes_ -= b.bytes;
-  } else if (isRead(b)) {
+  } else if (isRead(id)) {
     read_.erase(b.readPos);
     readBytes_ -= b.bytes;
   } else if (!b.inFlight) {
@@ -215,7 +196,7 @@ std::optional<BlockId> EpochAware::pickVictim() {
 }
 
 void EpochAware::onEpoch(uint64_t epoch) {
-  if (epoch > epoch_) startEpoch(epoch);
+  if (clock_.setEpoch(epoch)) startEpoch();
 }
 
 std::optional<BlockId> EpochAware::nextPrefetch(uint64_t freeBytes) {
@@ -231,7 +212,7 @@ std::optional<BlockId> EpochAware::nextPrefetch(uint64_t freeBytes) {
 
 PolicyInfo EpochAware::info() const {
   PolicyInfo pi;
-  pi.epoch = epoch_;
+  pi.epoch = clock_.epoch();
   pi.prefetchQueue = pending_.size();
   pi.prefetchInFlight = inFlight_;
   return pi;

@@ -97,30 +97,6 @@ TEST(EpochAwareTest, BoundaryIsRobustToReorderedReads) {
   EXPECT_LE(r.steadyHitRatio(), 0.5 + 2.0 * kWindow / kN);
 }
 
-// The cache's stats clock: onMiss only, no prefetch. Without candidates it finds the same
-// boundaries (reordered reads and duplicates included) and holds none of the unread blocks.
-TEST(EpochAwareTest, ClockWithoutCandidatesSeesTheSameBoundariesAndHoldsNoCandidates) {
-  EpochTrace trace = makeEpochTrace(1000, 4, 12);
-  std::swap(trace[1].front(), trace[0].back());  // a late read of epoch 1 after epoch 2 began
-  trace[2].insert(trace[2].begin() + 10, trace[2][9]);  // a duplicate read
-  EpochAware withCandidates;
-  EpochAware clock(EpochAwareOptions{.prefetchCandidates = false});
-  size_t reads = 0;
-  for (const auto& epoch : trace) {
-    for (BlockId id : epoch) {
-      withCandidates.onMiss(id);
-      clock.onMiss(id);
-      ASSERT_EQ(clock.epoch(), withCandidates.epoch()) << "after read " << reads;
-      ASSERT_EQ(clock.readsThisEpoch(), withCandidates.readsThisEpoch()) << "after read " << reads;
-      ++reads;
-    }
-  }
-  EXPECT_EQ(clock.epoch(), 4u);
-  EXPECT_GT(withCandidates.pendingBlocks(), 0u) << "the test must cover held candidates";
-  EXPECT_EQ(clock.pendingBlocks(), 0u);
-  EXPECT_FALSE(clock.nextPrefetch(1 << 20).has_value());
-}
-
 TEST(EpochAwareTest, DuplicateReadsDoNotEndTheEpoch) {
   EpochTrace trace = makeEpochTrace(100, 3, 6);
   for (auto& perm : trace) {
