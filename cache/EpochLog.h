@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "cache/BlockCache.h"
-#include "policy/EpochAware.h"
+#include "policy/EpochClock.h"
 
 namespace epochfs::cache {
 
@@ -23,11 +23,7 @@ class EpochLog {
   static constexpr size_t kEpochHistory = 64;
 
   // A new read of block `id`; true when it began a new epoch.
-  bool onRead(policy::BlockId id) {
-    const uint64_t before = clock_.epoch();
-    clock_.onMiss(id);
-    return clock_.epoch() != before;
-  }
+  bool onRead(policy::BlockId id) { return clock_.onRead(id); }
   // The current epoch, from 1.
   uint64_t epoch() const { return clock_.epoch(); }
   // The counters of the current epoch.
@@ -36,7 +32,7 @@ class EpochLog {
   std::vector<EpochStats> history() const { return {epochs_.begin(), epochs_.end()}; }
 
  private:
-  policy::EpochAware clock_{{.prefetchCandidates = false}};
+  policy::EpochClock clock_;
   std::deque<EpochStats> epochs_;  // at most kEpochHistory, the last one current
 };
 
