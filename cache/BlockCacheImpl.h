@@ -166,8 +166,16 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   uint64_t evictOverLimitLocked(Doomed& unlinkLater);
 
   // --- BlockCacheRead.cc: the hit and miss paths ---
+  // The policy id of block `blockNo` of `fileKey` (index key `key`), registering it, with
+  // `etag` as the version last seen (an entry caching another keeps its own copy).
+  PolicyId registerLocked(const std::string& key, std::string_view fileKey, uint64_t blockNo,
+                          const std::string& etag, uint32_t length);
+  // A read of block `pid` (hit or miss) for the epoch clock and the policy; returns whether
+  // the policy should be told (not for repeats: BlockRegistry::noteRead).
+  bool noteReadLocked(PolicyId pid, uint64_t inOffset);
   Status readBlock(const BlockRead& br);
-  HitOutcome tryHit(const BlockRead& br, PolicyId pid);
+  // `pid` 0: registers the block first (in the same hold of the lock as the lookup).
+  HitOutcome tryHit(const BlockRead& br, PolicyId& pid);
   // Under mu_: the entry of a hit, or why there is none (kAbsent, kDropped).
   HitOutcome lookupHitLocked(const BlockRead& br, PolicyId pid, HitPlan& hit,
                              Doomed& unlinkLater);
@@ -228,14 +236,7 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   // Measures the metadata if due (MetaMeter) and accounts for it.
   void refreshMeta(bool force) const;
 
-  // --- BlockCachePrefetch.cc: ids, reads for the policy, plans, the prefetch turn ---
-  // The policy id of block `blockNo` of `fileKey` (index key `key`), registering it, with
-  // `etag` as the version last seen (an entry caching another keeps its own copy).
-  PolicyId registerLocked(const std::string& key, std::string_view fileKey, uint64_t blockNo,
-                          const std::string& etag, uint32_t length);
-  // A read of block `pid` (hit or miss) for the epoch clock and the policy; returns whether
-  // the policy should be told (not for repeats: BlockRegistry::noteRead).
-  bool noteReadLocked(PolicyId pid, uint64_t inOffset);
+  // --- BlockCachePrefetch.cc: plans, discovery, the prefetch turn ---
   // Logs plan epochs the policy dropped unread since the last call (once each).
   void notePlanDiscardsLocked();
   // Calls fn(key, blockNo, length) for each block of `f`.

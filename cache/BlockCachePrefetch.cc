@@ -1,5 +1,4 @@
-// Stable policy ids, reads as the policy and the epoch clock see them, plans, discovery, and
-// the prefetch turn that the Prefetcher's workers run.
+// Plans, discovery, and the prefetch turn that the Prefetcher's workers run.
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
@@ -15,25 +14,6 @@ constexpr int kNamesPerTurn = 8;
 constexpr size_t kDiscoverSlice = 1024;
 
 }  // namespace
-
-PolicyId BlockCacheImpl::registerLocked(const std::string& key, std::string_view fileKey,
-                                        uint64_t blockNo, const std::string& etag,
-                                        uint32_t length) {
-  BlockRegistry::Registration r = registry_.add(key, fileKey, blockNo, etag, length);
-  // A cached entry that shared the version seen so far keeps it; one that caches this
-  // version shares it again.
-  if (r.replacedEtag) cached_.onNewVersion(r.id, std::move(*r.replacedEtag), etag);
-  return r.id;
-}
-
-bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset) {
-  if (!registry_.noteRead(pid, inOffset)) return false;
-  if (epochs_.onRead(pid)) {
-    policy_->onReaderEpoch(epochs_.epoch());  // plans the reader did not begin may expire
-    prefetcher_.wakeAll();                    // every unread block is a candidate again
-  }
-  return true;
-}
 
 void BlockCacheImpl::notePlanDiscardsLocked() {
   const uint64_t n = policy_->plansDiscarded();

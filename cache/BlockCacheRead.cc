@@ -1,5 +1,5 @@
-// The read path: split a read into blocks; serve each from the SSD (verified) or from a
-// single-flight origin fetch.
+// The read path: split a read into blocks; register each (its stable policy id) and serve it
+// from the SSD (verified) or from a single-flight origin fetch.
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -63,11 +63,7 @@ Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
 }
 
 Status BlockCacheImpl::readBlock(const BlockRead& br) {
-  PolicyId pid = 0;
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    pid = registerLocked(br.key, br.fileKey, br.blockNo, br.etag, br.length);
-  }
+  PolicyId pid = 0;  // registered by the first tryHit, in the same hold of the lock as its lookup
   // A block can be filled (and its fetch retired) between our miss and readMiss() taking
   // the lock: readMiss() then sends us back for the hit instead of fetching it again. It
   // also does when the prefetch it waited for failed.
@@ -77,6 +73,25 @@ Status BlockCacheImpl::readBlock(const BlockRead& br) {
     Status st = readMiss(br, pid, /*mayRetry=*/attempt < 2, cachedMeanwhile);
     if (!cachedMeanwhile) return st;
   }
+}
+
+PolicyId BlockCacheImpl::registerLocked(const std::string& key, std::string_view fileKey,
+                                        uint64_t blockNo, const std::string& etag,
+                                        uint32_t length) {
+  BlockRegistry::Registration r = registry_.add(key, fileKey, blockNo, etag, length);
+  // A cached entry that shared the version seen so far keeps it; one that caches this
+  // version shares it again.
+  if (r.replacedEtag) cached_.onNewVersion(r.id, std::move(*r.replacedEtag), etag);
+  return r.id;
+}
+
+bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset) {
+  if (!registry_.noteRead(pid, inOffset)) return false;
+  if (epochs_.onRead(pid)) {
+    policy_->onReaderEpoch(epochs_.epoch());  // plans the reader did not begin may expire
+    prefetcher_.wakeAll();                    // every unread block is a candidate again
+  }
+  return true;
 }
 
 BlockCacheImpl::HitOutcome BlockCacheImpl::lookupHitLocked(const BlockRead& br, PolicyId pid,
@@ -101,11 +116,12 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::lookupHitLocked(const BlockRead& br, 
   return HitOutcome::kServed;
 }
 
-BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId pid) {
+BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId& pid) {
   HitPlan hit(br);
   {
     Doomed unlinkLater;
     std::unique_lock<std::mutex> g(mu_);
+    if (pid == 0) pid = registerLocked(br.key, br.fileKey, br.blockNo, br.etag, br.length);
     const HitOutcome found = lookupHitLocked(br, pid, hit, unlinkLater);
     g.unlock();
     unlinkAll(unlinkLater);
