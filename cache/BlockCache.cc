@@ -31,15 +31,16 @@ Status resetIndex(const std::string& dir, const Status& cause) {
 
 Result<std::unique_ptr<BlockCache>> BlockCache::open(const config::CacheOptions& opts,
                                                      origin::Origin& origin,
-                                                     std::unique_ptr<policy::Policy> policy) {
-  return openBlockCache(opts, origin, std::move(policy), &BlockStore::open);
+                                                     std::unique_ptr<policy::Policy> policy,
+                                                     std::unique_ptr<Executor> executor) {
+  return openBlockCache(opts, origin, std::move(policy), &BlockStore::open, std::move(executor));
 }
 
 Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& opts,
                                                    origin::Origin& origin,
                                                    std::unique_ptr<policy::Policy> policy,
                                                    const StoreOpener& openStore,
-                                                   const ExecutorFactory& makeExecutor) {
+                                                   std::unique_ptr<Executor> executor) {
   if (opts.dir.empty()) return invalid("cache.dir is empty");
   if (opts.blockSizeBytes == 0 || opts.blockSizeBytes > std::numeric_limits<uint32_t>::max()) {
     return invalid("cache.block_size " + std::to_string(opts.blockSizeBytes) +
@@ -81,7 +82,7 @@ Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& o
 
   auto cache = std::make_unique<BlockCacheImpl>(
       opts, origin, std::move(policy), std::move(*lock), std::move(*store), std::move(*index),
-      makeExecutor ? makeExecutor() : makeThreadExecutor());
+      executor ? std::move(executor) : makeThreadExecutor());
   EPOCHFS_RETURN_IF_ERROR(cache->recover(reset));
   return std::unique_ptr<BlockCache>(std::move(cache));
 }

@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "cache/Executor.h"
 #include "cache/NamespaceStore.h"
 #include "common/Status.h"
 #include "config/Options.h"
@@ -124,10 +125,12 @@ class BlockCache {
   // Opens (creating if needed) the cache dir. Fails with kBusy if another process holds it
   // ("cache dir /x is in use by another epochfs process (pid 123)"), kInvalid/kIo naming the
   // path otherwise. Runs crash recovery and hands every recovered block to `policy`.
-  // `origin` must outlive the cache.
+  // `origin` must outlive the cache. The prefetcher runs on `executor` (Executor.h; null: a
+  // thread per prefetcher, makeThreadExecutor; a test passes one it steps by hand).
   static Result<std::unique_ptr<BlockCache>> open(const config::CacheOptions& opts,
                                                   origin::Origin& origin,
-                                                  std::unique_ptr<policy::Policy> policy);
+                                                  std::unique_ptr<policy::Policy> policy,
+                                                  std::unique_ptr<Executor> executor = nullptr);
   virtual ~BlockCache() = default;
 
   // Reads [offset, offset + out.size()) of `file` into `out`; returns bytes read, short only

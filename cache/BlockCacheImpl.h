@@ -54,15 +54,13 @@ namespace epochfs::cache {
 Status resetIndex(const std::string& dir, const Status& cause);
 
 // BlockCache::open() with the block store that `openStore` makes for the cache dir
-// (BlockStore::open, or a test's double: cache/tests/FaultyBlockStore.h) and the executor
-// its prefetcher runs on (`makeExecutor`; default: makeThreadExecutor).
+// (BlockStore::open, or a test's double: cache/tests/FaultyBlockStore.h).
 using StoreOpener = std::function<Result<std::unique_ptr<BlockStore>>(const std::string& dir)>;
-using ExecutorFactory = std::function<std::unique_ptr<Executor>()>;
 Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& opts,
                                                    origin::Origin& origin,
                                                    std::unique_ptr<policy::Policy> policy,
                                                    const StoreOpener& openStore,
-                                                   const ExecutorFactory& makeExecutor = {});
+                                                   std::unique_ptr<Executor> executor = nullptr);
 
 // How long prefetch pauses after a block write failed (WriteBackoff): 1 s, doubling while
 // the writes keep failing, up to 1 min.

@@ -280,11 +280,9 @@ class BlockCachePrefetchTest : public BlockCacheTest {
   // Opens the cache over gated_ with its prefetcher on exec_ (ManualExecutor): prefetch runs
   // only when a test steps it.
   std::unique_ptr<BlockCache> openCache(std::unique_ptr<policy::Policy> policy) {
-    auto c = openBlockCache(opts_, gated_, std::move(policy), &BlockStore::open, [this] {
-      auto e = std::make_unique<ManualExecutor>();
-      exec_ = e.get();
-      return e;
-    });
+    auto e = std::make_unique<ManualExecutor>();
+    exec_ = e.get();
+    auto c = BlockCache::open(opts_, gated_, std::move(policy), std::move(e));
     EXPECT_TRUE(c.isOk()) << c.status().toString();
     return c.isOk() ? std::move(*c) : nullptr;
   }

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "cache/BlockCache.h"
+#include "cache/tests/ManualExecutor.h"
 #include "common/testing/TempDir.h"
 #include "config/Options.h"
 #include "fs/FileSystem.h"
@@ -56,9 +57,10 @@ class FsStack {
     mem_ = raw;
   }
 
-  // cache_: the cache over origin_ on opts_.cache with policy `policy`. A cache already open
-  // is closed first, with the namespace and file system over it, so that the new one finds
-  // the dir as a remount does.
+  // cache_: the cache over origin_ on opts_.cache with policy `policy`, its prefetcher on
+  // exec_, which runs only when a test steps it (cache/tests/ManualExecutor.h). A cache
+  // already open is closed first, with the namespace and file system over it, so that the new
+  // one finds the dir as a remount does.
   void openCache(const std::string& policy = "lru") {
     fs_.reset();
     ns_.reset();
@@ -66,9 +68,17 @@ class FsStack {
     ASSERT_TRUE(origin_) << "useOrigin() or useMemoryOrigin() first";
     auto p = policy::makePolicy(policy);
     ASSERT_TRUE(p.isOk()) << p.status().toString();
-    auto c = cache::BlockCache::open(opts_.cache, *origin_, std::move(*p));
+    auto e = std::make_unique<cache::testing::ManualExecutor>();
+    exec_ = e.get();
+    auto c = cache::BlockCache::open(opts_.cache, *origin_, std::move(*p), std::move(e));
     ASSERT_TRUE(c.isOk()) << c.status().toString();
     cache_ = std::move(*c);
+  }
+
+  // Runs cache_'s prefetcher (queued listings, then prefetches) until two turns in a row have
+  // nothing to do.
+  void settle() {
+    for (int idle = 0; idle < 2;) idle = exec_->runOnce() ? 0 : idle + 1;
   }
 
   // A Namespace over origin_ and cache_'s store with metadata.ttl `ttl` for origin `source`;
@@ -104,6 +114,7 @@ class FsStack {
   std::unique_ptr<origin::InstrumentedOrigin> origin_;
   config::MountOptions opts_;
   std::unique_ptr<cache::BlockCache> cache_;
+  cache::testing::ManualExecutor* exec_ = nullptr;  // cache_'s prefetcher's, owned by cache_
   std::unique_ptr<Namespace> ns_;
   std::unique_ptr<FileSystem> fs_;
 };
