@@ -40,7 +40,8 @@ Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& o
                                                    origin::Origin& origin,
                                                    std::unique_ptr<policy::Policy> policy,
                                                    const StoreOpener& openStore,
-                                                   std::unique_ptr<Executor> executor) {
+                                                   std::unique_ptr<Executor> executor,
+                                                   SteadyNow now) {
   if (opts.dir.empty()) return invalid("cache.dir is empty");
   if (opts.blockSizeBytes == 0 || opts.blockSizeBytes > std::numeric_limits<uint32_t>::max()) {
     return invalid("cache.block_size " + std::to_string(opts.blockSizeBytes) +
@@ -82,7 +83,7 @@ Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& o
 
   auto cache = std::make_unique<BlockCacheImpl>(
       opts, origin, std::move(policy), std::move(*lock), std::move(*store), std::move(*index),
-      executor ? std::move(executor) : makeThreadExecutor());
+      executor ? std::move(executor) : makeThreadExecutor(), std::move(now));
   EPOCHFS_RETURN_IF_ERROR(cache->recover(reset));
   return std::unique_ptr<BlockCache>(std::move(cache));
 }

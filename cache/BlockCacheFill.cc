@@ -160,7 +160,7 @@ std::string BlockCacheImpl::noteWriteLocked(const BlockRead& br, PolicyId pid, b
   // Not again in this epoch: a policy told onPrefetchAbandoned would name the block at once
   // again, and the next fetch of it would be as wasted as this one.
   if (prefetch) policy_->onPrefetchFailed(pid);
-  const WriteBackoff::Failure f = writeBackoff_.onFailure(WriteBackoff::Clock::now());
+  const WriteBackoff::Failure f = writeBackoff_.onFailure(now_());
   const auto pauseMs =
       std::chrono::duration_cast<std::chrono::milliseconds>(writeBackoff_.currentPause()).count();
   if (f == WriteBackoff::Failure::kEpisodeStarted) {

@@ -7,8 +7,9 @@ namespace epochfs::cache {
 BlockCacheImpl::BlockCacheImpl(const config::CacheOptions& opts, origin::Origin& origin,
                                std::unique_ptr<policy::Policy> policy, CacheDirLock lock,
                                std::unique_ptr<BlockStore> store, std::unique_ptr<Index> index,
-                               std::unique_ptr<Executor> executor)
+                               std::unique_ptr<Executor> executor, SteadyNow now)
     : opts_(opts),
+      now_(now ? std::move(now) : SteadyNow(&WriteBackoff::Clock::now)),
       origin_(origin),
       lock_(std::move(lock)),
       store_(std::move(store)),
@@ -71,7 +72,7 @@ CacheStats BlockCacheImpl::stats() const {
   s.blocks = cached_.size();
   s.prefetch = prefetcher_.counters();
   s.prefetch.threads = prefetcher_.threads();
-  s.prefetch.paused = writeBackoff_.paused(WriteBackoff::Clock::now());
+  s.prefetch.paused = writeBackoff_.paused(now_());
   s.prefetch.pauses = writeBackoff_.pauses();
   s.policy = policy_->info();
   s.epoch = epochs_.epoch();

@@ -55,12 +55,16 @@ Status resetIndex(const std::string& dir, const Status& cause);
 
 // BlockCache::open() with the block store that `openStore` makes for the cache dir
 // (BlockStore::open, or a test's double: cache/tests/FaultyBlockStore.h).
+// `now`: the clock of the write backoff (null: WriteBackoff::Clock::now; a test's runs only
+// when it says so).
 using StoreOpener = std::function<Result<std::unique_ptr<BlockStore>>(const std::string& dir)>;
+using SteadyNow = std::function<WriteBackoff::Clock::time_point()>;
 Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& opts,
                                                    origin::Origin& origin,
                                                    std::unique_ptr<policy::Policy> policy,
                                                    const StoreOpener& openStore,
-                                                   std::unique_ptr<Executor> executor = nullptr);
+                                                   std::unique_ptr<Executor> executor = nullptr,
+                                                   SteadyNow now = nullptr);
 
 // How long prefetch pauses after a block write failed (WriteBackoff): 1 s, doubling while
 // the writes keep failing, up to 1 min.
@@ -72,7 +76,7 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   BlockCacheImpl(const config::CacheOptions& opts, origin::Origin& origin,
                  std::unique_ptr<policy::Policy> policy, CacheDirLock lock,
                  std::unique_ptr<BlockStore> store, std::unique_ptr<Index> index,
-                 std::unique_ptr<Executor> executor);
+                 std::unique_ptr<Executor> executor, SteadyNow now);
   ~BlockCacheImpl() override;
 
   // Crash recovery; called once by open() before the cache is shared. `indexWasReset`: open()
@@ -254,6 +258,7 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   }
 
   const config::CacheOptions opts_;
+  const SteadyNow now_;  // the write backoff's clock
   origin::Origin& origin_;
   CacheDirLock lock_;  // declared first of the owners: released last
   std::unique_ptr<BlockStore> store_;

@@ -149,7 +149,7 @@ bool BlockCacheImpl::prefetchOne() {
   {
     // Block writes fail: every fetch now would be thrown away (see WriteBackoff.h).
     std::lock_guard<std::mutex> g(mu_);
-    if (writeBackoff_.paused(WriteBackoff::Clock::now())) return false;
+    if (writeBackoff_.paused(now_())) return false;
   }
   refreshMeta(/*force=*/false);
   const std::optional<uint64_t> avail = availableBytes();

@@ -2,8 +2,8 @@
 // directory; injected by FaultyBlockStore): the prefetchers must not download the dataset
 // again and again, reads must still be served, and caching must resume once writes work.
 //
-// Nothing here asserts on wall-clock time: a test waits (with a generous deadline) for a
-// condition and fails naming it if it never holds.
+// Nothing here asserts on wall-clock time or sleeps: the prefetcher runs when a test steps it
+// (ManualExecutor), and the write backoff's clock moves when a test moves it.
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -16,21 +16,12 @@
 #include "cache/BlockCacheImpl.h"
 #include "cache/tests/BlockCacheTestFixture.h"
 #include "cache/tests/FaultyBlockStore.h"
+#include "cache/tests/ManualExecutor.h"
 
 namespace epochfs::cache::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-template <typename Cond>
-bool waitFor(Cond cond, std::chrono::seconds limit = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
 
 class BlockCacheWriteFailureTest : public BlockCacheTest {
  protected:
@@ -43,12 +34,21 @@ class BlockCacheWriteFailureTest : public BlockCacheTest {
   }
 
   std::unique_ptr<BlockCache> openFaulty() {
-    auto c = openBlockCache(opts_, faulty_, makePolicy("epoch"), [this](const std::string& d) {
-      return FaultyBlockStore::open(d, failWrites_, writes_);
-    });
+    auto e = std::make_unique<ManualExecutor>();
+    exec_ = e.get();
+    auto c = openBlockCache(
+        opts_, faulty_, makePolicy("epoch"),
+        [this](const std::string& d) { return FaultyBlockStore::open(d, failWrites_, writes_); },
+        std::move(e), [this] { return now_; });
     EXPECT_TRUE(c.isOk()) << c.status().toString();
     return c.isOk() ? std::move(*c) : nullptr;
   }
+  // Runs the prefetcher until two turns in a row have nothing to do (see PrefetchTestFixture.h).
+  void settle() {
+    for (int idle = 0; idle < 2;) idle = exec_->runOnce() ? 0 : idle + 1;
+  }
+  // Moves the write backoff's clock past the pause now under way (at most kWriteBackoffMax).
+  void pauseRunsOut(std::chrono::milliseconds pause) { now_ += pause + 1ms; }
 
   void readAllAndCheck(BlockCache& c) {
     for (size_t i = 0; i < kFiles; ++i) {
@@ -67,6 +67,8 @@ class BlockCacheWriteFailureTest : public BlockCacheTest {
   std::vector<FileRef> files_;
   std::shared_ptr<std::atomic<bool>> failWrites_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<uint64_t>> writes_ = std::make_shared<std::atomic<uint64_t>>(0);
+  ManualExecutor* exec_ = nullptr;  // the cache's, owned by it
+  WriteBackoff::Clock::time_point now_ = WriteBackoff::Clock::now();  // the backoff's clock
 };
 
 // The bug: a failed write made the block "unread and not cached" again, and the prefetchers
@@ -80,8 +82,12 @@ TEST_F(BlockCacheWriteFailureTest, FailedWritesDoNotStartAnEndlessDownload) {
   cache->discover(files_);
   // Two pauses: the first one ran out, prefetch tried again, failed again and paused longer.
   // Meanwhile the old code had fetched every block many times over.
-  ASSERT_TRUE(waitFor([&] { return cache->stats().prefetch.pauses >= 2; }))
-      << describe(cache->stats());
+  settle();
+  ASSERT_EQ(cache->stats().prefetch.pauses, 1u) << describe(cache->stats());
+  ASSERT_TRUE(cache->stats().prefetch.paused);
+  pauseRunsOut(kWriteBackoffFirst);
+  settle();
+  ASSERT_GE(cache->stats().prefetch.pauses, 2u) << describe(cache->stats());
   CacheStats s = cache->stats();
   EXPECT_LE(s.originBytes, kFiles * kBlock) << "no block is prefetched twice";
   // (A write may be under way: it is counted once it has failed.)
@@ -123,8 +129,8 @@ TEST_F(BlockCacheWriteFailureTest, ASuccessfulWriteEndsThePauseAndCachingResumes
   // Prefetch works again: the rest of the directory is fetched ahead, each block once.
   cache->startPrefetch(2);
   cache->discover(files_);
-  ASSERT_TRUE(waitFor([&] { return cache->stats().blocks == kFiles - 1; }))
-      << describe(cache->stats());
+  settle();
+  ASSERT_EQ(cache->stats().blocks, kFiles - 1) << describe(cache->stats());
   ASSERT_NO_FATAL_FAILURE(readAllAndCheck(*cache));
   s = cache->stats();
   EXPECT_EQ(s.writeFailures, 1u);
@@ -141,13 +147,17 @@ TEST_F(BlockCacheWriteFailureTest, PrefetchResumesAfterThePauseWithTheBlocksNotY
   ASSERT_TRUE(cache);
   cache->startPrefetch(2);
   cache->discover(files_);
-  ASSERT_TRUE(waitFor([&] { return cache->stats().writeFailures >= 1; }));
+  settle();
+  ASSERT_GE(cache->stats().writeFailures, 1u);
+  EXPECT_TRUE(cache->stats().prefetch.paused);
   failWrites_->store(false);
   // The pause runs out by itself: every block was either tried and failed, or is cached.
-  ASSERT_TRUE(waitFor([&] {
-    CacheStats s = cache->stats();
-    return s.blocks + s.writeFailures == kFiles;
-  })) << describe(cache->stats());
+  pauseRunsOut(kWriteBackoffFirst);
+  settle();
+  {
+    CacheStats now = cache->stats();
+    ASSERT_EQ(now.blocks + now.writeFailures, kFiles) << describe(now);
+  }
   const uint64_t failed = cache->stats().writeFailures;
   ASSERT_NO_FATAL_FAILURE(readAllAndCheck(*cache));
   CacheStats s = cache->stats();
