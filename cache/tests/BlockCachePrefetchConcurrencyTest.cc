@@ -15,24 +15,28 @@
 
 namespace epochfs::cache::testing {
 
-// A demand read of a block a prefetcher is fetching waits for that fetch: the origin sees one
-// read of it. The origin holds the prefetcher's read until the reader has missed (and so found
-// the flight to join: SignallingPolicy).
-void BlockCachePrefetchTest::readDuringPrefetch(BlockCache& cache, SignallingPolicy& policy,
-                                                size_t i) {
+// A demand read of file `i` while a prefetcher is fetching it (cache from openSignalling())
+// waits for that fetch. The origin holds the prefetcher's read until the reader has missed
+// (and so found the flight to join: SignallingPolicy).
+void BlockCachePrefetchTest::joinPrefetchInFlight(BlockCache& cache, size_t i) {
   gated_.gate(files_[i].key);
   ASSERT_EQ(cache.addPlan({files_[i]}, 0), 1u);
   cache.startPrefetch(1);
   std::thread prefetcher([&] { exec_->runOnce(); });
   const bool started = gated_.awaitWaiting(1);
-  std::thread reader([&] { readFile(cache, i); });
-  const bool missed = started && policy.awaitMisses(1);
+  std::thread reader([&] { readFile(cache, i); });  // asserts the bytes
+  const bool missed = started && signalling_->awaitMisses(1);
   gated_.release();
   reader.join();
   prefetcher.join();
   ASSERT_TRUE(started) << "the prefetch never started";
   ASSERT_TRUE(missed) << "the demand read never missed";
   EXPECT_EQ(cache.stats().singleFlightWaits, 1u) << "the demand read did not wait for the prefetch";
+}
+
+// The same with a prefetch that succeeds: the origin sees one read of the block.
+void BlockCachePrefetchTest::readDuringPrefetch(BlockCache& cache, size_t i) {
+  ASSERT_NO_FATAL_FAILURE(joinPrefetchInFlight(cache, i));
   ASSERT_EQ(cache.stats().prefetch.prefetched, 1u);
 }
 
@@ -113,36 +117,20 @@ TEST_F(BlockCachePrefetchTest, PrefetchWaitsWhileDemandFillsTheOriginLimit) {
 // transient error is no answer to a read.
 TEST_F(BlockCachePrefetchTest, ReaderOfAFailedPrefetchFetchesItself) {
   makeFiles(3);
-  auto signalling = std::make_unique<SignallingPolicy>(makePolicy("epoch"));
-  SignallingPolicy& policy = *signalling;
-  auto cache = openCache(std::move(signalling));
+  auto cache = openSignalling();
   ASSERT_TRUE(cache);
-  gated_.gate(files_[0].key);
   gated_.failOnce(files_[0].key, Code::kUnavailable);  // the prefetch's read, once released
-  ASSERT_EQ(cache->addPlan({files_[0]}, 0), 1u);
-  cache->startPrefetch(1);
-  std::thread prefetcher([&] { exec_->runOnce(); });
-  const bool started = gated_.awaitWaiting(1);
-  std::thread reader([&] { readFile(*cache, 0); });  // asserts the bytes
-  const bool missed = started && policy.awaitMisses(1);
-  gated_.release();
-  reader.join();
-  prefetcher.join();
-  ASSERT_TRUE(started) << "the prefetch never started";
-  ASSERT_TRUE(missed) << "the demand read never missed";
+  ASSERT_NO_FATAL_FAILURE(joinPrefetchInFlight(*cache, 0));
   CacheStats s = cache->stats();
-  EXPECT_EQ(s.singleFlightWaits, 1u) << "the demand read did not wait for the prefetch";
   EXPECT_EQ(s.prefetch.failed, 1u);
   EXPECT_EQ(gated_.readsOf(files_[0].key), 2u) << "the failed prefetch, then the reader's own";
 }
 
 TEST_F(BlockCachePrefetchTest, DemandReadJoinsThePrefetchInFlight) {
   makeFiles(3);
-  auto signalling = std::make_unique<SignallingPolicy>(makePolicy("epoch"));
-  SignallingPolicy& policy = *signalling;
-  auto cache = openCache(std::move(signalling));
+  auto cache = openSignalling();
   ASSERT_TRUE(cache);
-  ASSERT_NO_FATAL_FAILURE(readDuringPrefetch(*cache, policy, 0));
+  ASSERT_NO_FATAL_FAILURE(readDuringPrefetch(*cache, 0));
   EXPECT_EQ(gated_.readsOf(files_[0].key), 1u);
   CacheStats s = cache->stats();
   EXPECT_EQ(s.misses, 1u);
@@ -180,11 +168,9 @@ TEST_F(BlockCachePrefetchTest, FillKeepsItsVersionWhenAnotherWasSeenMeanwhile) {
 // later does not count it in prefetch.unused.
 TEST_F(BlockCachePrefetchTest, BlockReadThroughItsPrefetchIsNotUnused) {
   makeFiles(200);
-  auto signalling = std::make_unique<SignallingPolicy>(makePolicy("epoch"));
-  SignallingPolicy& policy = *signalling;
-  auto cache = openCache(std::move(signalling));
+  auto cache = openSignalling();
   ASSERT_TRUE(cache);
-  ASSERT_NO_FATAL_FAILURE(readDuringPrefetch(*cache, policy, 0));
+  ASSERT_NO_FATAL_FAILURE(readDuringPrefetch(*cache, 0));
   // Block 0 is the oldest read block, so the first victim once the cache is full.
   for (size_t i = 1; i < files_.size(); ++i) ASSERT_NO_FATAL_FAILURE(readFile(*cache, i));
   CacheStats s = cache->stats();

@@ -287,6 +287,12 @@ class BlockCachePrefetchTest : public BlockCacheTest {
     return c.isOk() ? std::move(*c) : nullptr;
   }
   std::unique_ptr<BlockCache> openEpoch() { return openCache(makePolicy("epoch")); }
+  // openEpoch() with the policy behind a SignallingPolicy (signalling_).
+  std::unique_ptr<BlockCache> openSignalling() {
+    auto p = std::make_unique<SignallingPolicy>(makePolicy("epoch"));
+    signalling_ = p.get();
+    return openCache(std::move(p));
+  }
   // The same with the prefetchers on threads of their own (makeThreadExecutor).
   std::unique_ptr<BlockCache> openThreaded(std::unique_ptr<policy::Policy> policy) {
     auto c = BlockCache::open(opts_, gated_, std::move(policy));
@@ -340,10 +346,12 @@ class BlockCachePrefetchTest : public BlockCacheTest {
   }
 
   void lastPlannedBlockFails(bool stale);
-  void readDuringPrefetch(BlockCache& cache, SignallingPolicy& policy, size_t i);
+  void joinPrefetchInFlight(BlockCache& cache, size_t i);
+  void readDuringPrefetch(BlockCache& cache, size_t i);
 
   GatedOrigin gated_{faulty_};
   ManualExecutor* exec_ = nullptr;  // owned by the cache opened by openCache()
+  SignallingPolicy* signalling_ = nullptr;  // owned by the cache opened by openSignalling()
   std::vector<FileRef> files_;
   std::vector<std::string> bytes_;
 };
