@@ -91,7 +91,7 @@ Result<std::unique_ptr<BlockCache>> openBlockCache(const config::CacheOptions& o
 Status BlockCacheImpl::recover(bool indexWasReset) {
   std::unique_lock<std::mutex> g(mu_);  // uncontended; keeps the *Locked helpers honest
   uint64_t orphans = store_->tmpFilesRemoved();
-  if (indexWasReset) indexResets_++;
+  if (indexWasReset) counters_.indexResets++;
 
   Loaded loaded;
   EPOCHFS_RETURN_IF_ERROR(loadIndexLocked(indexWasReset, loaded));
@@ -109,8 +109,8 @@ Status BlockCacheImpl::recover(bool indexWasReset) {
     ++orphans;
   }
   nextFileId_ = maxId + 1;
-  recoveredBlocks_ = cached_.size();
-  orphansRemoved_ = orphans;
+  counters_.recoveredBlocks = cached_.size();
+  counters_.orphansRemoved = orphans;
 
   // cache.size may have been lowered since the last run: evict down to it now.
   space_.setMeta(meta_.measure());
@@ -120,7 +120,7 @@ Status BlockCacheImpl::recover(bool indexWasReset) {
   unlinkAll(unlinkLater);
   if (orphans > 0 || evicted > 0) {
     spdlog::info("cache {}: recovered {} blocks, removed {} orphans, evicted {} over cache.size",
-                 opts_.dir, recoveredBlocks_.load(), orphans, evicted);
+                 opts_.dir, counters_.recoveredBlocks.load(), orphans, evicted);
   }
   return Status::ok();
 }
@@ -142,7 +142,7 @@ Status BlockCacheImpl::loadIndexLocked(bool indexWasReset, Loaded& loaded) {
     Result<std::unique_ptr<Index>> fresh = Index::open(opts_.dir + "/index");
     if (!fresh.isOk()) return fresh.status();
     index_ = std::move(*fresh);
-    indexResets_++;
+    counters_.indexResets++;
     scan = Status::ok();
   }
   return scan;
@@ -190,7 +190,7 @@ uint64_t BlockCacheImpl::evictOverLimitLocked(Doomed& unlinkLater) {
     uint64_t bytes = victim ? evictLocked(*victim, unlinkLater) : 0;
     if (bytes == 0) {
       // A policy that never evicts (fixed) still must not break the hard limit: oldest first.
-      evictions_++;
+      counters_.evictions++;
       bytes = dropLocked(*cached_.oldest(), unlinkLater);
     }
     freed += bytes;

@@ -48,7 +48,7 @@ BlockCacheImpl::Admission BlockCacheImpl::admitLocked(const std::string& etag, u
     // Cached meanwhile by another flight; or, for a prefetch, another version that only a
     // demand read may replace (its fetch proves which version is current).
     if (cachedEtagLocked(pid, *existing) == etag || prefetch) return abandon();
-    staleDrops_++;
+    counters_.staleDrops++;
     dropLocked(pid, unlinkLater);
   }
   const SpaceAccount::Plan plan = space_.plan(a.alloc, avail);
@@ -63,7 +63,7 @@ BlockCacheImpl::Admission BlockCacheImpl::admitLocked(const std::string& etag, u
   if (prefetch) {
     prefetcher_.counters().declined++;
   } else {
-    notAdmitted_++;
+    counters_.notAdmitted++;
   }
   return abandon();
 }
@@ -95,7 +95,7 @@ bool BlockCacheImpl::store(const BlockRead& br, const FetchedBlock& block, const
     std::lock_guard<std::mutex> g(mu_);
     if (written) indexed = indexLocked(br, a, pid, prefetch, sums, st, unlinkLater);
     if (!indexed) space_.release(a.alloc);
-    if (!st.isOk()) notAdmitted_++;
+    if (!st.isOk()) counters_.notAdmitted++;
     resumed = st.isOk() && writeBackoff_.inEpisode();
     logLine = noteWriteLocked(br, pid, prefetch, st);
     if (written && !indexed) {
@@ -121,7 +121,7 @@ bool BlockCacheImpl::indexLocked(const BlockRead& br, const Admission& a, Policy
   if (cached_.find(pid) != nullptr) {
     // Another fill of this block (a flight of another etag) finished first. Keep the
     // newcomer: the reader that supplied it saw the file more recently, as far as we know.
-    staleDrops_++;
+    counters_.staleDrops++;
     dropLocked(pid, unlinkLater);
   }
   IndexEntry ie{toU64(a.id), br.length, br.etag, sums};
@@ -156,7 +156,7 @@ std::string BlockCacheImpl::noteWriteLocked(const BlockRead& br, PolicyId pid, b
     return "cache: block writes work again after " +
            std::to_string(writeBackoff_.episodeFailures()) + " failures; prefetch resumes";
   }
-  writeFailures_++;
+  counters_.writeFailures++;
   // Not again in this epoch: a policy told onPrefetchAbandoned would name the block at once
   // again, and the next fetch of it would be as wasted as this one.
   if (prefetch) policy_->onPrefetchFailed(pid);
@@ -204,7 +204,7 @@ uint64_t BlockCacheImpl::evictLocked(PolicyId pid, Doomed& unlinkLater) {
     policy_->onErase(pid);  // the policy tracks a block we do not have: let it forget it
     return 0;
   }
-  evictions_++;
+  counters_.evictions++;
   return dropLocked(pid, unlinkLater);
 }
 

@@ -34,8 +34,8 @@ void BlockCacheImpl::refreshMeta(bool force) const {
 }
 
 void BlockCacheImpl::countMiss(uint64_t bytes) {
-  misses_++;
-  missBytes_ += bytes;
+  counters_.misses++;
+  counters_.missBytes += bytes;
   std::lock_guard<std::mutex> g(mu_);
   EpochStats& e = epochs_.current();
   e.reads++;
@@ -43,7 +43,7 @@ void BlockCacheImpl::countMiss(uint64_t bytes) {
 }
 
 void BlockCacheImpl::countOrigin(uint64_t bytes) {
-  originBytes_ += bytes;
+  counters_.originBytes += bytes;
   std::lock_guard<std::mutex> g(mu_);
   epochs_.current().originBytes += bytes;
 }
@@ -52,21 +52,7 @@ CacheStats BlockCacheImpl::stats() const {
   refreshMeta(/*force=*/true);
   CacheStats s;
   s.limitBytes = opts_.sizeBytes;
-  s.hits = hits_;
-  s.misses = misses_;
-  s.hitBytes = hitBytes_;
-  s.missBytes = missBytes_;
-  s.checksumFailures = checksumFailures_;
-  s.lostBlocks = lostBlocks_;
-  s.evictions = evictions_;
-  s.staleDrops = staleDrops_;
-  s.notAdmitted = notAdmitted_;
-  s.singleFlightWaits = singleFlightWaits_;
-  s.recoveredBlocks = recoveredBlocks_;
-  s.orphansRemoved = orphansRemoved_;
-  s.originBytes = originBytes_;
-  s.writeFailures = writeFailures_;
-  s.indexResets = indexResets_;
+  counters_.copyTo(s);
   std::lock_guard<std::mutex> g(mu_);
   s.usedBytes = space_.usedBytes();
   s.blocks = cached_.size();

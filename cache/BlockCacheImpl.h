@@ -36,6 +36,7 @@
 #include "cache/BlockCache.h"
 #include "cache/BlockRegistry.h"
 #include "cache/BlockStore.h"
+#include "cache/CacheCounters.h"
 #include "cache/CacheDirLock.h"
 #include "cache/CachedBlocks.h"
 #include "cache/EpochLog.h"
@@ -279,13 +280,7 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
 
   mutable MetaMeter meta_;
 
-  std::atomic<uint64_t> hits_{0}, misses_{0}, hitBytes_{0}, missBytes_{0};
-  std::atomic<uint64_t> checksumFailures_{0}, evictions_{0}, staleDrops_{0}, notAdmitted_{0};
-  std::atomic<uint64_t> lostBlocks_{0};
-  std::atomic<uint64_t> singleFlightWaits_{0}, recoveredBlocks_{0}, orphansRemoved_{0};
-  std::atomic<uint64_t> originBytes_{0};
-  std::atomic<uint64_t> writeFailures_{0};
-  std::atomic<uint64_t> indexResets_{0};
+  CacheCounters counters_;
   std::atomic<unsigned> demandFetches_{0};   // demand origin fetches in flight
   std::atomic<unsigned> readersWaiting_{0};  // reads waiting on the origin (own fetch or joined)
 

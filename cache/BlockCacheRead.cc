@@ -105,7 +105,7 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::lookupHitLocked(const BlockRead& br, 
   if (cachedEtagLocked(pid, *e) != br.etag) return HitOutcome::kAbsent;
   if (e->length != br.length) {
     // Same version, different size: the entry cannot be right.
-    staleDrops_++;
+    counters_.staleDrops++;
     dropLocked(pid, unlinkLater);
     return HitOutcome::kDropped;
   }
@@ -147,7 +147,7 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId&
     if (dropIfSame(pid, hit.id)) {
       // Still indexed in that file: the file is gone, short or unreadable (deleted or
       // truncated behind our back, a disk error).
-      lostBlocks_++;
+      counters_.lostBlocks++;
       spdlog::warn("cache: block {} of '{}' (file {}) is {}; dropping and refetching",
                    br.blockNo, br.fileKey, store_->blockPath(hit.id),
                    got.isOk() ? "shorter than indexed (" + std::to_string(*got) + " of " +
@@ -157,7 +157,7 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId&
     return HitOutcome::kDropped;
   }
   if (!verifyChunks(hit.sums, 0, buf)) {
-    checksumFailures_++;
+    counters_.checksumFailures++;
     spdlog::warn("cache: block {} of '{}' (file {}) failed its checksum; dropping and refetching",
                  br.blockNo, br.fileKey, store_->blockPath(hit.id));
     dropIfSame(pid, hit.id);
@@ -188,8 +188,8 @@ void BlockCacheImpl::noteHit(const BlockRead& br, PolicyId pid, BlockFileId id) 
     epoch.hits++;
     epoch.hitBytes += br.out.size();
   }
-  hits_++;
-  hitBytes_ += br.out.size();
+  counters_.hits++;
+  counters_.hitBytes += br.out.size();
   prefetcher_.wakeForRoom();  // a read may have made room (a victim) for a prefetch
 }
 
@@ -257,13 +257,13 @@ Status BlockCacheImpl::readUncached(const BlockRead& br) {
                  std::string(br.fileKey) + "'");
   }
   countMiss(br.out.size());
-  notAdmitted_++;
+  counters_.notAdmitted++;
   return Status::ok();
 }
 
 Status BlockCacheImpl::joinFlight(const BlockRead& br, const Flight& flight, bool mayRetry,
                                   bool& cachedMeanwhile) {
-  singleFlightWaits_++;
+  counters_.singleFlightWaits++;
   readersWaiting_++;
   const FetchResult& r = flight.result.get();
   readersWaiting_--;

@@ -1,0 +1,40 @@
+// cache/CacheCounters.h: the cache's monotonic counters (CacheStats documents each).
+//
+// Thread-safe: atomics, bumped without the cache's lock on the read path.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "cache/BlockCache.h"
+
+namespace epochfs::cache {
+
+struct CacheCounters {
+  std::atomic<uint64_t> hits{0}, misses{0}, hitBytes{0}, missBytes{0};
+  std::atomic<uint64_t> checksumFailures{0}, lostBlocks{0}, evictions{0}, staleDrops{0};
+  std::atomic<uint64_t> notAdmitted{0}, singleFlightWaits{0};
+  std::atomic<uint64_t> recoveredBlocks{0}, orphansRemoved{0}, indexResets{0};
+  std::atomic<uint64_t> originBytes{0}, writeFailures{0};
+
+  // Copies them into `s` (the fields of the same names).
+  void copyTo(CacheStats& s) const {
+    s.hits = hits;
+    s.misses = misses;
+    s.hitBytes = hitBytes;
+    s.missBytes = missBytes;
+    s.checksumFailures = checksumFailures;
+    s.lostBlocks = lostBlocks;
+    s.evictions = evictions;
+    s.staleDrops = staleDrops;
+    s.notAdmitted = notAdmitted;
+    s.singleFlightWaits = singleFlightWaits;
+    s.recoveredBlocks = recoveredBlocks;
+    s.orphansRemoved = orphansRemoved;
+    s.indexResets = indexResets;
+    s.originBytes = originBytes;
+    s.writeFailures = writeFailures;
+  }
+};
+
+}  // namespace epochfs::cache
