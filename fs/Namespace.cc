@@ -97,13 +97,13 @@ Result<std::shared_ptr<const Namespace::Listing>> Namespace::listing(std::string
     std::shared_lock lock(mu_);
     auto it = tree_.find(std::string(key));
     if (it != tree_.end() &&
-        Clock::now() - it->second->fetched < std::chrono::duration<double>(opts_.ttlSec)) {
+        now() - it->second->fetched < std::chrono::duration<double>(opts_.ttlSec)) {
       return it->second;
     }
   }
   auto entries = origin_.list(key);
   if (!entries.isOk()) return entries.status();
-  auto l = std::make_shared<const Listing>(Listing{std::move(*entries), Clock::now()});
+  auto l = std::make_shared<const Listing>(Listing{std::move(*entries), now()});
   std::unique_lock lock(mu_);
   tree_[std::string(key)] = l;
   return l;

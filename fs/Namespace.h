@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -41,6 +42,9 @@ struct NamespaceOptions {
   double ttlSec = 0;
   // Identifies the origin in the persisted snapshot: a snapshot of another source is ignored.
   std::string source;
+  // The clock listings expire by (ttl mode). Null: std::chrono::steady_clock::now; a test's
+  // moves when the test moves it.
+  std::function<std::chrono::steady_clock::time_point()> now;
 };
 
 struct NamespaceStats {
@@ -79,6 +83,7 @@ class Namespace {
 
   Namespace(NamespaceOptions opts, origin::Origin& origin, cache::NamespaceStore& store)
       : opts_(std::move(opts)), origin_(origin), snapshot_(store, opts_.source) {}
+  Clock::time_point now() const { return opts_.now ? opts_.now() : Clock::now(); }
 
   bool passthrough() const { return opts_.ttlSec == 0; }
   bool immutable() const { return opts_.ttlSec < 0; }

@@ -10,6 +10,7 @@
 // (ASSERT) when a layer does not open, and a fatal failure in SetUp skips the test body.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <utility>
@@ -86,7 +87,8 @@ class FsStack {
   std::unique_ptr<Namespace> openNamespace(double ttl, const std::string& source) {
     EXPECT_TRUE(cache_) << "openCache() first";
     if (!cache_) return nullptr;
-    auto ns = Namespace::open(NamespaceOptions{ttl, source}, *origin_, cache_->namespaceStore());
+    auto ns = Namespace::open(NamespaceOptions{ttl, source, [this] { return nsNow_; }}, *origin_,
+                              cache_->namespaceStore());
     EXPECT_TRUE(ns.isOk()) << ns.status().toString();
     return ns.isOk() ? std::move(*ns) : nullptr;
   }
@@ -114,6 +116,8 @@ class FsStack {
   std::unique_ptr<origin::InstrumentedOrigin> origin_;
   config::MountOptions opts_;
   std::unique_ptr<cache::BlockCache> cache_;
+  // The clock the namespace's listings expire by: still unless a test moves it.
+  std::chrono::steady_clock::time_point nsNow_ = std::chrono::steady_clock::now();
   cache::testing::ManualExecutor* exec_ = nullptr;  // cache_'s prefetcher's, owned by cache_
   std::unique_ptr<Namespace> ns_;
   std::unique_ptr<FileSystem> fs_;
