@@ -144,14 +144,15 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   // A prefetch claimed under the lock: the block, its flight and its room.
   struct Claim {
     PolicyId pid = 0;
-    std::string key;
-    std::string fileKey;
+    std::string key;  // blockKey(file key, blockNo)
+    size_t fileKeyLength = 0;
     std::string etag;
     uint64_t blockNo = 0;
     uint32_t length = 0;
     std::string flightKey;
     std::shared_ptr<Flight> flight;
     Admission admission;
+    std::string_view fileKey() const { return std::string_view(key).substr(0, fileKeyLength); }
   };
 
   // --- BlockCache.cc: recovery ---

@@ -133,7 +133,7 @@ bool BlockCacheImpl::claimLocked(std::optional<uint64_t> avail, Claim& c, Doomed
     c.admission.readSeq = registry_.readSeq();
     c.pid = pid;
     c.key = *b.key;
-    c.fileKey = b.fileKey();
+    c.fileKeyLength = b.fileKeyLength;
     c.etag = b.etag;
     c.blockNo = b.blockNo;
     c.length = b.length;
@@ -164,7 +164,7 @@ bool BlockCacheImpl::prefetchOne() {
   if (!claimed) return false;
   FlightRegistration unregister{this, c.flightKey, c.flight};
 
-  Result<std::shared_ptr<FetchedBlock>> fetched = fetchBlock(c.fileKey, c.etag, c.blockNo,
+  Result<std::shared_ptr<FetchedBlock>> fetched = fetchBlock(c.fileKey(), c.etag, c.blockNo,
                                                              c.length);
   if (!fetched.isOk()) {
     prefetchFailed(c, fetched.status());
@@ -174,13 +174,13 @@ bool BlockCacheImpl::prefetchOne() {
   }
   std::shared_ptr<FetchedBlock> block = std::move(*fetched);
   c.flight->promise.set_value(std::shared_ptr<const FetchedBlock>(block));
-  BlockRead br{c.fileKey, c.etag, c.blockNo, c.key, c.length, 0, {}};
+  BlockRead br{c.fileKey(), c.etag, c.blockNo, c.key, c.length, 0, {}};
   store(br, *block, c.admission, c.pid, /*prefetch=*/true);
   return true;
 }
 
 void BlockCacheImpl::prefetchFailed(Claim& c, const Status& st) {
-  spdlog::debug("prefetch of block {} of '{}' failed: {}", c.blockNo, c.fileKey, st.toString());
+  spdlog::debug("prefetch of block {} of '{}' failed: {}", c.blockNo, c.fileKey(), st.toString());
   // Counted before the waiters wake, so that what they see next is consistent.
   std::lock_guard<std::mutex> g(mu_);
   prefetcher_.counters().failed++;

@@ -24,7 +24,7 @@ struct BlockCacheImpl::HitPlan {
   std::vector<uint64_t> many;
   std::span<uint64_t> sums;
 
-  HitPlan(const BlockRead& br) {
+  explicit HitPlan(const BlockRead& br) {
     const uint64_t firstChunk = br.inOffset / kChecksumChunk;
     start = firstChunk * kChecksumChunk;
     end = std::min<uint64_t>(br.length, (br.inOffset + br.out.size() + kChecksumChunk - 1) /

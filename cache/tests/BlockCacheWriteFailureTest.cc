@@ -43,10 +43,8 @@ class BlockCacheWriteFailureTest : public BlockCacheTest {
     EXPECT_TRUE(c.isOk()) << c.status().toString();
     return c.isOk() ? std::move(*c) : nullptr;
   }
-  // Runs the prefetcher until two turns in a row have nothing to do (see PrefetchTestFixture.h).
-  void settle() {
-    for (int idle = 0; idle < 2;) idle = exec_->runOnce() ? 0 : idle + 1;
-  }
+  // Runs the prefetcher until it has nothing left to do now (ManualExecutor::settle).
+  void settle() { exec_->settle(); }
   // Moves the write backoff's clock past the pause now under way (at most kWriteBackoffMax).
   void pauseRunsOut(std::chrono::milliseconds pause) { now_ += pause + 1ms; }
 

@@ -1,6 +1,6 @@
 // cache/tests/ManualExecutor.h: an Executor whose turns run only when a test says so.
 //
-// start() records the turn; runOnce() and runUntilIdle() run it on the calling thread (a test
+// start() records the turn; runOnce(), runUntilIdle() and settle() run it on the calling thread (a test
 // that needs a prefetch in flight while it reads calls runOnce() from a thread of its own).
 // Nothing runs in the background, so a test steps the prefetcher instead of sleeping until a
 // thread has done something. Thread-safe as far as the turn is.
@@ -42,6 +42,13 @@ class ManualExecutor final : public Executor {
     size_t n = 0;
     while (n < limit && runOnce()) ++n;
     return n;
+  }
+
+  // Runs turns until two in a row have nothing to do: a failed or declined prefetch also ends
+  // its turn with false, and the next turn goes on with the next block, as a woken worker's
+  // would. What "the prefetcher has done what it may now" means in a test.
+  void settle() {
+    for (int idle = 0; idle < 2;) idle = runOnce() ? 0 : idle + 1;
   }
 
   unsigned workers() const {

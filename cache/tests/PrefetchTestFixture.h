@@ -55,11 +55,6 @@ class GatedOrigin final : public origin::Origin {
     std::lock_guard<std::mutex> g(mu_);
     failures_[key] = code;
   }
-  // Reads blocked at the gate now.
-  int waiting() const {
-    std::lock_guard<std::mutex> g(mu_);
-    return waiting_;
-  }
   // Blocks until `n` reads wait at the gate; false if that takes longer than `limit` (a
   // failure guard, not a pace).
   bool awaitWaiting(int n, std::chrono::seconds limit = std::chrono::seconds(20)) {
@@ -299,12 +294,8 @@ class BlockCachePrefetchTest : public BlockCacheTest {
     EXPECT_TRUE(c.isOk()) << c.status().toString();
     return c.isOk() ? std::move(*c) : nullptr;
   }
-  // Runs the prefetchers until they have nothing left to do now: two turns in a row that did
-  // nothing (a failed or declined prefetch also ends its turn with false, and the next turn
-  // goes on with the next block, as a woken worker would).
-  void settle() {
-    for (int idle = 0; idle < 2;) idle = exec_->runOnce() ? 0 : idle + 1;
-  }
+  // Runs the prefetchers until they have nothing left to do now (ManualExecutor::settle).
+  void settle() { exec_->settle(); }
 
   // `n` files of one block each.
   void makeFiles(size_t n, uint64_t size = kBlock) {

@@ -3,6 +3,7 @@
 #include "cache/Prefetcher.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -121,15 +122,20 @@ TEST_F(PrefetcherTest, CancelJobsWaitsForTheRunningJob) {
   prefetcher_->enqueue([&] { secondRan = true; });
   std::thread worker([&] { exec_->runOnce(); });
   entered.get_future().wait();
-  std::promise<bool> sawFinished;
-  std::thread canceller([&] {
+  // The job is running: cancelJobs() must not return before it is done. A cancelJobs() that
+  // did not wait would return within the grace period below; one that waits cannot return
+  // before `proceed`, however slow the machine.
+  std::future<bool> cancelled = std::async(std::launch::async, [&] {
     prefetcher_->cancelJobs();
-    sawFinished.set_value(finished.load());
+    return finished.load();
   });
+  const bool returnedEarly =
+      cancelled.wait_for(std::chrono::milliseconds(200)) == std::future_status::ready;
   proceed.set_value();
-  canceller.join();
+  const bool sawFinished = cancelled.get();
   worker.join();
-  EXPECT_TRUE(sawFinished.get_future().get()) << "cancelJobs returned while the job ran";
+  EXPECT_FALSE(returnedEarly) << "cancelJobs returned while the job ran";
+  EXPECT_TRUE(sawFinished) << "cancelJobs returned while the job ran";
   EXPECT_FALSE(exec_->runOnce()) << "nothing left but an idle prefetch";
   EXPECT_FALSE(secondRan) << "the queued job was dropped";
 }

@@ -76,11 +76,9 @@ class FsStack {
     cache_ = std::move(*c);
   }
 
-  // Runs cache_'s prefetcher (queued listings, then prefetches) until two turns in a row have
-  // nothing to do.
-  void settle() {
-    for (int idle = 0; idle < 2;) idle = exec_->runOnce() ? 0 : idle + 1;
-  }
+  // Runs cache_'s prefetcher (queued listings, then prefetches) until it has nothing left to
+  // do now (ManualExecutor::settle).
+  void settle() { exec_->settle(); }
 
   // A Namespace over origin_ and cache_'s store with metadata.ttl `ttl` for origin `source`;
   // null (and the test failed) if it does not open.
