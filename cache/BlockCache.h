@@ -40,6 +40,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "cache/Executor.h"
@@ -89,6 +90,18 @@ struct PrefetchStats {
   uint64_t discoveredBlocks = 0;  // their blocks that were new to the cache
 };
 
+// Files handed to the kernel whole (BlockCache::openWhole, FUSE passthrough in fs/).
+struct WholeFileStats {
+  uint64_t opens = 0;           // files handed out (each verified in full first)
+  uint64_t bytes = 0;           // their sizes: what the kernel may read without asking us
+  uint64_t tooLarge = 0;        // declined: larger than one block (or empty)
+  uint64_t notCached = 0;       // declined: not cached in the version asked for
+  uint64_t corrupt = 0;         // declined: the cache file failed verification (dropped)
+  uint64_t held = 0;            // handed out and not released now
+  uint64_t heldEvictedBytes = 0;  // allocated bytes of held files evicted meanwhile: unlinked,
+                                  // still on disk until released, counted against cache.size
+};
+
 struct CacheStats {
   // A "block read" is one block's share of one read() call. hits + misses counts them all.
   uint64_t hits = 0;              // block reads served from the SSD
@@ -115,6 +128,7 @@ struct CacheStats {
   uint64_t writeFailures = 0;     // fetched blocks that could not be written (block file or
                                   // index entry): served, not cached
   PrefetchStats prefetch;
+  WholeFileStats whole;
   policy::PolicyInfo policy;      // the policy's own view (epoch, plans, prefetch queue)
   uint64_t epoch = 0;             // the reader's current epoch (the stats clock)
   std::vector<EpochStats> epochs; // the most recent epochs (at most 64), oldest first
@@ -188,6 +202,30 @@ class BlockCache {
   virtual void discoverLater(std::function<std::vector<FileRef>()> list) = 0;
   // Drops the discoveries not yet run and waits for those running.
   virtual void cancelDiscovery() = 0;
+
+  // A file whose bytes the kernel may read itself, from the cache's own file (FUSE
+  // passthrough): `fd` is open read-only on a cache file that holds exactly the file's bytes
+  // at the same offsets, and `pin` identifies the hand-out for releaseWhole(). The caller owns
+  // and closes `fd`.
+  struct WholeFile {
+    int fd = -1;
+    uint64_t pin = 0;
+  };
+  enum class WholeMiss { kTooLarge, kNotCached, kCorrupt };
+  // Hands out version `file` whole if it is cached whole in one cache file (today: a file of
+  // one block, 0 < size <= cache.block_size, cached in version file.etag) and its bytes verify
+  // against their checksums now, read in full from the SSD; counted as a read of the file
+  // (hit counters, epoch clock, policy), as the reads themselves will never reach the cache.
+  // A file failing verification is dropped (counted in checksumFailures) so that the next read
+  // refetches it: kCorrupt. Until releaseWhole(pin), the cache file's bytes count against
+  // cache.size even after it is evicted (evicting unlinks it; the kernel keeps it readable).
+  // Thread-safe; blocks on the SSD read.
+  virtual std::variant<WholeFile, WholeMiss> openWhole(const FileRef& file) {
+    (void)file;
+    return WholeMiss::kTooLarge;  // a cache that hands nothing out (test doubles)
+  }
+  // Ends hand-out `pin` (the kernel no longer reads that cache file).
+  virtual void releaseWhole(uint64_t pin) { (void)pin; }
 
   // Where fs/ keeps its namespace snapshot (fs/NamespaceSnapshot): in this cache's index, so
   // that it counts against cache.size and lives and dies with the cache (NamespaceStore.h).
