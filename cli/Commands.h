@@ -25,6 +25,7 @@ struct MountFlags {
   std::optional<std::string> endpoint;
   std::optional<std::string> region;
   std::optional<std::string> metadataTtl;
+  std::optional<std::string> passthrough;
   bool allowOther = false;
   bool nonempty = false;
   bool foreground = false;

@@ -79,6 +79,11 @@ Result<config::MountOptions> buildOptions(const MountFlags& f) {
     if (!ttl.isOk()) return invalid("--metadata-ttl: " + ttl.status().message());
     o.metadata.ttlSec = *ttl;
   }
+  if (f.passthrough) {
+    auto p = config::parsePassthrough(*f.passthrough);
+    if (!p.isOk()) return invalid("--passthrough: " + p.status().message());
+    o.fuse.passthrough = *p;
+  }
   o.foreground = f.foreground;
   std::error_code ec;
   o.mountpoint = std::filesystem::absolute(f.mountpoint, ec).lexically_normal().string();
@@ -164,6 +169,7 @@ Status serve(const config::MountOptions& opts, std::unique_ptr<origin::Origin> r
   if (!fs.isOk()) return fs.status();
   auto server = fs::FuseServer::mount(**fs, opts);
   if (!server.isOk()) return server.status();
+  if (Status st = (*server)->start(); !st.isOk()) return st;
   spdlog::info("mounted {} on {} (cache {} limit {})", opts.origin.source, opts.mountpoint,
                opts.cache.dir, config::formatSize(opts.cache.sizeBytes));
   ready();

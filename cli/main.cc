@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   mount->add_option("--region", mf.region, "S3 signing region (s3.region)");
   mount->add_option("--metadata-ttl", mf.metadataTtl,
                     "immutable, or seconds to trust listings (metadata.ttl)");
+  mount->add_option("--passthrough", mf.passthrough,
+                    "auto, on or off: the kernel reads cached files itself (fuse.passthrough)");
   mount->add_flag("--allow-other", mf.allowOther,
                   "Let other users access the mount (fuse.allow_other)");
   mount->add_flag("--nonempty", mf.nonempty,

@@ -204,6 +204,13 @@ constexpr Field kFuseFields[] = {
        o.fuse.nonempty = *v;
        return Status::ok();
      }},
+    {"passthrough", Kind::kString,
+     [](std::string_view t, MountOptions& o) {
+       Result<FuseOptions::Passthrough> v = parsePassthrough(t);
+       if (!v.isOk()) return v.status();
+       o.fuse.passthrough = *v;
+       return Status::ok();
+     }},
 };
 constexpr Field kLogFields[] = {
     {"level", Kind::kString,

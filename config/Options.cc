@@ -98,4 +98,21 @@ std::string defaultCacheDir(const std::string& source) {
   return defaultCacheDir(source, root, envOrEmpty("XDG_CACHE_HOME"), home);
 }
 
+std::string_view passthroughName(FuseOptions::Passthrough p) {
+  switch (p) {
+    case FuseOptions::Passthrough::kAuto: return "auto";
+    case FuseOptions::Passthrough::kOn: return "on";
+    case FuseOptions::Passthrough::kOff: return "off";
+  }
+  return "auto";
+}
+
+Result<FuseOptions::Passthrough> parsePassthrough(std::string_view text) {
+  using P = FuseOptions::Passthrough;
+  for (P p : {P::kAuto, P::kOn, P::kOff}) {
+    if (text == passthroughName(p)) return p;
+  }
+  return invalid("'" + std::string(text) + "' is not one of auto, on, off");
+}
+
 }  // namespace epochfs::config

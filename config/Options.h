@@ -184,7 +184,17 @@ struct FuseOptions {
   // 128 KiB FUSE reads into fewer, larger ones, and lets the kernel fetch ahead of it. YAML:
   // fuse.read_ahead. Default: 4MiB. Range: 0 .. 1GiB, a multiple of 4 KiB.
   uint64_t readAheadBytes = 4 * kMiB;
+  // Whether the kernel may read cached files itself (FUSE passthrough, Linux 6.9+): auto
+  // where the kernel, the daemon's privileges (CAP_SYS_ADMIN) and the cache filesystem allow
+  // it, otherwise FUSE reads (one log line says why); on: the mount fails, naming the reason,
+  // where it cannot be had; off: FUSE reads only. YAML: fuse.passthrough. Default: auto.
+  enum class Passthrough { kAuto, kOn, kOff };
+  Passthrough passthrough = Passthrough::kAuto;
 };
+
+// "auto", "on", "off", and back (kInvalid naming the accepted values).
+std::string_view passthroughName(FuseOptions::Passthrough p);
+Result<FuseOptions::Passthrough> parsePassthrough(std::string_view text);
 
 // metadata.ttl values besides a number of seconds.
 inline constexpr double kTtlImmutable = -1.0;  // "immutable"

@@ -111,6 +111,24 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
       {"refreshes", ns.refreshes},
   };
   j["fs"] = {{"inodes", ctx.inodes}};
+  nlohmann::ordered_json requests = nlohmann::ordered_json::object();
+  for (const auto& [name, n] : ctx.fuse.requests) requests[name] = n;
+  nlohmann::ordered_json pass = {
+      {"active", ctx.fuse.passthrough},
+      {"opens", ctx.fuse.pass.opens},
+      {"cached_opens", ctx.fuse.pass.cachedOpens},
+      {"direct_opens", ctx.fuse.pass.directOpens},
+      {"backing_files", ctx.fuse.pass.backingFiles},
+      {"backing_failures", ctx.fuse.pass.backingFailures},
+      {"verified_bytes", c.whole.bytes},
+      {"too_large", c.whole.tooLarge},
+      {"not_cached", c.whole.notCached},
+      {"corrupt", c.whole.corrupt},
+      {"held", c.whole.held},
+      {"held_evicted_bytes", c.whole.heldEvictedBytes},
+  };
+  if (!ctx.fuse.passthrough) pass["reason"] = ctx.fuse.passthroughOff;
+  j["fuse"] = {{"requests", std::move(requests)}, {"passthrough", std::move(pass)}};
   return j.dump(2) + "\n";
 }
 

@@ -16,9 +16,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "cache/BlockCache.h"
 #include "fs/Namespace.h"
+#include "fs/Passthrough.h"
 #include "origin/Origin.h"
 
 namespace epochfs::fs {
@@ -43,6 +46,14 @@ struct PlanCounters {
 
 inline bool isControlIno(uint64_t ino) { return ino >= kControlDirIno && ino < 16; }
 
+// What FUSE itself did: the requests the kernel sent, and passthrough.
+struct FuseStatsView {
+  std::vector<std::pair<std::string, uint64_t>> requests;  // by opcode name
+  bool passthrough = false;    // in effect
+  std::string passthroughOff;  // why not, when not
+  PassthroughStats pass;
+};
+
 struct StatsContext {
   std::string mountpoint;
   std::string source;
@@ -51,6 +62,7 @@ struct StatsContext {
   uint64_t inodes = 0;
   PlanCounters plans;
   origin::IntegrityStats integrity;
+  FuseStatsView fuse;
 };
 
 // The JSON served by .epochfs/stats, pretty-printed, ending with a newline.

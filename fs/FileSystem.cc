@@ -169,7 +169,14 @@ Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags, uint
     inodes_.update(ino, *info);
     if (notifier_ != nullptr) notifier_->invalidateInode(ino);
   }
+  f->ino = ino;
   f->file = cache::FileRef{node->key, info->etag, info->size};
+  if (passthrough_) {
+    const Passthrough::Grant grant = passthrough_->open(ino, f->file);
+    f->io = grant.mode;
+    f->backingId = grant.backingId;
+    f->tracked = true;
+  }
   discoverDirOf(node->key);
   return f;
 }
@@ -291,6 +298,16 @@ NodeAttr FileSystem::peekEntry(const OpenDir& dir, size_t index) const {
   return toAttr(ino, e.info);
 }
 
+void FileSystem::enablePassthrough(BackingFiles& kernel) {
+  passthrough_ = std::make_unique<Passthrough>(cache_, kernel);
+  passthroughOff_.clear();
+}
+
+void FileSystem::disablePassthrough(std::string reason) {
+  passthrough_.reset();
+  passthroughOff_ = std::move(reason);
+}
+
 FsStat FileSystem::statfs() const {
   cache::CacheStats c = cache_.stats();
   FsStat s;
@@ -314,6 +331,10 @@ std::string FileSystem::statsJson() const {
     std::lock_guard<std::mutex> g(planMu_);
     ctx.plans = plans_;
   }
+  if (requestCounts_ != nullptr) ctx.fuse.requests = requestCounts_->snapshot();
+  ctx.fuse.passthrough = passthrough_ != nullptr;
+  ctx.fuse.passthroughOff = passthroughOff_;
+  if (passthrough_) ctx.fuse.pass = passthrough_->stats();
   return renderStats(ctx, cache_.stats(), originCounters_, ns_.stats());
 }
 

@@ -34,8 +34,10 @@
 #include "config/Options.h"
 #include "fs/ControlFiles.h"
 #include "fs/ControlIoctl.h"
+#include "fs/FuseRequestCounts.h"
 #include "fs/InodeTable.h"
 #include "fs/Namespace.h"
+#include "fs/Passthrough.h"
 #include "fs/PlanParser.h"
 #include "origin/Origin.h"
 
@@ -54,8 +56,13 @@ struct NodeAttr {
 // An open file: a dataset file (a fixed version) or a control file (a rendered snapshot).
 struct OpenFile {
   bool isControl = false;
+  uint64_t ino = 0;
   cache::FileRef file;  // dataset files
   bool keepCache = false;  // the kernel may keep its page cache of this file
+  // How the kernel serves it (Passthrough.h); kPassthrough names backing file `backingId`.
+  IoMode io = IoMode::kCached;
+  int backingId = 0;
+  bool tracked = false;  // counted by passthrough_: release() must end it there
   std::string content;  // control files
   // .epochfs/plan: the plan being sent (kIocPlanAppend) and by whom (the stream).
   std::unique_ptr<PlanParser> plan;
@@ -118,8 +125,19 @@ class FileSystem {
   // kept in f.lastError for kIocLastError. kNotSupported (ENOTTY) for an unknown command or
   // a file that has none; kInvalid for an argument of the wrong size.
   Result<std::string> ioctl(uint64_t ino, OpenFile& f, uint32_t cmd, std::string_view in);
-  // The last close of `f`: a plan sent but not committed is discarded.
+  // The last close of `f` (also an open whose reply never reached the kernel): a plan sent
+  // but not committed is discarded; a dataset file's passthrough hand-out ends.
   void release(OpenFile& f);
+
+  // From now on, opens of files the cache holds whole are handed to the kernel through
+  // `kernel` (Passthrough.h); call before the first open. `kernel` must outlive this or
+  // disablePassthrough().
+  void enablePassthrough(BackingFiles& kernel);
+  // No more passthrough; `reason` is shown in .epochfs/stats. Opens still out stay valid.
+  void disablePassthrough(std::string reason);
+  // The requests the kernel sent, for .epochfs/stats (null: none shown); must outlive this
+  // or the next call.
+  void setRequestCounts(const FuseRequestCounts* counts) { requestCounts_ = counts; }
 
   Result<std::unique_ptr<OpenDir>> opendir(uint64_t ino);
   // For readdirplus: the attributes of entry `index` of `dir`, counting one kernel lookup.
@@ -186,6 +204,10 @@ class FileSystem {
   const uint32_t ownerUid_;
   const uint32_t ownerGid_;
   KernelNotifier* notifier_ = nullptr;
+  const FuseRequestCounts* requestCounts_ = nullptr;
+  // Set before the first open, reset after the last release (by FuseServer): no lock needed.
+  std::unique_ptr<Passthrough> passthrough_;
+  std::string passthroughOff_ = "not negotiated yet";
   std::atomic<bool> reservedNameLogged_{false};
   mutable std::mutex planMu_;
   PlanCounters plans_;  // guarded by planMu_

@@ -14,11 +14,13 @@
 #include "fs/ControlFiles.h"
 #include "fs/Errno.h"
 #include "fs/FileSystem.h"
+#include "fs/FuseContext.h"
+#include "fs/FuseKernel.h"
 
 namespace epochfs::fs {
 namespace {
 
-FileSystem& fsOf(fuse_req_t req) { return *static_cast<FileSystem*>(fuse_req_userdata(req)); }
+FileSystem& fsOf(fuse_req_t req) { return *static_cast<FuseContext*>(fuse_req_userdata(req))->fs; }
 
 struct stat toStat(const NodeAttr& a) {
   struct stat st {};
@@ -89,12 +91,26 @@ void doGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   fuse_reply_attr(req, &st, fs.attrTimeoutSec());
 }
 
+// A passthrough open is answered with protocol 7.40's fuse_open_out, which libfuse 3.14
+// cannot build (FuseChannel.h): no keep_cache (the kernel refuses it with a backing file), no
+// direct_io (reads would come to us), noflush as for every file.
+int replyPassthroughOpen(fuse_req_t req, const fuse_file_info& fi, int backingId) {
+  fusek::OpenOut out;
+  out.fh = fi.fh;
+  out.openFlags = fusek::kFopenPassthrough | fusek::kFopenNoflush;
+  out.backingId = backingId;
+  return fuse_reply_buf(req, reinterpret_cast<const char*>(&out), sizeof out);
+}
+
 void doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  auto f = fsOf(req).open(ino, fi->flags, ctx != nullptr ? static_cast<uint64_t>(ctx->pid) : 0);
+  FileSystem& fs = fsOf(req);
+  auto f = fs.open(ino, fi->flags, ctx != nullptr ? static_cast<uint64_t>(ctx->pid) : 0);
   if (!f.isOk()) return replyError(req, "open", ino, f.status());
   if ((*f)->isControl) {
     fi->direct_io = 1;  // size 0 in getattr; the content is read as it is
+  } else if ((*f)->io == IoMode::kDirect) {
+    fi->direct_io = 1;  // an inode in passthrough mode takes no page-cache open (Passthrough.h)
   } else {
     fi->keep_cache = (*f)->keepCache ? 1 : 0;
   }
@@ -102,10 +118,15 @@ void doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // on every close, one round trip of four per small file (Linux >= 5.16; older kernels
   // ignore it, and get ENOSYS from libfuse once, as there is no flush callback).
   fi->noflush = 1;
-  fi->fh = reinterpret_cast<uint64_t>(f->release());
-  if (fuse_reply_open(req, fi) == -ENOENT) {
+  OpenFile* open = f->release();
+  fi->fh = reinterpret_cast<uint64_t>(open);
+  const int rc = open->io == IoMode::kPassthrough
+                     ? replyPassthroughOpen(req, *fi, open->backingId)
+                     : fuse_reply_open(req, fi);
+  if (rc == -ENOENT) {
     // The open was interrupted: the kernel will never send release.
-    delete reinterpret_cast<OpenFile*>(fi->fh);
+    fs.release(*open);
+    delete open;
   }
 }
 
@@ -120,7 +141,7 @@ void doRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
 
 void doRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   auto* f = reinterpret_cast<OpenFile*>(fi->fh);
-  if (f->isControl) fsOf(req).release(*f);
+  fsOf(req).release(*f);
   delete f;
   fuse_reply_err(req, 0);
 }

@@ -6,7 +6,7 @@
 
 namespace epochfs::fs {
 
-// The callbacks; the session's userdata must be a FileSystem*.
+// The callbacks; the session's userdata must be a FuseContext* (FuseContext.h).
 const fuse_lowlevel_ops& fuseOps();
 
 }  // namespace epochfs::fs

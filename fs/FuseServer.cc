@@ -6,10 +6,13 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -36,7 +39,13 @@ Result<std::unique_ptr<FuseServer>> FuseServer::mount(FileSystem& fs,
   for (auto& a : args) argv.push_back(a.data());
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   const fuse_lowlevel_ops& ops = fuseOps();
-  fuse_session* se = fuse_session_new(&fargs, &ops, sizeof(ops), &fs);
+  const bool wantPassthrough = opts.fuse.passthrough != config::FuseOptions::Passthrough::kOff;
+  auto channel = std::make_unique<FuseChannel>(
+      wantPassthrough ? passthroughStackDepth(opts.cache.dir) : 0);
+  auto ctx = std::make_unique<FuseContext>();
+  ctx->fs = &fs;
+  ctx->channel = channel.get();
+  fuse_session* se = fuse_session_new(&fargs, &ops, sizeof(ops), ctx.get());
   fuse_opt_free_args(&fargs);
   if (se == nullptr) return ioError("cannot create a FUSE session (is /dev/fuse available?)");
   if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
@@ -44,13 +53,111 @@ Result<std::unique_ptr<FuseServer>> FuseServer::mount(FileSystem& fs,
     return ioError("cannot mount on " + opts.mountpoint +
                    " (FUSE refused; is /dev/fuse available and the mountpoint a directory?)");
   }
-  auto server = std::unique_ptr<FuseServer>(new FuseServer(se, fs, opts));
+  // Now, not earlier: fuse_session_mount sets the session's fd.
+  if (Status st = channel->install(se); !st.isOk()) {
+    fuse_session_unmount(se);
+    fuse_session_destroy(se);
+    return st;
+  }
+  auto server = std::unique_ptr<FuseServer>(
+      new FuseServer(se, fs, opts, std::move(ctx), std::move(channel)));
   fs.setKernelNotifier(server.get());
+  fs.setRequestCounts(&server->channel_->requests());
   return server;
+}
+
+uint32_t passthroughStackDepth(const std::string& cacheDir) {
+  constexpr long kOverlayMagic = 0x794c7630;
+  constexpr long kFuseMagic = 0x65735546;
+  struct statfs sfs {};
+  if (::statfs(cacheDir.c_str(), &sfs) != 0) return 1;
+  return sfs.f_type == kOverlayMagic || sfs.f_type == kFuseMagic ? 2 : 1;
+}
+
+namespace {
+
+// CAP_SYS_ADMIN in the effective set (bit 21 of CapEff): the kernel checks it in the initial
+// user namespace, which a process in another one fails anyway (then the probe says so).
+bool hasCapSysAdmin() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("CapEff:", 0) != 0) continue;
+    const uint64_t caps = std::stoull(line.substr(7), nullptr, 16);
+    return (caps & (1ULL << 21)) != 0;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string FuseServer::whyNoPassthrough() const {
+  const auto offer = channel_->offer();
+  if (!offer) return "the kernel's INIT request could not be read";
+  if (!offer->passthrough) {
+    return "the kernel does not offer it (FUSE protocol 7." + std::to_string(offer->minor) +
+           "; it needs Linux 6.9 or later built with CONFIG_FUSE_PASSTHROUGH)";
+  }
+  if (!channel_->passthroughRequested()) return "the INIT reply could not ask for it";
+  if (!hasCapSysAdmin()) {
+    return "the daemon lacks CAP_SYS_ADMIN, which the kernel requires to register backing "
+           "files (mount as root)";
+  }
+  // The real thing, once: register a file of the cache dir and drop it again.
+  const std::string probe = opts_.cache.dir + "/LOCK";
+  const int fd = ::open(probe.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "cannot open " + probe + " to try it: " + strerror(errno);
+  Result<int> id = channel_->open(fd);
+  const int err = errno;
+  ::close(fd);
+  if (!id.isOk()) {
+    if (err == ELOOP) {
+      return "the cache dir " + opts_.cache.dir +
+             " is on a stacked filesystem (overlayfs?) deeper than passthrough allows";
+    }
+    return "the kernel refused to register a backing file in " + opts_.cache.dir + " (" +
+           id.status().message() + ")";
+  }
+  channel_->close(*id);
+  return {};
+}
+
+Status FuseServer::start() {
+  // INIT by hand, before the worker loop: so that the mount is announced only once it works,
+  // and passthrough is settled before the first open.
+  fuse_buf buf{};
+  const int n = fuse_session_receive_buf(se_, &buf);
+  if (n <= 0) {
+    std::free(buf.mem);
+    return ioError("the kernel sent no INIT request on " + opts_.mountpoint +
+                   (n < 0 ? ": " + std::string(strerror(-n)) : std::string()));
+  }
+  fuse_session_process_buf(se_, &buf);
+  std::free(buf.mem);
+  if (fuse_session_exited(se_)) return ioError("FUSE INIT failed on " + opts_.mountpoint);
+  using P = config::FuseOptions::Passthrough;
+  if (opts_.fuse.passthrough == P::kOff) {
+    fs_.disablePassthrough("fuse.passthrough is off");
+    return Status::ok();
+  }
+  const std::string why = whyNoPassthrough();
+  if (why.empty()) {
+    fs_.enablePassthrough(*channel_);
+    spdlog::info("passthrough on: the kernel reads files the cache holds whole itself");
+    return Status::ok();
+  }
+  if (opts_.fuse.passthrough == P::kOn) {
+    return Status(Code::kNotSupported, "fuse.passthrough is on, but " + why);
+  }
+  spdlog::info("passthrough off, files are read through FUSE: {}", why);
+  fs_.disablePassthrough(why);
+  return Status::ok();
 }
 
 FuseServer::~FuseServer() {
   fs_.setKernelNotifier(nullptr);
+  fs_.setRequestCounts(nullptr);
+  fs_.disablePassthrough("unmounted");
   if (signalsInstalled_) fuse_remove_signal_handlers(se_);
   fuse_session_unmount(se_);
   fuse_session_destroy(se_);
