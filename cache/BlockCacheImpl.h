@@ -185,6 +185,12 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
                              Doomed& unlinkLater);
   // Reports a served hit to the policy and the counters.
   void noteHit(const BlockRead& br, PolicyId pid, BlockFileId id);
+  // noteHit's part under mu_: a hit of `bytes` bytes at `inOffset` of block `pid`, served
+  // from block file `id`, for the epoch clock, the policy (if `id` is still its file) and the
+  // epoch's stats.
+  void noteHitLocked(PolicyId pid, BlockFileId id, uint64_t inOffset, uint64_t bytes);
+  // noteHit's part after mu_: the hit counters, and the prefetcher woken for room.
+  void countHit(uint64_t bytes);
   // A miss; sets `cachedMeanwhile` (and does nothing) if the block is cached by the time it
   // looks and `mayRetry`.
   Status readMiss(const BlockRead& br, PolicyId pid, bool mayRetry, bool& cachedMeanwhile);
