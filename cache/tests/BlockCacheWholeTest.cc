@@ -4,8 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <random>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -300,6 +303,60 @@ TEST_F(BlockCacheWholeTest, TwoPinsOnOneFileHoldItUntilTheLastIsReleased) {
   EXPECT_EQ(s.whole.heldEvictedBytes, 0u);
   cache->releaseWhole(12345);  // never handed out
   EXPECT_EQ(cache->stats().whole.held, 0u);
+}
+
+// Readers and hand-outs racing over a cache too small for the files: every fd reads its
+// file's bytes, and once all is released nothing is held and the cache is within its size.
+TEST_F(BlockCacheWholeTest, ConcurrentHandOutsAndEvictionsKeepTheBooks) {
+  opts_.sizeBytes = 4 * config::kMiB;
+  auto cache = open("lru");
+  std::vector<std::pair<FileRef, std::string>> files;
+  for (int i = 0; i < 80; ++i) {
+    std::string bytes =
+        randomBytes(static_cast<size_t>(i % 5 + 1) * 12000, 500 + static_cast<uint64_t>(i));
+    files.emplace_back(put("r/" + std::to_string(i), bytes), std::move(bytes));
+  }
+  std::atomic<int> wrong{0};
+  std::atomic<uint64_t> handedOut{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(static_cast<uint64_t>(t));
+      std::vector<WholeFile> mine;
+      for (int i = 0; i < 200; ++i) {
+        const auto& [f, bytes] = files[rng() % files.size()];
+        auto got = readRange(*cache, f, 0, f.size);
+        if (!got.isOk() || *got != bytes) wrong++;
+        auto r = cache->openWhole(f);
+        if (auto* w = std::get_if<WholeFile>(&r)) {
+          handedOut++;
+          if (readFd(w->fd, f.size) != bytes) wrong++;
+          mine.push_back(*w);
+        }
+        // Hold a few at a time, released in another order than taken.
+        if (mine.size() > 3) {
+          const size_t k = rng() % mine.size();
+          ::close(mine[k].fd);
+          cache->releaseWhole(mine[k].pin);
+          mine.erase(mine.begin() + static_cast<std::ptrdiff_t>(k));
+        }
+      }
+      for (const WholeFile& w : mine) {
+        ::close(w.fd);
+        cache->releaseWhole(w.pin);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  const CacheStats s = cache->stats();
+  EXPECT_GT(handedOut.load(), 0u);
+  EXPECT_EQ(s.whole.opens, handedOut.load());
+  EXPECT_GT(s.evictions, 0u);
+  EXPECT_EQ(s.whole.held, 0u);
+  EXPECT_EQ(s.whole.heldEvictedBytes, 0u);
+  EXPECT_LE(s.usedBytes, s.limitBytes);
+  EXPECT_EQ(countFiles(opts_.dir + "/blocks"), s.blocks);
 }
 
 }  // namespace
