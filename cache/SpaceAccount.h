@@ -14,8 +14,8 @@
 //   reserve    metadataReserve(cache.size): headroom for what the metadata may grow by between
 //              two measurements
 // A block of `alloc` bytes fits when cached + reserved + unlinking + held + meta + reserve +
-// alloc <= cache.size and the filesystem keeps cache.min_free + reserve free (`avail`, from statvfs,
-// minus what is reserved and not yet written). room() (prefetch), plan() (admission) and
+// alloc <= cache.size and the filesystem keeps cache.min_free + reserve free (`avail`, from
+// statvfs, minus what is reserved and not yet written). room() (prefetch), plan() (admission) and
 // overLimit() (recovery) all answer from that one formula (headroom()).
 //
 // Not thread-safe: the cache calls it with its mutex held (as it calls its Policy).
