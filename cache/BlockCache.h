@@ -108,7 +108,8 @@ struct CacheStats {
   uint64_t misses = 0;            // block reads that went to the origin (waiters included)
   uint64_t hitBytes = 0;          // bytes returned to readers from cached blocks
   uint64_t missBytes = 0;         // bytes returned to readers from origin fetches
-  uint64_t usedBytes = 0;         // disk space used now: allocated block bytes + index,
+  uint64_t usedBytes = 0;         // disk space used now: allocated block bytes (cached, and
+                                  // evicted but held: whole.heldEvictedBytes) + index,
                                   // directories and LOCK as measured by this call
   uint64_t limitBytes = 0;        // cache.size
   uint64_t blocks = 0;            // blocks cached now
@@ -217,8 +218,12 @@ class BlockCache {
   // against their checksums now, read in full from the SSD; counted as a read of the file
   // (hit counters, epoch clock, policy), as the reads themselves will never reach the cache.
   // A file failing verification is dropped (counted in checksumFailures) so that the next read
-  // refetches it: kCorrupt. Until releaseWhole(pin), the cache file's bytes count against
-  // cache.size even after it is evicted (evicting unlinks it; the kernel keeps it readable).
+  // refetches it: kCorrupt. A cache file found missing, of the wrong size or unreadable is
+  // dropped too (counted in lostBlocks): kNotCached. Until releaseWhole(pin), the cache file's
+  // bytes count against cache.size even after it is evicted (evicting unlinks it; the kernel
+  // keeps it readable): release it when the kernel no longer holds `fd` (its last backing-file
+  // user is gone), not earlier, or the cache undercounts the disk. One file may be handed out
+  // several times at once, each with its own pin.
   // Thread-safe; blocks on the SSD read.
   virtual std::variant<WholeFile, WholeMiss> openWhole(const FileRef& file) {
     (void)file;

@@ -222,14 +222,18 @@ bool BlockCacheImpl::dropIfSame(PolicyId pid, BlockFileId id) {
 
 void BlockCacheImpl::unlinkAll(const Doomed& doomed) {
   if (doomed.empty()) return;
-  uint64_t bytes = 0;
   for (const auto& [id, alloc] : doomed) {
     Status st = store_->remove(id);
     // Not fatal: the index no longer names the file, so the next open deletes it.
     if (!st.isOk()) spdlog::warn("cache: {}", st.toString());
-    bytes += alloc;
   }
+  uint64_t bytes = 0;
   std::lock_guard<std::mutex> g(mu_);
+  for (const auto& [id, alloc] : doomed) {
+    // A file handed out whole stays on disk while the kernel has it open: its space is freed
+    // by the release of its last pin instead (BlockCacheWhole.cc).
+    if (!holdIfPinnedLocked(id)) bytes += alloc;
+  }
   space_.unlinked(bytes);
 }
 

@@ -63,6 +63,8 @@ CacheStats BlockCacheImpl::stats() const {
   s.policy = policy_->info();
   s.epoch = epochs_.epoch();
   s.epochs = epochs_.history();
+  s.whole.held = pins_.size();
+  s.whole.heldEvictedBytes = space_.heldBytes();
   return s;
 }
 

@@ -17,8 +17,10 @@
 // range asked for; the leader fetches the whole block, publishes it to the waiters, serves
 // its part and fills (BlockCacheFill.cc: admit, evict the victims, reserve, write, index).
 // Prefetch (BlockCachePrefetch.cc) is the miss path run ahead by a worker: the policy names
-// a block, it is admitted first, then fetched and filled the same way. Open and crash
-// recovery: BlockCache.cc.
+// a block, it is admitted first, then fetched and filled the same way. Whole-file hand-outs
+// (BlockCacheWhole.cc) are the hit path for a file of one block, verified in full, whose
+// block file then stays pinned: evicting it unlinks it, and its space is held until the last
+// pin goes. Open and crash recovery: BlockCache.cc.
 #pragma once
 
 #include <atomic>
@@ -29,8 +31,10 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "cache/BlockCache.h"
@@ -95,6 +99,8 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   void discoverLater(std::function<std::vector<FileRef>()> list) override;
   void cancelDiscovery() override;
   NamespaceStore& namespaceStore() override { return namespaceStore_; }
+  std::variant<WholeFile, WholeMiss> openWhole(const FileRef& file) override;
+  void releaseWhole(uint64_t pin) override;
 
  private:
   using Entry = CachedBlocks::Entry;
@@ -185,6 +191,12 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
                              Doomed& unlinkLater);
   // Reports a served hit to the policy and the counters.
   void noteHit(const BlockRead& br, PolicyId pid, BlockFileId id);
+  // noteHit's part under mu_: a hit of `bytes` bytes at `inOffset` of block `pid`, served
+  // from block file `id`, for the epoch clock, the policy (if `id` is still its file) and the
+  // epoch's stats.
+  void noteHitLocked(PolicyId pid, BlockFileId id, uint64_t inOffset, uint64_t bytes);
+  // noteHit's part after mu_: the hit counters, and the prefetcher woken for room.
+  void countHit(uint64_t bytes);
   // A miss; sets `cachedMeanwhile` (and does nothing) if the block is cached by the time it
   // looks and `mayRetry`.
   Status readMiss(const BlockRead& br, PolicyId pid, bool mayRetry, bool& cachedMeanwhile);
@@ -254,6 +266,22 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   bool claimLocked(std::optional<uint64_t> avail, Claim& c, Doomed& unlinkLater);
   void prefetchFailed(Claim& c, const Status& st);
 
+  // --- BlockCacheWhole.cc: files handed out whole (openWhole) ---
+  // A block file handed out by one or more pins.
+  struct Pinned {
+    uint32_t pins = 0;
+    uint64_t alloc = 0;     // its allocated bytes
+    bool unlinked = false;  // evicted and unlinked meanwhile: its bytes are held (SpaceAccount)
+  };
+  // Verifies every chunk of block file `fd` (`length` bytes, `sums`) read in full; kNotCached
+  // for a file of another size or a read error (`why` says which), kCorrupt for a mismatch.
+  std::optional<WholeMiss> verifyWhole(int fd, uint32_t length, std::span<const uint64_t> sums,
+                                       std::string& why) const;
+  // Pins block file `id` of `alloc` bytes: a new pin id.
+  uint64_t pinLocked(BlockFileId id, uint64_t alloc);
+  // Block file `id` was unlinked; whether it is pinned (its bytes then held, not freed).
+  bool holdIfPinnedLocked(BlockFileId id);
+
   uint64_t blockSize() const { return opts_.blockSizeBytes; }
   const std::string& cachedEtagLocked(PolicyId pid, const Entry& e) const {
     return e.etag(registry_.at(pid).etag);
@@ -278,6 +306,9 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   uint64_t nextFileId_ = 1;
   uint64_t plansDiscarded_ = 0;  // policy_->plansDiscarded() as last logged
   WriteBackoff writeBackoff_{kWriteBackoffFirst, kWriteBackoffMax};
+  uint64_t nextPin_ = 1;
+  std::unordered_map<uint64_t, BlockFileId> pins_;     // openWhole's hand-outs not released
+  std::unordered_map<BlockFileId, Pinned> pinned_;     // the block files they pin
 
   mutable MetaMeter meta_;
 

@@ -173,23 +173,32 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId&
 void BlockCacheImpl::noteHit(const BlockRead& br, PolicyId pid, BlockFileId id) {
   {
     std::lock_guard<std::mutex> g(mu_);
-    const bool tell = noteReadLocked(pid, br.inOffset);
-    const Entry* e = cached_.find(pid);
-    if (e != nullptr && e->file == id) {
-      if (tell) {
-        policy_->onAccess(pid);
-        notePlanDiscardsLocked();
-      } else {
-        policy_->onTouch(pid);  // a continued read: recency only
-      }
-    }
-    EpochStats& epoch = epochs_.current();
-    epoch.reads++;
-    epoch.hits++;
-    epoch.hitBytes += br.out.size();
+    noteHitLocked(pid, id, br.inOffset, br.out.size());
   }
+  countHit(br.out.size());
+}
+
+void BlockCacheImpl::noteHitLocked(PolicyId pid, BlockFileId id, uint64_t inOffset,
+                                   uint64_t bytes) {
+  const bool tell = noteReadLocked(pid, inOffset);
+  const Entry* e = cached_.find(pid);
+  if (e != nullptr && e->file == id) {
+    if (tell) {
+      policy_->onAccess(pid);
+      notePlanDiscardsLocked();
+    } else {
+      policy_->onTouch(pid);  // a continued read: recency only
+    }
+  }
+  EpochStats& epoch = epochs_.current();
+  epoch.reads++;
+  epoch.hits++;
+  epoch.hitBytes += bytes;
+}
+
+void BlockCacheImpl::countHit(uint64_t bytes) {
   counters_.hits++;
-  counters_.hitBytes += br.out.size();
+  counters_.hitBytes += bytes;
   prefetcher_.wakeForRoom();  // a read may have made room (a victim) for a prefetch
 }
 

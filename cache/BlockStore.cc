@@ -131,6 +131,13 @@ Result<size_t> BlockStore::pread(BlockFileId id, uint64_t offset, std::span<std:
   return done;
 }
 
+Result<int> BlockStore::openRead(BlockFileId id) const {
+  std::string path = blockPath(id);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errnoStatus(errno, "open " + path);
+  return fd;
+}
+
 Status BlockStore::remove(BlockFileId id) {
   std::string path = blockPath(id);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errnoStatus(errno, "unlink " + path);

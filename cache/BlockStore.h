@@ -50,6 +50,9 @@ class BlockStore {
   // sees a stream and a sequential reader would otherwise wait for the SSD on every request.
   Result<size_t> pread(BlockFileId id, uint64_t offset, std::span<std::byte> out,
                        uint64_t readAheadTo = 0) const;
+  // Opens block `id` read-only (O_CLOEXEC) for a caller that reads it itself and closes it
+  // (BlockCache::openWhole). kNotFound if the block file does not exist; errors name the path.
+  Result<int> openRead(BlockFileId id) const;
   // Removes block `id`; removing a missing block is ok.
   Status remove(BlockFileId id);
 

@@ -16,8 +16,11 @@ struct CacheCounters {
   std::atomic<uint64_t> notAdmitted{0}, singleFlightWaits{0};
   std::atomic<uint64_t> recoveredBlocks{0}, orphansRemoved{0}, indexResets{0};
   std::atomic<uint64_t> originBytes{0}, writeFailures{0};
+  // CacheStats::whole, but for what is counted under the cache's lock (held, heldEvictedBytes).
+  std::atomic<uint64_t> wholeOpens{0}, wholeBytes{0}, wholeTooLarge{0}, wholeNotCached{0};
+  std::atomic<uint64_t> wholeCorrupt{0};
 
-  // Copies them into `s` (the fields of the same names).
+  // Copies them into `s` (the fields of the same names; whole* into s.whole).
   void copyTo(CacheStats& s) const {
     s.hits = hits;
     s.misses = misses;
@@ -34,6 +37,11 @@ struct CacheCounters {
     s.indexResets = indexResets;
     s.originBytes = originBytes;
     s.writeFailures = writeFailures;
+    s.whole.opens = wholeOpens;
+    s.whole.bytes = wholeBytes;
+    s.whole.tooLarge = wholeTooLarge;
+    s.whole.notCached = wholeNotCached;
+    s.whole.corrupt = wholeCorrupt;
   }
 };
 

@@ -16,7 +16,7 @@ SpaceAccount::SpaceAccount(uint64_t limit, uint64_t minFree, uint64_t blockSize)
 
 SpaceAccount::Headroom SpaceAccount::headroom(std::optional<uint64_t> avail) const {
   Headroom h;
-  const uint64_t used = cached_ + reserved_ + unlinking_ + meta_ + reserve_;
+  const uint64_t used = cached_ + reserved_ + unlinking_ + held_ + meta_ + reserve_;
   h.limit = static_cast<int64_t>(limit_) - static_cast<int64_t>(used);
   if (avail) {
     // Blocks reserved but not yet written will take their space too; the metadata reserve
@@ -77,6 +77,17 @@ void SpaceAccount::drop(uint64_t alloc) {
 void SpaceAccount::unlinked(uint64_t alloc) {
   assert(unlinking_ >= alloc);
   unlinking_ -= alloc;
+}
+
+void SpaceAccount::unlinkedHeld(uint64_t alloc) {
+  assert(unlinking_ >= alloc);
+  unlinking_ -= alloc;
+  held_ += alloc;
+}
+
+void SpaceAccount::releasedHeld(uint64_t alloc) {
+  assert(held_ >= alloc);
+  held_ -= alloc;
 }
 
 }  // namespace epochfs::cache

@@ -6,13 +6,16 @@
 //   reserved   blocks being written right now (taken before the write, so that concurrent
 //              fills cannot overshoot together)
 //   unlinking  blocks dropped from the index whose files are not unlinked yet
+//   held       blocks dropped and unlinked while handed out whole (BlockCache::openWhole):
+//              the kernel keeps an unlinked file that is open, so its space stays taken
+//              until the last hand-out of it is released
 //   meta       index dir + store directories + LOCK + anything else in the dir, as last
 //              measured (MetaMeter)
 //   reserve    metadataReserve(cache.size): headroom for what the metadata may grow by between
 //              two measurements
-// A block of `alloc` bytes fits when cached + reserved + unlinking + meta + reserve + alloc
-// <= cache.size and the filesystem keeps cache.min_free + reserve free (`avail`, from statvfs,
-// minus what is reserved and not yet written). room() (prefetch), plan() (admission) and
+// A block of `alloc` bytes fits when cached + reserved + unlinking + held + meta + reserve +
+// alloc <= cache.size and the filesystem keeps cache.min_free + reserve free (`avail`, from
+// statvfs, minus what is reserved and not yet written). room() (prefetch), plan() (admission) and
 // overLimit() (recovery) all answer from that one formula (headroom()).
 //
 // Not thread-safe: the cache calls it with its mutex held (as it calls its Policy).
@@ -63,16 +66,22 @@ class SpaceAccount {
   void unlinking(uint64_t alloc) { unlinking_ += alloc; }
   // Files of these many allocated bytes were unlinked.
   void unlinked(uint64_t alloc);
+  // A file being unlinked (drop()) was unlinked while handed out: its `alloc` bytes stay on
+  // disk, held, until releasedHeld().
+  void unlinkedHeld(uint64_t alloc);
+  // The last hand-out of a held file ended: its `alloc` bytes are free.
+  void releasedHeld(uint64_t alloc);
   // The metadata as measured now.
   void setMeta(uint64_t bytes) { meta_ = bytes; }
 
   uint64_t cached() const { return cached_; }
   uint64_t reserved() const { return reserved_; }
   uint64_t unlinkingBytes() const { return unlinking_; }
+  uint64_t heldBytes() const { return held_; }
   uint64_t meta() const { return meta_; }
   uint64_t metaReserve() const { return reserve_; }
-  // Disk space used now: cached blocks + metadata (what stats call usedBytes).
-  uint64_t usedBytes() const { return cached_ + meta_; }
+  // Disk space used now: cached blocks + held files + metadata (what stats call usedBytes).
+  uint64_t usedBytes() const { return cached_ + held_ + meta_; }
 
  private:
   // The formula: bytes that may still be added before the cache passes cache.size (limit), and
@@ -91,6 +100,7 @@ class SpaceAccount {
   uint64_t cached_ = 0;
   uint64_t reserved_ = 0;
   uint64_t unlinking_ = 0;
+  uint64_t held_ = 0;
   uint64_t meta_ = 0;
 };
 

@@ -1,5 +1,8 @@
 #include "cache/BlockStore.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -114,6 +117,33 @@ TEST(BlockStoreTest, WriteFailureLeavesNothing) {
   Status st = (*store)->write(BlockFileId{5}, asBytes("abc"));
   EXPECT_FALSE(st.isOk());
   EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/tmp"));
+}
+
+TEST(BlockStoreTest, OpenReadGivesAReadOnlyFdThatOutlivesTheRemove) {
+  testing::TempDir dir;
+  auto store = BlockStore::open(dir.path());
+  ASSERT_TRUE(store.isOk());
+  std::string a = randomBytes(5000, 3);
+  ASSERT_TRUE((*store)->write(BlockFileId{9}, asBytes(a)).isOk());
+  auto fd = (*store)->openRead(BlockFileId{9});
+  ASSERT_TRUE(fd.isOk()) << fd.status().toString();
+  EXPECT_EQ(::fcntl(*fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+  EXPECT_NE(::fcntl(*fd, F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_LT(::write(*fd, "x", 1), 0) << "read-only";
+  // Removed: the open file still reads (what a hand-out to the kernel relies on).
+  ASSERT_TRUE((*store)->remove(BlockFileId{9}).isOk());
+  std::string buf(6000, '\0');
+  ssize_t n = ::pread(*fd, buf.data(), buf.size(), 0);
+  ASSERT_EQ(n, 5000);
+  EXPECT_EQ(buf.substr(0, 5000), a);
+  ::close(*fd);
+
+  auto missing = (*store)->openRead(BlockFileId{9});
+  ASSERT_FALSE(missing.isOk());
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+  EXPECT_NE(missing.status().toString().find((*store)->blockPath(BlockFileId{9})),
+            std::string::npos)
+      << missing.status().toString();
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // SpaceAccount's one formula, checked against numbers worked out by hand from its header:
-//   limit headroom = limit - (cached + reserved + unlinking + meta + reserve)
+//   limit headroom = limit - (cached + reserved + unlinking + held + meta + reserve)
 //   disk headroom  = (avail - reserved) - (minFree + reserve)
 #include "cache/SpaceAccount.h"
 
@@ -240,6 +240,37 @@ TEST(SpaceAccountTest, ADroppedBlockHoldsItsSpaceUntilItsFileIsUnlinked) {
   s.unlinked(2 * kBlock);
   EXPECT_EQ(s.unlinkingBytes(), 0u);
   EXPECT_EQ(s.room(kUnknownDisk), roomBefore + kBlock);
+}
+
+TEST(SpaceAccountTest, AHeldFileKeepsItsSpaceAfterItsUnlinkUntilItIsReleased) {
+  SpaceAccount s = makeAccount();
+  s.setMeta(kMeta);
+  s.addRecovered(3 * kBlock);
+  const uint64_t roomBefore = s.room(kUnknownDisk);
+  const uint64_t toFreeBefore = s.plan(roomBefore + kBlock, kRoomyDisk).toFree;
+  EXPECT_EQ(toFreeBefore, kBlock);
+
+  // Evicted while handed out: dropped, then unlinked, but the kernel still has it open.
+  s.drop(kBlock);
+  s.unlinkedHeld(kBlock);
+  EXPECT_EQ(s.cached(), 2 * kBlock);
+  EXPECT_EQ(s.unlinkingBytes(), 0u);
+  EXPECT_EQ(s.heldBytes(), kBlock);
+  EXPECT_EQ(s.usedBytes(), 3 * kBlock + kMeta) << "the held file is on disk";
+  EXPECT_EQ(s.room(kUnknownDisk), roomBefore) << "no room gained by the unlink";
+  EXPECT_EQ(s.plan(roomBefore + kBlock, kRoomyDisk).toFree, toFreeBefore);
+
+  // A second held file, released first: each goes on its own release.
+  s.drop(kBlock);
+  s.unlinkedHeld(kBlock);
+  EXPECT_EQ(s.heldBytes(), 2 * kBlock);
+  s.releasedHeld(kBlock);
+  EXPECT_EQ(s.heldBytes(), kBlock);
+  EXPECT_EQ(s.room(kUnknownDisk), roomBefore + kBlock) << "one held file is gone";
+  s.releasedHeld(kBlock);
+  EXPECT_EQ(s.heldBytes(), 0u);
+  EXPECT_EQ(s.usedBytes(), kBlock + kMeta);
+  EXPECT_EQ(s.room(kUnknownDisk), roomBefore + 2 * kBlock);
 }
 
 TEST(SpaceAccountTest, UsedBytesAreCachedBlocksPlusTheLatestMetadataMeasurement) {
