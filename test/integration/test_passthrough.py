@@ -1,0 +1,279 @@
+"""FUSE passthrough on real mounts: files the cache holds whole are read by the kernel from the
+cache file itself (no READ reaches the daemon), right through read() and mmap(); a corrupted
+cache file is caught before the handoff; a file evicted while open stays readable and keeps its
+space counted; `off`, `on`, and `auto` where the daemon lacks CAP_SYS_ADMIN; the request
+counters."""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from epochfs_testlib import (KiB, MiB, block_files, drop_page_cache, epochfs_bin, force_unmount,
+                             is_mounted, read_all_verify, wait_until)
+
+
+def requests(stats: dict) -> dict:
+    return stats["fuse"]["requests"]
+
+
+def req_delta(before: dict, after: dict, op: str) -> int:
+    return requests(after)[op] - requests(before)[op]
+
+
+def read_mmap(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        with mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:
+            return m[:]
+
+
+def stats_overhead(mount, op: str) -> int:
+    """Requests of kind `op` that reading .epochfs/stats itself costs (it is rendered at open,
+    so its own reads show in the next reading)."""
+    a = mount.stats()
+    b = mount.stats()
+    c = mount.stats()
+    return max(req_delta(a, b, op), req_delta(b, c, op))
+
+
+def warm(mount, ds) -> None:
+    """Every file cached (read once), no prefetch left in flight, page cache dropped."""
+    read_all_verify(mount.mountpoint, ds)
+    mount.settled_stats()
+    for rel in ds.files:
+        drop_page_cache(mount.mountpoint / rel)
+
+
+def test_cached_files_are_read_by_the_kernel_with_no_read_request(dataset, mounter):
+    small = {f"img/{i:03d}.jpg": 90 * KiB + 1777 * i for i in range(24)}
+    ds = dataset({**small, "shard.tar": 9 * MiB + 11}, seed=71)
+    m = mounter(ds.root)
+    assert m.stats()["fuse"]["passthrough"]["active"] is True, m.stats()["fuse"]
+    warm(m, ds)
+    overhead = stats_overhead(m, "read")
+    assert overhead <= 2
+
+    before = m.stats()
+    for rel, data in small.items():
+        assert (m.mountpoint / rel).read_bytes() == ds.files[rel], rel
+    mid = m.stats()
+    # No READ reached the daemon for any of them: only the stats file's own.
+    assert req_delta(before, mid, "read") == overhead, requests(mid)
+    assert req_delta(before, mid, "open") == len(small) + 1, requests(mid)  # +1: the stats file
+    p0, p1 = before["fuse"]["passthrough"], mid["fuse"]["passthrough"]
+    assert p1["opens"] - p0["opens"] == len(small)
+    assert p1["verified_bytes"] - p0["verified_bytes"] == sum(len(ds.files[r]) for r in small)
+    assert mid["cache"]["hits"] - before["cache"]["hits"] == len(small)  # one per open
+
+    # mmap is served from the cache file too.
+    for rel in list(small)[:6]:
+        drop_page_cache(m.mountpoint / rel)
+        assert read_mmap(m.mountpoint / rel) == ds.files[rel], rel
+    after_mmap = m.stats()
+    assert req_delta(mid, after_mmap, "read") == overhead, requests(after_mmap)
+
+    # A file larger than a block is not held whole: it reads through FUSE, still right.
+    before_big = m.stats()
+    assert (m.mountpoint / "shard.tar").read_bytes() == ds.files["shard.tar"]
+    after_big = m.stats()
+    assert req_delta(before_big, after_big, "read") > 1
+    assert (after_big["fuse"]["passthrough"]["too_large"] >
+            before_big["fuse"]["passthrough"]["too_large"])
+    # All released: no backing file left registered, nothing held.
+    assert wait_until(lambda: m.stats()["fuse"]["passthrough"]["backing_files"] == 0, 10)
+    assert m.stats()["fuse"]["passthrough"]["held"] == 0
+
+
+def test_concurrent_opens_of_one_file_share_its_backing_file(dataset, mounter):
+    ds = dataset({"a.bin": 300 * KiB + 5}, seed=72)
+    m = mounter(ds.root)
+    warm(m, ds)
+    path = m.mountpoint / "a.bin"
+    handles = [open(path, "rb") for _ in range(5)]
+    try:
+        s = m.stats()["fuse"]["passthrough"]
+        assert s["backing_files"] == 1, s
+        for h in handles:
+            assert h.read() == ds.files["a.bin"]
+    finally:
+        for h in handles:
+            h.close()
+    assert wait_until(lambda: m.stats()["fuse"]["passthrough"]["backing_files"] == 0, 10)
+
+
+def test_a_corrupted_cache_file_is_caught_before_the_handoff(dataset, mounter):
+    ds = dataset({"x.jpg": 200 * KiB + 9, "y.jpg": 150 * KiB}, seed=73)
+    m = mounter(ds.root)
+    warm(m, ds)
+    victim = next(p for p in block_files(m.cache_dir) if p.read_bytes() == ds.files["x.jpg"])
+    with open(victim, "r+b") as f:  # through the page cache: what the kernel would serve
+        f.seek(123_456)
+        b = f.read(1)
+        f.seek(123_456)
+        f.write(bytes([b[0] ^ 0x01]))
+    before = m.stats()
+    assert (m.mountpoint / "x.jpg").read_bytes() == ds.files["x.jpg"]
+    after = m.stats()
+    assert after["fuse"]["passthrough"]["corrupt"] == before["fuse"]["passthrough"]["corrupt"] + 1
+    assert after["cache"]["checksum_failures"] == before["cache"]["checksum_failures"] + 1
+    assert req_delta(before, after, "read") >= 1  # taken the FUSE path, refetched
+    assert after["origin"]["bytes"] - before["origin"]["bytes"] == len(ds.files["x.jpg"])
+    # Refetched and cached again: the next open is handed to the kernel.
+    drop_page_cache(m.mountpoint / "x.jpg")
+    opens = m.stats()["fuse"]["passthrough"]["opens"]
+    assert (m.mountpoint / "x.jpg").read_bytes() == ds.files["x.jpg"]
+    assert m.stats()["fuse"]["passthrough"]["opens"] == opens + 1
+
+
+def test_a_file_evicted_while_open_stays_readable_and_counted(dataset, mounter):
+    files = {f"f{i:02d}.bin": 1 * MiB + 7 * i for i in range(40)}  # 40 MiB through a 16 MiB cache
+    ds = dataset(files, seed=74)
+    m = mounter(ds.root, cache_size="16MiB", args=["--prefetch-threads", "0"])
+    first = "f00.bin"
+    assert (m.mountpoint / first).read_bytes() == ds.files[first]
+    drop_page_cache(m.mountpoint / first)
+    held = open(m.mountpoint / first, "rb")
+    try:
+        s = m.stats()
+        assert s["fuse"]["passthrough"]["backing_files"] == 1, s["fuse"]
+        for rel in list(files)[1:]:
+            assert (m.mountpoint / rel).read_bytes() == ds.files[rel], rel
+        s = m.stats()
+        # Read this epoch, f00 was among the first victims: unlinked, still held by the kernel.
+        assert s["cache"]["evictions"] > 0
+        assert s["fuse"]["passthrough"]["held_evicted_bytes"] >= 1 * MiB, s["fuse"]
+        assert s["cache"]["used_bytes"] <= s["cache"]["limit_bytes"], s["cache"]
+        assert held.read() == ds.files[first]
+        overhead = stats_overhead(m, "read")
+        before = m.stats()
+        held.seek(0)
+        assert held.read() == ds.files[first]
+        assert req_delta(before, m.stats(), "read") == overhead  # none of f00's
+    finally:
+        held.close()
+    assert wait_until(
+        lambda: m.stats()["fuse"]["passthrough"]["held_evicted_bytes"] == 0, 10), m.stats()["fuse"]
+
+
+def test_off_reads_everything_through_fuse(dataset, mounter):
+    ds = dataset({"a.jpg": 100 * KiB, "b.jpg": 120 * KiB}, seed=75)
+    m = mounter(ds.root, args=["--passthrough", "off"])
+    p = m.stats()["fuse"]["passthrough"]
+    assert p["active"] is False and p["reason"] == "fuse.passthrough is off", p
+    warm(m, ds)
+    before = m.stats()
+    read_all_verify(m.mountpoint, ds)
+    after = m.stats()
+    assert req_delta(before, after, "read") >= 2
+    assert after["fuse"]["passthrough"]["opens"] == 0
+
+
+def test_on_mounts_where_passthrough_works(dataset, mounter):
+    ds = dataset({"a.jpg": 100 * KiB}, seed=76)
+    m = mounter(ds.root, args=["--passthrough", "on"])
+    assert m.stats()["fuse"]["passthrough"]["active"] is True
+
+
+class Unprivileged:
+    """A mount made by user nobody through fusermount3: a daemon without CAP_SYS_ADMIN."""
+
+    def __init__(self, ds_root: Path):
+        self.top = Path(tempfile.mkdtemp(prefix="epochfs-nocap-", dir="/tmp"))
+        os.chmod(self.top, 0o755)
+        self.src = self.top / "src"
+        shutil.copytree(ds_root, self.src)
+        self.mnt = self.top / "mnt"
+        self.cache = self.top / "cache"
+        self.mnt.mkdir()
+        for p in [self.top, self.mnt, *self.src.rglob("*"), self.src]:
+            os.chown(p, 65534, 65534)
+        self.log = self.top / "epochfs.log"
+
+    def mount(self, *args) -> subprocess.CompletedProcess:
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+               epochfs_bin(), "mount", str(self.src), str(self.mnt), "--cache-dir",
+               str(self.cache), "--cache-size", "64MiB", "--log-file", str(self.log), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+
+    def run(self, code: str) -> str:
+        """Runs Python `code` as nobody (only the mounting user can reach a mount made without
+        allow_other, root included) and returns what it printed."""
+        res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                              "--", "/usr/bin/python3", "-c", code], capture_output=True,
+                             text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    def stats(self) -> dict:
+        return json.loads(self.run(f"print(open({str(self.mnt / '.epochfs/stats')!r}).read())"))
+
+    def same_bytes(self, name: str) -> bool:
+        return self.run(f"print(open({str(self.mnt / name)!r}, 'rb').read() == "
+                        f"open({str(self.src / name)!r}, 'rb').read())").strip() == "True"
+
+    def cleanup(self) -> None:
+        # Not os.path.ismount: root is denied a stat of another user's FUSE mount.
+        if is_mounted(self.mnt):
+            subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+                            epochfs_bin(), "umount", str(self.mnt)], capture_output=True,
+                           timeout=60)
+        if is_mounted(self.mnt):
+            force_unmount(self.mnt)
+        shutil.rmtree(self.top, ignore_errors=True)
+
+
+@pytest.fixture
+def unprivileged(dataset):
+    # Debian makes /dev/fuse 0666 (users mount through fusermount3); a container may not.
+    mode = os.stat("/dev/fuse").st_mode & 0o777
+    if mode & 0o006 != 0o006:
+        os.chmod("/dev/fuse", mode | 0o666)
+    made = []
+
+    def make(files):
+        u = Unprivileged(dataset(files, seed=77).root)
+        made.append(u)
+        return u
+
+    yield make
+    for u in made:
+        u.cleanup()
+    os.chmod("/dev/fuse", mode)
+
+
+def test_auto_without_cap_sys_admin_reads_through_fuse(unprivileged):
+    u = unprivileged({"a.jpg": 100 * KiB + 1, "b.jpg": 64 * KiB})
+    res = u.mount()
+    assert res.returncode == 0, res.stderr + (u.log.read_text() if u.log.exists() else "")
+    p = u.stats()["fuse"]["passthrough"]
+    assert p["active"] is False and "CAP_SYS_ADMIN" in p["reason"], p
+    assert "CAP_SYS_ADMIN" in u.log.read_text()  # the one log line saying why
+    for name in ("a.jpg", "b.jpg"):
+        assert u.same_bytes(name)  # cold
+        assert u.same_bytes(name)  # cached, through FUSE
+    s = u.stats()
+    assert s["fuse"]["requests"]["read"] >= 2 and s["fuse"]["passthrough"]["opens"] == 0, s["fuse"]
+
+
+def test_on_without_cap_sys_admin_fails_the_mount_naming_why(unprivileged):
+    u = unprivileged({"a.jpg": 100 * KiB})
+    res = u.mount("--passthrough", "on")
+    assert res.returncode != 0
+    assert "fuse.passthrough is on" in res.stderr and "CAP_SYS_ADMIN" in res.stderr, res.stderr
+    assert not is_mounted(u.mnt)
+
+
+def test_bad_passthrough_value_is_refused(dataset, mounter):
+    ds = dataset({"a.jpg": 10 * KiB}, seed=78)
+    m = mounter(ds.root, args=["--passthrough", "maybe"], start=False)
+    res = m.start(expect_ok=False)
+    assert res.returncode != 0
+    assert "--passthrough" in res.stderr and "auto, on, off" in res.stderr, res.stderr
