@@ -87,6 +87,18 @@ TEST(LoadConfigTest, FullFile) {
   EXPECT_EQ(o.log.file, "/var/log/epochfs.log");
 }
 
+TEST(LoadConfigTest, FusePassthroughTakesAutoOnOff) {
+  EXPECT_EQ(MountOptions{}.fuse.passthrough, FuseOptions::Passthrough::kAuto);
+  EXPECT_EQ(loadOk("fuse:\n  passthrough: on\n").fuse.passthrough, FuseOptions::Passthrough::kOn);
+  EXPECT_EQ(loadOk("fuse:\n  passthrough: off\n").fuse.passthrough,
+            FuseOptions::Passthrough::kOff);
+  EXPECT_EQ(loadOk("fuse:\n  passthrough: auto\n").fuse.passthrough,
+            FuseOptions::Passthrough::kAuto);
+  const std::string err = loadError("fuse:\n  passthrough: maybe\n");
+  EXPECT_NE(err.find("fuse.passthrough"), std::string::npos) << err;
+  EXPECT_NE(err.find("'maybe' is not one of auto, on, off"), std::string::npos) << err;
+}
+
 TEST(LoadConfigTest, FlowStyleWorksToo) {
   const MountOptions o = loadOk("{cache: {size: 20MiB}, fuse: {allow_other: false}}");
   EXPECT_EQ(o.cache.sizeBytes, 20 * kMiB);

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Warm epochs with FUSE passthrough on and off, and the local disk, side by side in one run.
+As root, with /dev/fuse:
+
+  bench/ab_passthrough.py [BIN] [--rounds 3] [--files 2000] [--threads 8] [--torch]
+
+Uses the harness's small dataset (--files files of ~110 KB, in class folders; generated once
+under --work, bench/harness/dataset.py). Per round, for local disk (the dataset directory
+itself) and for one mount of BIN with `--passthrough on` and one with `--passthrough off`
+(each with an immutable namespace snapshot and a cache that holds it all, filled by one cold
+pass): WARM epochs, each after `echo 3 > /proc/sys/vm/drop_caches`, so that every epoch reads
+from the SSD (the cache files, or the dataset's files). Reported: warm files/s (mean of the
+epochs) and, for the mounts, the daemon's CPU time per warm file, and the FUSE requests per
+warm file (.epochfs/stats). The three alternate in every round, so a shared machine's load
+drifts over all alike. Every file's crc32 is checked against the dataset's manifest.
+With --torch the epochs are read by a PyTorch DataLoader (bench/harness/torchload.py) instead
+of reader threads.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness"))
+import dataset as datasetmod  # noqa: E402
+from readers import Checker, run_epoch  # noqa: E402
+from systems import proc_cpu_s  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EPOCHS = 3
+
+
+def drop_caches() -> None:
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def epoch(root: str, ds: datasetmod.Dataset, threads: int, torch: bool) -> float:
+    """Seconds to read every file once under `root`, checked."""
+    if torch:
+        from torchload import TorchRunner  # imported only here: importing torch takes seconds
+        res = TorchRunner(root, ds.files, threads, Checker("crc32"), seed=1).epoch()
+    else:
+        res = run_epoch(root, ds.files, threads, Checker("crc32"), drop_cache=False)
+    if res.mismatch_count:
+        raise SystemExit(f"ab_passthrough: {res.mismatch_count} files read wrong under {root}, "
+                         f"e.g. {res.mismatches[0]}")
+    return res.wall_s
+
+
+def stats(mnt: str) -> dict:
+    with open(os.path.join(mnt, ".epochfs", "stats")) as f:
+        return json.load(f)
+
+
+def measure_local(ds: datasetmod.Dataset, threads: int, torch: bool) -> dict:
+    walls = []
+    for _ in range(EPOCHS):
+        drop_caches()
+        walls.append(epoch(ds.root, ds, threads, torch))
+    return {"files_s": len(ds.files) / statistics.mean(walls)}
+
+
+def measure_mount(binary: str, mode: str, ds: datasetmod.Dataset, work: str, threads: int,
+                  torch: bool) -> dict:
+    mnt = os.path.join(work, "mnt-" + mode)
+    cache = os.path.join(work, "cache-" + mode)
+    shutil.rmtree(cache, ignore_errors=True)
+    os.makedirs(mnt, exist_ok=True)
+    subprocess.run([binary, "mount", ds.root, mnt, "--cache-dir", cache, "--cache-size", "2GiB",
+                    "--min-free", "0", "--metadata-ttl", "immutable", "--passthrough", mode],
+                   check=True, capture_output=True)
+    try:
+        s0 = stats(mnt)
+        pid = s0["pid"]
+        epoch(mnt, ds, threads, torch)  # cold: fills the cache
+        subprocess.run(["sleep", "1"], check=True)  # prefetchers settle
+        walls = []
+        cpu = 0.0
+        before = stats(mnt)
+        for _ in range(EPOCHS):
+            drop_caches()
+            cpu0 = proc_cpu_s(pid)
+            walls.append(epoch(mnt, ds, threads, torch))
+            cpu += proc_cpu_s(pid) - cpu0
+        after = stats(mnt)
+        files = EPOCHS * len(ds.files)
+        req = {k: (after["fuse"]["requests"][k] - before["fuse"]["requests"][k]) / files
+               for k in after["fuse"]["requests"]}
+        return {"files_s": len(ds.files) / statistics.mean(walls), "cpu_us": cpu * 1e6 / files,
+                "requests_per_file": {k: round(v, 2) for k, v in req.items() if v >= 0.01},
+                "passthrough_opens": after["fuse"]["passthrough"]["opens"] -
+                before["fuse"]["passthrough"]["opens"]}
+    finally:
+        subprocess.run([binary, "umount", mnt], check=False)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binary", nargs="?",
+                    default=os.path.join(REPO, "build-release", "cli", "epochfs"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--torch", action="store_true")
+    ap.add_argument("--work", default="/var/tmp/epochfs-abpt")
+    args = ap.parse_args()
+    ds = datasetmod.generate(os.path.join(args.work, "small"), "small", args.files, 110_000,
+                             log=lambda m: print(m, file=sys.stderr))
+    rows: dict[str, list[dict]] = {"local": [], "on": [], "off": []}
+    for r in range(args.rounds):
+        rows["local"].append(measure_local(ds, args.threads, args.torch))
+        for mode in ("on", "off"):
+            rows[mode].append(measure_mount(args.binary, mode, ds, args.work, args.threads,
+                                            args.torch))
+        print(f"round {r + 1}: " + ", ".join(
+            f"{k} {v[-1]['files_s']:.0f} files/s" for k, v in rows.items()), file=sys.stderr)
+    local = statistics.median(x["files_s"] for x in rows["local"])
+    for mode in ("local", "on", "off"):
+        fs = [round(x["files_s"]) for x in rows[mode]]
+        line = f"{mode:>5}: warm files/s {fs}"
+        if mode != "local":
+            med = statistics.median(x["files_s"] for x in rows[mode])
+            line += (f" = {med / local:.2f}x local disk (medians); daemon CPU us/file "
+                     f"{[round(x['cpu_us']) for x in rows[mode]]}; requests/file "
+                     f"{rows[mode][-1]['requests_per_file']}; passthrough opens "
+                     f"{rows[mode][-1]['passthrough_opens']}")
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
