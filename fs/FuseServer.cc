@@ -83,7 +83,7 @@ bool hasCapSysAdmin() {
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind("CapEff:", 0) != 0) continue;
-    const uint64_t caps = std::stoull(line.substr(7), nullptr, 16);
+    const uint64_t caps = std::strtoull(line.c_str() + 7, nullptr, 16);
     return (caps & (1ULL << 21)) != 0;
   }
   return false;

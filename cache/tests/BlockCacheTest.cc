@@ -88,19 +88,6 @@ TEST_F(BlockCacheTest, ReopenServesEverythingWithoutTheOrigin) {
   EXPECT_EQ(cache->stats().hits, blocks);
 }
 
-// Flips one byte of the only block file in the cache dir.
-void corruptOnlyBlock(const std::string& cacheDir, uint64_t at) {
-  auto blocks = filesUnder(cacheDir + "/blocks");
-  ASSERT_EQ(blocks.size(), 1u);
-  std::fstream f(blocks[0], std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(at));
-  char c = 0;
-  f.get(c);
-  f.seekp(static_cast<std::streamoff>(at));
-  f.put(static_cast<char>(c ^ 0x20));
-  ASSERT_TRUE(f.good());
-}
-
 TEST_F(BlockCacheTest, CorruptBlockIsDroppedAndRefetched) {
   auto cache = open();
   std::string bytes = randomBytes(kBlock, 3);

@@ -62,17 +62,7 @@ class BlockCacheWholeTest : public BlockCacheTest {
     return buf;
   }
   // Flips one byte of the only block file.
-  void corruptOnlyBlock(uint64_t at) {
-    auto blocks = filesUnder(opts_.dir + "/blocks");
-    ASSERT_EQ(blocks.size(), 1u);
-    std::fstream f(blocks[0], std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(static_cast<std::streamoff>(at));
-    char c = 0;
-    f.get(c);
-    f.seekp(static_cast<std::streamoff>(at));
-    f.put(static_cast<char>(c ^ 0x20));
-    ASSERT_TRUE(f.good());
-  }
+  void corruptOnlyBlock(uint64_t at) { cache::testing::corruptOnlyBlock(opts_.dir, at); }
 
   std::vector<int> fds_;
 };

@@ -71,4 +71,17 @@ inline std::vector<std::string> filesUnder(const std::string& dir) {
   return out;
 }
 
+// Flips one byte (at `at`) of the only block file in cache dir `cacheDir`.
+inline void corruptOnlyBlock(const std::string& cacheDir, uint64_t at) {
+  auto blocks = filesUnder(cacheDir + "/blocks");
+  ASSERT_EQ(blocks.size(), 1u);
+  std::fstream f(blocks[0], std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(at));
+  char c = 0;
+  f.get(c);
+  f.seekp(static_cast<std::streamoff>(at));
+  f.put(static_cast<char>(c ^ 0x20));
+  ASSERT_TRUE(f.good());
+}
+
 }  // namespace epochfs::cache::testing

@@ -195,10 +195,14 @@ class Unprivileged:
         for p in [self.top, self.mnt, *self.src.rglob("*"), self.src]:
             os.chown(p, 65534, 65534)
         self.log = self.top / "epochfs.log"
+        # A copy nobody can run wherever the checkout is (its parents may be 0700).
+        self.bin = self.top / "epochfs"
+        shutil.copy(epochfs_bin(), self.bin)
+        os.chmod(self.bin, 0o755)
 
     def mount(self, *args) -> subprocess.CompletedProcess:
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
-               epochfs_bin(), "mount", str(self.src), str(self.mnt), "--cache-dir",
+               str(self.bin), "mount", str(self.src), str(self.mnt), "--cache-dir",
                str(self.cache), "--cache-size", "64MiB", "--log-file", str(self.log), *args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=60,
                               stdin=subprocess.DEVNULL)
@@ -223,7 +227,7 @@ class Unprivileged:
         # Not os.path.ismount: root is denied a stat of another user's FUSE mount.
         if is_mounted(self.mnt):
             subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
-                            epochfs_bin(), "umount", str(self.mnt)], capture_output=True,
+                            str(self.bin), "umount", str(self.mnt)], capture_output=True,
                            timeout=60)
         if is_mounted(self.mnt):
             force_unmount(self.mnt)
