@@ -92,7 +92,7 @@ struct PrefetchStats {
 
 // Files handed to the kernel whole (BlockCache::openWhole, FUSE passthrough in fs/).
 struct WholeFileStats {
-  uint64_t opens = 0;           // files handed out (each verified in full at its first)
+  uint64_t opens = 0;           // files handed out (each verified in full first)
   uint64_t bytes = 0;           // their sizes: what the kernel may read without asking us
   uint64_t tooLarge = 0;        // declined: larger than one block (or empty)
   uint64_t notCached = 0;       // declined: not cached in the version asked for
@@ -215,9 +215,7 @@ class BlockCache {
   enum class WholeMiss { kTooLarge, kNotCached, kCorrupt };
   // Hands out version `file` whole if it is cached whole in one cache file (today: a file of
   // one block, 0 < size <= cache.block_size, cached in version file.etag) and its bytes verify
-  // against their checksums, read in full from the SSD at its first hand-out since it was
-  // cached or recovered (later hand-outs of the same cache entry are not read again); counted
-  // as a read of the file
+  // against their checksums now, read in full from the SSD; counted as a read of the file
   // (hit counters, epoch clock, policy), as the reads themselves will never reach the cache.
   // A file failing verification is dropped (counted in checksumFailures) so that the next read
   // refetches it: kCorrupt. A cache file found missing, of the wrong size or unreadable is

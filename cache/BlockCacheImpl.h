@@ -275,7 +275,6 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   };
   // Verifies every chunk of block file `fd` (`length` bytes, `sums`) read in full; kNotCached
   // for a file of another size or a read error (`why` says which), kCorrupt for a mismatch.
-  // With `sums` empty (verified at an earlier hand-out) only the size is checked.
   std::optional<WholeMiss> verifyWhole(int fd, uint32_t length, std::span<const uint64_t> sums,
                                        std::string& why) const;
   // Pins block file `id` of `alloc` bytes: a new pin id.

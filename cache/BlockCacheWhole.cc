@@ -1,8 +1,6 @@
 // Files handed out whole (BlockCache::openWhole): the kernel reads the cache's own block file
 // (FUSE passthrough), so no read of it reaches us again until the hand-out ends. Hence:
-//   - the file is verified in full before its first hand-out (per cache entry: once per fill,
-//     and again after a restart); afterwards nothing checks it (docs/semantics.md says what
-//     that leaves open);
+//   - the file is verified in full before it goes out: afterwards nothing checks it;
 //   - the hand-out is counted as one hit of the whole file, since its reads will not be;
 //   - the block file is pinned: evicting it goes on as usual (index, entry, unlink), the kernel
 //     keeps the unlinked file readable, and its space stays counted (SpaceAccount's held
@@ -37,7 +35,6 @@ std::variant<BlockCache::WholeFile, BlockCache::WholeMiss> BlockCacheImpl::openW
   PolicyId pid = 0;
   BlockFileId id{};
   std::vector<uint64_t> sums;
-  bool verified = false;
   {
     std::lock_guard<std::mutex> g(mu_);
     pid = registerLocked(key, file.key, 0, file.etag, length);
@@ -49,11 +46,8 @@ std::variant<BlockCache::WholeFile, BlockCache::WholeMiss> BlockCacheImpl::openW
       return WholeMiss::kNotCached;
     }
     id = e->file;
-    verified = e->wholeVerified;
-    if (!verified) {
-      const std::span<const uint64_t> all = e->checksums();
-      sums.assign(all.begin(), all.end());
-    }
+    const std::span<const uint64_t> all = e->checksums();
+    sums.assign(all.begin(), all.end());
   }
 
   Result<int> fd = store_->openRead(id);
@@ -63,7 +57,7 @@ std::variant<BlockCache::WholeFile, BlockCache::WholeMiss> BlockCacheImpl::openW
     why = "unreadable: " + fd.status().toString();
     miss = WholeMiss::kNotCached;
   } else {
-    miss = verifyWhole(*fd, length, verified ? std::span<const uint64_t>() : sums, why);
+    miss = verifyWhole(*fd, length, sums, why);
   }
   if (miss) {
     if (fd.isOk()) ::close(*fd);
@@ -89,10 +83,9 @@ std::variant<BlockCache::WholeFile, BlockCache::WholeMiss> BlockCacheImpl::openW
   uint64_t pin = 0;
   {
     std::lock_guard<std::mutex> g(mu_);
-    Entry* e = cached_.find(pid);
+    const Entry* e = cached_.find(pid);
     // Evicted or replaced while we read it: what we verified is no longer the cache's.
     if (e != nullptr && e->file == id) {
-      e->wholeVerified = true;
       pin = pinLocked(id, e->allocated());
       noteHitLocked(pid, id, /*inOffset=*/0, length);
     }
@@ -148,7 +141,6 @@ std::optional<BlockCache::WholeMiss> BlockCacheImpl::verifyWhole(
     why = std::to_string(st.st_size) + " bytes, not " + std::to_string(length);
     return WholeMiss::kNotCached;
   }
-  if (sums.empty()) return std::nullopt;  // verified at an earlier hand-out: the size will do
   // Chunk by chunk, so that one chunk's buffer per thread does for any block size.
   thread_local std::vector<std::byte> buf(kChecksumChunk);
   assert(sums.size() == chunkCount(length));

@@ -31,10 +31,6 @@ class CachedBlocks {
           std::span<const uint64_t> checksums);
     BlockFileId file{};
     uint32_t length = 0;
-    // Verified in full by a hand-out to the kernel (BlockCache::openWhole) since this entry was
-    // made (a fill, or recovery at open): later hand-outs of it are not read again. In the
-    // padding after `length`: costs no memory.
-    bool wholeVerified = false;
     std::unique_ptr<std::string> ownEtag;  // the cached version if not the latest seen
     // The xxh3 of each kChecksumChunk of the block (chunkCount(length) of them): a block of
     // one chunk (every small file) holds its sum inline, a larger one all of them on the heap.

@@ -114,11 +114,8 @@ TEST_F(BlockCacheWholeTest, AFileOfExactlyOneBlockOfManyChunksIsVerifiedInFull) 
   EXPECT_EQ(readFd(w.fd, f.size), bytes);
   cache->releaseWhole(w.pin);
 
-  // A flipped byte in the seventh chunk, which no read touched since; after a restart (the
-  // first hand-out since is read in full; see the next test for the one before it).
+  // A flipped byte in the seventh chunk, which no read touched since.
   corruptOnlyBlock(6 * 128 * 1024 + 77);
-  cache.reset();
-  cache = open();
   EXPECT_EQ(declined(*cache, f), WholeMiss::kCorrupt);
   EXPECT_EQ(cache->stats().whole.corrupt, 1u);
 }
@@ -182,27 +179,6 @@ TEST_F(BlockCacheWholeTest, ACorruptFileIsDroppedAndTheNextReadRefetchesIt) {
   // Cached intact again: handed out.
   WholeFile w = handOut(*cache, f);
   EXPECT_EQ(readFd(w.fd, f.size), bytes);
-}
-
-TEST_F(BlockCacheWholeTest, AFileIsReadInFullOnlyAtItsFirstHandOutUntilARestart) {
-  opts_.blockSizeBytes = 1 * config::kMiB;
-  auto cache = open();
-  const std::string bytes = randomBytes(200 * 1024, 9);
-  FileRef f = put("once", bytes);
-  ASSERT_EQ(readAll(*cache, f), bytes);
-  auto first = handOut(*cache, f);
-  cache->releaseWhole(first.pin);
-  // Flipped after the first hand-out verified it: the next one is not read again (what
-  // docs/semantics.md calls the window), but a truncation is still caught by the size check.
-  corruptOnlyBlock(150 * 1024);
-  auto second = handOut(*cache, f);
-  cache->releaseWhole(second.pin);
-  EXPECT_EQ(cache->stats().whole.corrupt, 0u);
-  // A restart trusts nothing: the first hand-out after it reads the file and catches the flip.
-  cache.reset();
-  cache = open();
-  EXPECT_EQ(declined(*cache, f), WholeMiss::kCorrupt);
-  EXPECT_EQ(readAll(*cache, f), bytes);  // refetched
 }
 
 TEST_F(BlockCacheWholeTest, AVanishedOrTruncatedBlockFileIsDroppedAsLost) {
