@@ -13,7 +13,8 @@ class BackingFiles {
  public:
   virtual ~BackingFiles() = default;
   // Registers the file open as `fd` (the caller may close `fd` afterwards); returns its id
-  // (> 0). Errors carry the errno's code and say what failed.
+  // (> 0). Errors carry the errno's code and say what failed; errno is left as the kernel set
+  // it.
   virtual Result<int> open(int fd) = 0;
   // Drops id `id`; the kernel keeps the file for the opens that use it.
   virtual void close(int id) = 0;

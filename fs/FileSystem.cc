@@ -298,6 +298,12 @@ NodeAttr FileSystem::peekEntry(const OpenDir& dir, size_t index) const {
   return toAttr(ino, e.info);
 }
 
+double FileSystem::attrTimeoutSec() const {
+  const double t = opts_.fuse.attrTimeoutSec;
+  if (opts_.metadata.ttlSec != config::kTtlImmutable || t <= 0) return t;
+  return std::max(t, kImmutableAttrTimeoutSec);
+}
+
 void FileSystem::enablePassthrough(BackingFiles& kernel) {
   passthrough_ = std::make_unique<Passthrough>(cache_, kernel);
   passthroughOff_.clear();

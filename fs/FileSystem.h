@@ -156,7 +156,13 @@ class FileSystem {
   // 32-bit fields of the old statfs(2), which fails with EOVERFLOW above 2^32 - 1.
   static constexpr uint64_t kFreeInodes = 1ULL << 31;
   std::string statsJson() const;
-  double attrTimeoutSec() const { return opts_.fuse.attrTimeoutSec; }
+  // Seconds the kernel may keep entries and attributes: fuse.attr_timeout, raised to
+  // kImmutableAttrTimeoutSec for an immutable namespace (metadata.ttl), which changes only at
+  // `epochfs refresh`, and refresh tells the kernel what changed (revalidateAfterRefresh): a
+  // longer timeout cannot show anything staler, and saves a LOOKUP per file per epoch. 0 (no
+  // kernel caching) stays 0.
+  double attrTimeoutSec() const;
+  static constexpr double kImmutableAttrTimeoutSec = 24 * 3600.0;
 
  private:
   FileSystem(const config::MountOptions& opts, const origin::Origin& origin,

@@ -106,7 +106,12 @@ Result<int> FuseChannel::open(int fd) {
   fusek::BackingMap map;
   map.fd = fd;
   const int id = ::ioctl(sessionFd_, fusek::kIocBackingOpen, &map);
-  if (id < 0) return errnoStatus(errno, "FUSE_DEV_IOC_BACKING_OPEN");
+  if (id < 0) {
+    const int err = errno;
+    Status st = errnoStatus(err, "FUSE_DEV_IOC_BACKING_OPEN");
+    errno = err;  // callers tell ELOOP from EPERM by it
+    return st;
+  }
   return id;
 }
 

@@ -57,6 +57,16 @@ TEST_F(FileSystemTest, LookupAndReadThroughCache) {
   EXPECT_EQ(origin_->counters().bytes.load(), originBytes) << "second read must be all hits";
 }
 
+TEST_F(FileSystemTest, AnImmutableNamespaceKeepsKernelEntriesForADay) {
+  EXPECT_DOUBLE_EQ(fs_->attrTimeoutSec(), 60.0);  // metadata.ttl 0: fuse.attr_timeout as set
+  opts_.metadata.ttlSec = config::kTtlImmutable;
+  openFileSystem(config::kTtlImmutable);
+  EXPECT_DOUBLE_EQ(fs_->attrTimeoutSec(), FileSystem::kImmutableAttrTimeoutSec);
+  opts_.fuse.attrTimeoutSec = 0;  // no kernel caching stays none
+  openFileSystem(config::kTtlImmutable);
+  EXPECT_DOUBLE_EQ(fs_->attrTimeoutSec(), 0.0);
+}
+
 TEST_F(FileSystemTest, MissingNameIsNotFound) {
   auto r = fs_->lookup(kRootIno, "nope");
   ASSERT_FALSE(r.isOk());
