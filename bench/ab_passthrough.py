@@ -8,7 +8,8 @@ Uses the harness's small dataset (--files files of ~110 KB, in class folders; ge
 under --work, bench/harness/dataset.py). Per round, for local disk (the dataset directory
 itself) and for one mount of BIN with `--passthrough on` and one with `--passthrough off`
 (each with an immutable namespace snapshot and a cache that holds it all, filled by one cold
-pass): WARM epochs, each after `echo 3 > /proc/sys/vm/drop_caches`, so that every epoch reads
+pass): WARM epochs, each after `echo 3 > /proc/sys/vm/drop_caches` (`--drop 1`: pages only,
+keeping the kernel's dentries, as a dataset larger than RAM would), so that every epoch reads
 from the SSD (the cache files, or the dataset's files). Reported: warm files/s (mean of the
 epochs) and, for the mounts, the daemon's CPU time per warm file, and the FUSE requests per
 warm file (.epochfs/stats). The three alternate in every round, so a shared machine's load
@@ -35,10 +36,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPOCHS = 3
 
 
+DROP = "3"  # --drop
+
+
 def drop_caches() -> None:
     os.sync()
     with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3\n")
+        f.write(DROP + "\n")
 
 
 def epoch(root: str, ds: datasetmod.Dataset, threads: int, torch: bool) -> float:
@@ -111,7 +115,13 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--torch", action="store_true")
     ap.add_argument("--work", default="/var/tmp/epochfs-abpt")
+    ap.add_argument("--drop", choices=["1", "3"], default="3",
+                    help="what drop_caches drops before each warm epoch: 3 (default) pages, "
+                         "dentries and inodes; 1 pages only, as a dataset larger than RAM "
+                         "evicts them")
     args = ap.parse_args()
+    global DROP
+    DROP = args.drop
     ds = datasetmod.generate(os.path.join(args.work, "small"), "small", args.files, 110_000,
                              log=lambda m: print(m, file=sys.stderr))
     rows: dict[str, list[dict]] = {"local": [], "on": [], "off": []}
