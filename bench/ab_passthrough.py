@@ -26,6 +26,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness"))
 import dataset as datasetmod  # noqa: E402
@@ -36,13 +37,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPOCHS = 3
 
 
-DROP = "3"  # --drop
-
-
-def drop_caches() -> None:
+def drop_caches(what: str) -> None:
+    """echo WHAT > /proc/sys/vm/drop_caches: "1" pages, "3" pages, dentries and inodes."""
     os.sync()
     with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write(DROP + "\n")
+        f.write(what + "\n")
 
 
 def epoch(root: str, ds: datasetmod.Dataset, threads: int, torch: bool) -> float:
@@ -63,16 +62,16 @@ def stats(mnt: str) -> dict:
         return json.load(f)
 
 
-def measure_local(ds: datasetmod.Dataset, threads: int, torch: bool) -> dict:
+def measure_local(ds: datasetmod.Dataset, threads: int, torch: bool, drop: str) -> dict:
     walls = []
     for _ in range(EPOCHS):
-        drop_caches()
+        drop_caches(drop)
         walls.append(epoch(ds.root, ds, threads, torch))
     return {"files_s": len(ds.files) / statistics.mean(walls)}
 
 
 def measure_mount(binary: str, mode: str, ds: datasetmod.Dataset, work: str, threads: int,
-                  torch: bool) -> dict:
+                  torch: bool, drop: str) -> dict:
     mnt = os.path.join(work, "mnt-" + mode)
     cache = os.path.join(work, "cache-" + mode)
     shutil.rmtree(cache, ignore_errors=True)
@@ -84,12 +83,12 @@ def measure_mount(binary: str, mode: str, ds: datasetmod.Dataset, work: str, thr
         s0 = stats(mnt)
         pid = s0["pid"]
         epoch(mnt, ds, threads, torch)  # cold: fills the cache
-        subprocess.run(["sleep", "1"], check=True)  # prefetchers settle
+        time.sleep(1)  # prefetchers settle
         walls = []
         cpu = 0.0
         before = stats(mnt)
         for _ in range(EPOCHS):
-            drop_caches()
+            drop_caches(drop)
             cpu0 = proc_cpu_s(pid)
             walls.append(epoch(mnt, ds, threads, torch))
             cpu += proc_cpu_s(pid) - cpu0
@@ -120,16 +119,14 @@ def main() -> int:
                          "dentries and inodes; 1 pages only, as a dataset larger than RAM "
                          "evicts them")
     args = ap.parse_args()
-    global DROP
-    DROP = args.drop
     ds = datasetmod.generate(os.path.join(args.work, "small"), "small", args.files, 110_000,
                              log=lambda m: print(m, file=sys.stderr))
     rows: dict[str, list[dict]] = {"local": [], "on": [], "off": []}
     for r in range(args.rounds):
-        rows["local"].append(measure_local(ds, args.threads, args.torch))
+        rows["local"].append(measure_local(ds, args.threads, args.torch, args.drop))
         for mode in ("on", "off"):
             rows[mode].append(measure_mount(args.binary, mode, ds, args.work, args.threads,
-                                            args.torch))
+                                            args.torch, args.drop))
         print(f"round {r + 1}: " + ", ".join(
             f"{k} {v[-1]['files_s']:.0f} files/s" for k, v in rows.items()), file=sys.stderr)
     local = statistics.median(x["files_s"] for x in rows["local"])

@@ -298,6 +298,14 @@ NodeAttr FileSystem::peekEntry(const OpenDir& dir, size_t index) const {
   return toAttr(ino, e.info);
 }
 
+void FileSystem::release(OpenFile& f) {
+  if (f.tracked && passthrough_) {
+    passthrough_->release(f.ino, f.io);
+    f.tracked = false;
+  }
+  planRelease(f);
+}
+
 double FileSystem::attrTimeoutSec() const {
   const double t = opts_.fuse.attrTimeoutSec;
   if (opts_.metadata.ttlSec != config::kTtlImmutable || t <= 0) return t;

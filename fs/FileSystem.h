@@ -185,6 +185,9 @@ class FileSystem {
   Status planAppend(OpenFile& f, std::string_view text);
   Result<PlanResult> planCommit(OpenFile& f);
   void planAbort(OpenFile& f);
+  // The last close of a .epochfs/plan handle: a plan sent but not committed is logged as
+  // discarded.
+  void planRelease(const OpenFile& f);
   // Drops the origin's entry named .epochfs from a listing of the root (logged once).
   void hideReservedName(std::vector<origin::DirEntry>& rootEntries);
   // FileSystemDiscover.cc. Listing-driven prefetch (policy.prefetch_listed): the first open

@@ -39,11 +39,7 @@ Status FileSystem::planAppend(OpenFile& f, std::string_view text) {
 
 void FileSystem::planAbort(OpenFile& f) { f.plan = std::make_unique<PlanParser>(); }
 
-void FileSystem::release(OpenFile& f) {
-  if (f.tracked && passthrough_) {
-    passthrough_->release(f.ino, f.io);
-    f.tracked = false;
-  }
+void FileSystem::planRelease(const OpenFile& f) {
   if (!f.plan || f.plan->failed() || f.plan->lines() == 0) return;
   spdlog::info("plan from pid {} discarded: closed after {} lines without a commit", f.stream,
                f.plan->lines());

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -67,11 +68,9 @@ Result<std::unique_ptr<FuseServer>> FuseServer::mount(FileSystem& fs,
 }
 
 uint32_t passthroughStackDepth(const std::string& cacheDir) {
-  constexpr long kOverlayMagic = 0x794c7630;
-  constexpr long kFuseMagic = 0x65735546;
   struct statfs sfs {};
   if (::statfs(cacheDir.c_str(), &sfs) != 0) return 1;
-  return sfs.f_type == kOverlayMagic || sfs.f_type == kFuseMagic ? 2 : 1;
+  return sfs.f_type == OVERLAYFS_SUPER_MAGIC || sfs.f_type == FUSE_SUPER_MAGIC ? 2 : 1;
 }
 
 namespace {
