@@ -18,14 +18,19 @@ from epochfs_testlib import (DEFAULT_BLOCK, KiB, MiB, block_files, delta, disk_u
 
 
 class Sampler(threading.Thread):
-    """Polls, every ~10 ms, the cache dir's real disk usage, the stats' used_bytes and
-    (optionally) the free space of the cache's filesystem; keeps the extremes."""
+    """Polls, every ~10 ms and after every `every`-th file the readers finish (tick), the cache
+    dir's real disk usage, the stats' used_bytes and (optionally) the free space of the cache's
+    filesystem; keeps the extremes. The ticks make the number of samples taken while the cache
+    fills independent of how fast the reads run."""
 
-    def __init__(self, mount, statvfs_path=None):
+    def __init__(self, mount, statvfs_path=None, every: int = 8):
         super().__init__(daemon=True)
         self.mount = mount
         self.statvfs_path = statvfs_path
+        self.every = every
         self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.ticks = 0
         self.samples = 0
         self.max_du = 0
         self.max_du_parts: dict[str, int] = {}  # disk usage by top-level entry at max_du
@@ -34,7 +39,19 @@ class Sampler(threading.Thread):
         self.max_fs_used = 0  # used bytes of the cache's own filesystem (statvfs: atomic)
         self.error = None
 
+    def tick(self):
+        """Called by a reader after each file it read; samples every `every`-th call."""
+        with self.lock:
+            self.ticks += 1
+            due = self.ticks % self.every == 0
+        if due:
+            self.sample()
+
     def sample(self):
+        with self.lock:
+            self._sample()
+
+    def _sample(self):
         parts = disk_usage_by_entry(self.mount.cache_dir)
         if sum(parts.values()) > self.max_du:
             self.max_du, self.max_du_parts = sum(parts.values()), parts
@@ -61,10 +78,10 @@ class Sampler(threading.Thread):
         self.sample()
 
 
-def read_epochs(mount, ds, epochs: int, threads: int, seed: int) -> list[str]:
+def read_epochs(mount, ds, epochs: int, threads: int, seed: int, on_file=None) -> list[str]:
     """Reads every file once per epoch in a fresh shuffled order with `threads` readers; drops
-    each file's page cache after reading so that every epoch goes through the daemon. Returns
-    the errors (wrong bytes or exceptions)."""
+    each file's page cache after reading so that every epoch goes through the daemon; calls
+    on_file() after each file. Returns the errors (wrong bytes or exceptions)."""
     errors: list[str] = []
     rng = random.Random(seed)
     for _ in range(epochs):
@@ -85,6 +102,8 @@ def read_epochs(mount, ds, epochs: int, threads: int, seed: int) -> list[str]:
                     if read_file(path) != ds.files[rel]:
                         errors.append(f"{rel}: wrong bytes")
                     drop_page_cache(path)
+                    if on_file is not None:
+                        on_file()
                 except Exception as e:  # noqa: BLE001 - reported by the test
                     errors.append(f"{rel}: {e!r}")
 
@@ -120,9 +139,9 @@ def test_size_limit_held_with_dataset_3x_cache(dataset, mounter, small_fs, polic
 
     sampler = Sampler(m, statvfs_path=fs)
     sampler.start()
-    errors = read_epochs(m, ds, epochs=1, threads=6, seed=1)
+    errors = read_epochs(m, ds, epochs=1, threads=6, seed=1, on_file=sampler.tick)
     s1 = m.stats()
-    errors += read_epochs(m, ds, epochs=1, threads=6, seed=2)
+    errors += read_epochs(m, ds, epochs=1, threads=6, seed=2, on_file=sampler.tick)
     sampler.finish()
     s2 = m.stats()
 
@@ -130,7 +149,8 @@ def test_size_limit_held_with_dataset_3x_cache(dataset, mounter, small_fs, polic
           f"{sampler.max_du} B, max used_bytes {sampler.max_used} B, limit {limit} B; "
           f"stats {s2['cache']}")
     assert not errors, errors[:5]
-    assert sampler.samples >= 10
+    # At least one sample per `every` files read, however fast the reads ran.
+    assert sampler.samples >= 2 * len(ds.files) // sampler.every, sampler.samples
     assert sampler.max_fs_used <= limit, (
         f"the cache's filesystem held {sampler.max_fs_used} B > limit {limit}")
     final_du = sum(disk_usage_by_entry(m.cache_dir).values())
@@ -164,7 +184,7 @@ def test_min_free_space_kept(dataset, small_fs, mounter):
                 args=["--min-free", "24MiB"])
     sampler = Sampler(m, statvfs_path=fs)
     sampler.start()
-    errors = read_epochs(m, ds, epochs=2, threads=4, seed=3)
+    errors = read_epochs(m, ds, epochs=2, threads=4, seed=3, on_file=sampler.tick)
     sampler.finish()
     s = m.stats()
     print(f"{sampler.samples} samples: min free {sampler.min_free} B, max du {sampler.max_du} "
