@@ -3,9 +3,11 @@
 As root, with /dev/fuse:
 
   bench/ab_passthrough.py [BIN] [--rounds 3] [--files 2000] [--threads 8] [--torch]
+                          [--shards N --shard-mib 64]
 
 Uses the harness's small dataset (--files files of ~110 KB, in class folders; generated once
-under --work, bench/harness/dataset.py). Per round, for local disk (the dataset directory
+under --work, bench/harness/dataset.py), or with --shards its large one (N files of
+--shard-mib MiB each: shards, each many cache blocks). Per round, for local disk (the dataset directory
 itself) and for one mount of BIN with `--passthrough on` and one with `--passthrough off`
 (each with an immutable namespace snapshot and a cache that holds it all, filled by one cold
 pass): WARM epochs, each after `echo 3 > /proc/sys/vm/drop_caches` (`--drop 1`: pages only,
@@ -118,9 +120,17 @@ def main() -> int:
                     help="what drop_caches drops before each warm epoch: 3 (default) pages, "
                          "dentries and inodes; 1 pages only, as a dataset larger than RAM "
                          "evicts them")
+    ap.add_argument("--shards", type=int, default=0,
+                    help="read N large files (shards) instead of the small-file dataset")
+    ap.add_argument("--shard-mib", type=int, default=64)
     args = ap.parse_args()
-    ds = datasetmod.generate(os.path.join(args.work, "small"), "small", args.files, 110_000,
-                             log=lambda m: print(m, file=sys.stderr))
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if args.shards:
+        ds = datasetmod.generate(os.path.join(args.work, "large"), "large", args.shards,
+                                 args.shard_mib << 20, log=log)
+    else:
+        ds = datasetmod.generate(os.path.join(args.work, "small"), "small", args.files, 110_000,
+                                 log=log)
     rows: dict[str, list[dict]] = {"local": [], "on": [], "off": []}
     for r in range(args.rounds):
         rows["local"].append(measure_local(ds, args.threads, args.torch, args.drop))

@@ -108,6 +108,7 @@ Status BlockCacheImpl::recover(bool indexWasReset) {
     EPOCHFS_RETURN_IF_ERROR(store_->remove(f.id));
     ++orphans;
   }
+  orphans += punchUnindexedLocked();
   nextFileId_ = maxId + 1;
   counters_.recoveredBlocks = cached_.size();
   counters_.orphansRemoved = orphans;
@@ -164,21 +165,70 @@ uint64_t BlockCacheImpl::adoptLocked(Loaded& loaded,
   for (auto& [key, e] : loaded.entries) {
     maxId = std::max(maxId, e.blockId);
     const BlockFileId id{e.blockId};
+    const BlockKeyParts parts = *parseBlockKey(key);  // loadIndexLocked checked it
     auto f = sizes.find(id);
-    bool valid = f != sizes.end() && f->second == e.length && e.length > 0 &&
-                 e.checksums.size() == chunkCount(e.length) && !used.contains(id);
+    bool valid = f != sizes.end() && e.length > 0 && e.checksums.size() == chunkCount(e.length);
+    std::string version;
+    if (valid && e.object) {
+      // In its version's object file, at its block's offset (the block size may have
+      // changed since), on a filesystem that can punch it out again.
+      version.append(parts.fileKey).push_back('\0');
+      version.append(e.etag);
+      auto o = objects_.find(id);
+      valid = store_->punchesHoles() && e.offset == fileOffset(true, parts.blockNo) &&
+              f->second >= e.offset + e.length &&
+              (o != objects_.end() ? o->second.version == version : !used.contains(id));
+    } else if (valid) {
+      valid = e.offset == 0 && f->second == e.length && !used.contains(id);
+    }
     if (!valid) {
       loaded.badKeys.push_back(key);
       continue;
     }
     used.insert(id);
+    if (e.object) {
+      ObjectFile& o = objects_[id];
+      o.blocks++;
+      objectSlots_[id].push_back(parts.blockNo);
+      if (o.blocks == 1) {
+        o.version = version;
+        objectOf_.try_emplace(std::move(version), id);
+      }
+    }
     space_.addRecovered(BlockStore::allocatedBytes(e.length));
     // Registers the block with e.etag as the latest version seen, which the entry then shares.
     const PolicyId pid = registry_.addByKey(key, e.etag, e.length).id;
     policy_->onInsert(pid, e.length);
-    cached_.insert(pid, Entry(id, e.length, nullptr, e.checksums));
+    cached_.insert(pid, Entry(id, e.length, nullptr, e.checksums, e.object));
   }
   return maxId;
+}
+
+uint64_t BlockCacheImpl::punchUnindexedLocked() {
+  uint64_t punched = 0;
+  const uint64_t bs = blockSize();
+  for (auto& [id, slots] : objectSlots_) {
+    Result<std::vector<BlockStore::Range>> ranges = store_->dataRanges(id);
+    if (!ranges.isOk()) {
+      // Its blocks are still checked at every read; only space may stay taken.
+      spdlog::warn("cache: {}", ranges.status().toString());
+      continue;
+    }
+    std::sort(slots.begin(), slots.end());
+    for (const BlockStore::Range& r : *ranges) {
+      // Every block slot the range touches that the index does not name: a fill cut short by
+      // a crash after its write, or a punch that never happened.
+      for (uint64_t b = r.start / bs; b * bs < r.end; ++b) {
+        if (std::binary_search(slots.begin(), slots.end(), b)) continue;
+        // The whole slot: a punch of part of a page only zeroes it.
+        Status st = store_->punch(id, b * bs, bs);
+        if (!st.isOk()) spdlog::warn("cache: {}", st.toString());
+        ++punched;
+      }
+    }
+  }
+  objectSlots_.clear();
+  return punched;
 }
 
 uint64_t BlockCacheImpl::evictOverLimitLocked(Doomed& unlinkLater) {

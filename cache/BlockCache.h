@@ -94,7 +94,7 @@ struct PrefetchStats {
 struct WholeFileStats {
   uint64_t opens = 0;           // files handed out (each verified in full first)
   uint64_t bytes = 0;           // their sizes: what the kernel may read without asking us
-  uint64_t tooLarge = 0;        // declined: larger than one block (or empty)
+  uint64_t tooLarge = 0;        // declined: empty, or its blocks not all in one cache file
   uint64_t notCached = 0;       // declined: not cached in the version asked for
   uint64_t corrupt = 0;         // declined: the cache file failed verification (dropped)
   uint64_t held = 0;            // handed out and not released now
@@ -122,7 +122,8 @@ struct CacheStats {
   uint64_t singleFlightWaits = 0; // block reads that waited on another reader's fetch
   uint64_t recoveredBlocks = 0;   // blocks found valid in the index at open
   uint64_t orphansRemoved = 0;    // files/entries dropped by recovery at open: tmp files,
-                                  // entries without a valid file, files without an entry
+                                  // entries without a valid file, files without an entry,
+                                  // block ranges of object files without an entry (punched)
   uint64_t originBytes = 0;       // bytes fetched from the origin (demand and prefetch)
   uint64_t indexResets = 0;       // 0 or 1: the index was found damaged at open and set aside
                                   // (IndexReset.h); the cache started empty
@@ -213,13 +214,14 @@ class BlockCache {
     uint64_t pin = 0;
   };
   enum class WholeMiss { kTooLarge, kNotCached, kCorrupt };
-  // Hands out version `file` whole if it is cached whole in one cache file (today: a file of
-  // one block, 0 < size <= cache.block_size, cached in version file.etag) and its bytes verify
+  // Hands out version `file` whole if every block of it is cached, in version file.etag, in
+  // one cache file (a file of one block in its block file; a larger one in its version's
+  // object file, BlockStore.h; else kTooLarge, as for an empty file) and its bytes verify
   // against their checksums now, read in full from the SSD; counted as a read of the file
   // (hit counters, epoch clock, policy), as the reads themselves will never reach the cache.
-  // A file failing verification is dropped (counted in checksumFailures) so that the next read
-  // refetches it: kCorrupt. A cache file found missing, of the wrong size or unreadable is
-  // dropped too (counted in lostBlocks): kNotCached. Until releaseWhole(pin), the cache file's
+  // The block failing verification is dropped (counted in checksumFailures) so that the next
+  // read refetches it: kCorrupt. A cache file found missing, of the wrong size or unreadable is
+  // dropped too (its blocks counted in lostBlocks): kNotCached. Until releaseWhole(pin), the cache file's
   // bytes count against cache.size even after it is evicted (evicting unlinks it; the kernel
   // keeps it readable): release it when the kernel no longer holds `fd` (its last backing-file
   // user is gone), not earlier, or the cache undercounts the disk. One file may be handed out

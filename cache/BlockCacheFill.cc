@@ -1,6 +1,7 @@
 // Filling the cache after a fetch: admission, eviction, space accounting and the write.
 #include <sys/statvfs.h>
 
+#include <cassert>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -55,8 +56,17 @@ BlockCacheImpl::Admission BlockCacheImpl::admitLocked(const std::string& etag, u
   const bool yes = plan.possible && (prefetch ? policy_->shouldAdmitPrefetch(pid, len, plan.toFree)
                                               : policy_->shouldAdmit(len, plan.toFree));
   if (yes && evictForLocked(plan.toFree, unlinkLater) >= plan.toFree) {
+    const BlockRegistry::Block& b = registry_.at(pid);
+    if (inObject(b.blockNo, static_cast<uint32_t>(len))) {
+      std::optional<BlockFileId> obj = takeObjectLocked(b.fileKey(), etag, b.blockNo);
+      if (!obj) return abandon();  // its range is being punched out: the next read caches it
+      a.object = true;
+      a.id = *obj;
+      a.offset = fileOffset(true, b.blockNo);
+    } else {
+      a.id = BlockFileId{nextFileId_++};
+    }
     a.admitted = true;
-    a.id = BlockFileId{nextFileId_++};
     space_.reserve(a.alloc);
     return a;
   }
@@ -85,9 +95,9 @@ bool BlockCacheImpl::store(const BlockRead& br, const FetchedBlock& block, const
   Doomed unlinkLater;
   std::span<const std::byte> bytes(block.bytes.get(), block.size);
   const std::vector<uint64_t> sums = chunkChecksums(bytes);
-  Status st = store_->write(a.id, bytes);
+  Status st = a.object ? store_->writeAt(a.id, a.offset, bytes) : store_->write(a.id, bytes);
 
-  const bool written = st.isOk();  // a failed write leaves no file behind
+  const bool written = st.isOk();  // a failed write leaves no file (or range) behind
   bool indexed = false;
   bool resumed = false;  // this write ended a write-failure episode
   std::string logLine;
@@ -98,9 +108,12 @@ bool BlockCacheImpl::store(const BlockRead& br, const FetchedBlock& block, const
     if (!st.isOk()) counters_.notAdmitted++;
     resumed = st.isOk() && writeBackoff_.inEpisode();
     logLine = noteWriteLocked(br, pid, prefetch, st);
-    if (written && !indexed) {
+    if (a.object && !indexed) {
+      if (written) space_.unlinking(a.alloc);
+      leaveObjectLocked(a.id, br.blockNo, written ? a.alloc : 0, written, pid, unlinkLater);
+    } else if (written && !indexed) {
       space_.unlinking(a.alloc);
-      unlinkLater.emplace_back(a.id, a.alloc);
+      unlinkLater.push_back({a.id, a.alloc});
     }
   }
   if (!logLine.empty()) {
@@ -124,7 +137,7 @@ bool BlockCacheImpl::indexLocked(const BlockRead& br, const Admission& a, Policy
     counters_.staleDrops++;
     dropLocked(pid, unlinkLater);
   }
-  IndexEntry ie{toU64(a.id), br.length, br.etag, sums};
+  IndexEntry ie{toU64(a.id), br.length, br.etag, sums, a.object, a.offset};
   // Indexed only after the file is complete and in place: see BlockCache.h.
   st = index_->put(br.key, ie);
   if (!st.isOk()) return false;
@@ -132,7 +145,7 @@ bool BlockCacheImpl::indexLocked(const BlockRead& br, const Admission& a, Policy
   // The latest version seen may be another by now (a reader of another version).
   std::unique_ptr<std::string> ownEtag;
   if (b.etag != br.etag) ownEtag = std::make_unique<std::string>(br.etag);
-  cached_.insert(pid, Entry(a.id, br.length, std::move(ownEtag), sums));
+  cached_.insert(pid, Entry(a.id, br.length, std::move(ownEtag), sums, a.object));
   space_.commit(a.alloc);
   if (prefetch) {
     policy_->onPrefetched(pid, br.length);
@@ -181,6 +194,7 @@ std::string BlockCacheImpl::noteWriteLocked(const BlockRead& br, PolicyId pid, b
 uint64_t BlockCacheImpl::dropLocked(PolicyId pid, Doomed& unlinkLater) {
   const Entry* e = cached_.find(pid);
   const BlockFileId id = e->file;
+  const bool object = e->object;
   const uint64_t alloc = e->allocated();
   BlockRegistry::Block& b = registry_.at(pid);
   // Index first: if we crash before the unlink, recovery deletes the unreferenced file; the
@@ -195,8 +209,55 @@ uint64_t BlockCacheImpl::dropLocked(PolicyId pid, Doomed& unlinkLater) {
     prefetcher_.counters().unused++;
     epochs_.current().prefetchUnused++;
   }
-  unlinkLater.emplace_back(id, alloc);
+  if (object) {
+    leaveObjectLocked(id, b.blockNo, alloc, /*written=*/true, pid, unlinkLater);
+  } else {
+    unlinkLater.push_back({id, alloc});
+  }
   return alloc;
+}
+
+std::optional<BlockFileId> BlockCacheImpl::takeObjectLocked(std::string_view fileKey,
+                                                            const std::string& etag,
+                                                            uint64_t blockNo) {
+  std::string version;
+  version.reserve(fileKey.size() + 1 + etag.size());
+  version.append(fileKey).push_back('\0');
+  version.append(etag);
+  auto [it, added] = objectOf_.try_emplace(std::move(version));
+  if (added) {
+    it->second = BlockFileId{nextFileId_++};
+    objects_[it->second].version = it->first;
+  } else if (punching_.contains({it->second, blockNo})) {
+    return std::nullopt;
+  }
+  objects_.at(it->second).blocks++;
+  return it->second;
+}
+
+void BlockCacheImpl::leaveObjectLocked(BlockFileId id, uint64_t blockNo, uint64_t alloc,
+                                       bool written, PolicyId pid, Doomed& unlinkLater) {
+  auto o = objects_.find(id);
+  assert(o != objects_.end() && o->second.blocks > 0);
+  if (--o->second.blocks == 0) {
+    // No block left in it, none being written: the file goes (a new fill of its version
+    // starts a new one).
+    objectOf_.erase(o->second.version);
+    objects_.erase(o);
+    unlinkLater.push_back({id, alloc});
+    return;
+  }
+  if (!written) return;
+  auto p = pinned_.find(id);
+  if (p != pinned_.end()) {
+    // The kernel reads this file: punching the range would show it zeros.
+    p->second.deferred.insert({blockNo, pid});
+    p->second.held += alloc;
+    space_.unlinkedHeld(alloc);
+    return;
+  }
+  punching_.insert({id, blockNo});
+  unlinkLater.push_back({id, alloc, blockSize(), fileOffset(true, blockNo), blockNo});
 }
 
 uint64_t BlockCacheImpl::evictLocked(PolicyId pid, Doomed& unlinkLater) {
@@ -222,17 +283,23 @@ bool BlockCacheImpl::dropIfSame(PolicyId pid, BlockFileId id) {
 
 void BlockCacheImpl::unlinkAll(const Doomed& doomed) {
   if (doomed.empty()) return;
-  for (const auto& [id, alloc] : doomed) {
-    Status st = store_->remove(id);
-    // Not fatal: the index no longer names the file, so the next open deletes it.
+  for (const Doom& d : doomed) {
+    Status st = d.punchLength == 0 ? store_->remove(d.id)
+                                   : store_->punch(d.id, d.punchAt, d.punchLength);
+    // Not fatal: the index no longer names the file or range, so the next open deletes it.
     if (!st.isOk()) spdlog::warn("cache: {}", st.toString());
   }
   uint64_t bytes = 0;
   std::lock_guard<std::mutex> g(mu_);
-  for (const auto& [id, alloc] : doomed) {
-    // A file handed out whole stays on disk while the kernel has it open: its space is freed
-    // by the release of its last pin instead (BlockCacheWhole.cc).
-    if (!holdIfPinnedLocked(id)) bytes += alloc;
+  for (const Doom& d : doomed) {
+    if (d.punchLength != 0) {
+      punching_.erase({d.id, d.blockNo});
+      bytes += d.alloc;
+    } else if (!holdIfPinnedLocked(d.id, d.alloc)) {
+      // A file handed out whole stays on disk while the kernel has it open: its space is
+      // freed by the release of its last pin instead (BlockCacheWhole.cc).
+      bytes += d.alloc;
+    }
   }
   space_.unlinked(bytes);
 }

@@ -29,6 +29,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -131,13 +132,23 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   enum class HitOutcome { kServed, kAbsent, kDropped };
   // A hit as looked up under the lock: the block file and the sums of the chunks to verify.
   struct HitPlan;
-  // Block files to unlink once mu_ is released, with their allocated bytes (counted as
-  // unlinking until the files are gone, so that the disk never holds more than the limit).
-  using Doomed = std::vector<std::pair<BlockFileId, uint64_t>>;
-  // Room for a block: a new block file id and the space reserved for it.
+  // A file to unlink, or a block's range to punch out of an object file, once mu_ is
+  // released, with its allocated bytes (counted as unlinking until it is gone, so that the
+  // disk never holds more than the limit).
+  struct Doom {
+    BlockFileId id{};
+    uint64_t alloc = 0;
+    uint64_t punchLength = 0;  // 0: unlink the file; else punch [punchAt, + punchLength)
+    uint64_t punchAt = 0;
+    uint64_t blockNo = 0;      // of a punch: the block whose range it is (punching_)
+  };
+  using Doomed = std::vector<Doom>;
+  // Room for a block: the file it goes to, where, and the space reserved for it.
   struct Admission {
     bool admitted = false;
     BlockFileId id{};
+    bool object = false;   // into object file `id` at `offset`; else a new block file `id`
+    uint64_t offset = 0;
     uint64_t alloc = 0;
     uint64_t readSeq = 0;  // the registry's readSeq() when a prefetch was admitted
   };
@@ -172,6 +183,9 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   // loaded.badKeys; `used` gets their files); returns the largest block file id seen.
   uint64_t adoptLocked(Loaded& loaded, const std::vector<BlockStore::FileInfo>& files,
                        std::unordered_set<BlockFileId>& used);
+  // Punches the ranges of the adopted object files that no entry names (objectSlots_);
+  // returns how many.
+  uint64_t punchUnindexedLocked();
   // Evicts down to cache.size; returns the blocks evicted.
   uint64_t evictOverLimitLocked(Doomed& unlinkLater);
 
@@ -240,8 +254,26 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   std::string noteWriteLocked(const BlockRead& br, PolicyId pid, bool prefetch,
                               const Status& failure);
   // Removes cached block `pid` from memory, index and policy, and queues its file for
-  // unlinking (outside mu_). Returns its allocated bytes.
+  // unlinking or its range for punching (outside mu_). Returns its allocated bytes.
   uint64_t dropLocked(PolicyId pid, Doomed& unlinkLater);
+  // --- object files (BlockStore.h): the blocks of one version of a file in one file ---
+  // Whether block `blockNo` of `length` bytes goes to an object file: every block of a file of
+  // more than one block, when the filesystem punches holes.
+  bool inObject(uint64_t blockNo, uint32_t length) const {
+    return store_->punchesHoles() && !(blockNo == 0 && length < blockSize());
+  }
+  // Where block `blockNo` of an entry starts in its file.
+  uint64_t fileOffset(bool object, uint64_t blockNo) const { return object ? blockNo * blockSize() : 0; }
+  // The object file of version `etag` of `fileKey` with one more block in it (made if none
+  // exists), or nullopt while a punch of block `blockNo`'s range in it is queued.
+  std::optional<BlockFileId> takeObjectLocked(std::string_view fileKey, const std::string& etag,
+                                              uint64_t blockNo);
+  // Block `blockNo` (of `alloc` bytes) left object file `id`, or its fill did not get there
+  // (`written`: its range may be allocated): queues the punch of its range, or the unlink of
+  // the file when no block is left in it. A pinned file's range is punched only after the
+  // last pin (the kernel reads it); its bytes are held meanwhile.
+  void leaveObjectLocked(BlockFileId id, uint64_t blockNo, uint64_t alloc, bool written,
+                         PolicyId pid, Doomed& unlinkLater);
   // Evicts block `pid` (a victim) like dropLocked; 0 if it is not cached.
   uint64_t evictLocked(PolicyId pid, Doomed& unlinkLater);
   // Drops block `pid` if it is still cached in block file `id`; whether it was.
@@ -267,20 +299,30 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   void prefetchFailed(Claim& c, const Status& st);
 
   // --- BlockCacheWhole.cc: files handed out whole (openWhole) ---
-  // A block file handed out by one or more pins.
+  // A file handed out by one or more pins.
   struct Pinned {
     uint32_t pins = 0;
-    uint64_t alloc = 0;     // its allocated bytes
-    bool unlinked = false;  // evicted and unlinked meanwhile: its bytes are held (SpaceAccount)
+    uint64_t held = 0;  // bytes of its blocks dropped meanwhile: on disk until the last pin
+    // Blocks dropped from it meanwhile whose ranges are punched after the last pin, unless
+    // cached in it again by then.
+    std::set<std::pair<uint64_t, PolicyId>> deferred;  // (blockNo, policy id)
   };
-  // Verifies every chunk of block file `fd` (`length` bytes, `sums`) read in full; kNotCached
-  // for a file of another size or a read error (`why` says which), kCorrupt for a mismatch.
-  std::optional<WholeMiss> verifyWhole(int fd, uint32_t length, std::span<const uint64_t> sums,
-                                       std::string& why) const;
-  // Pins block file `id` of `alloc` bytes: a new pin id.
-  uint64_t pinLocked(BlockFileId id, uint64_t alloc);
-  // Block file `id` was unlinked; whether it is pinned (its bytes then held, not freed).
-  bool holdIfPinnedLocked(BlockFileId id);
+  // One block of a file handed out whole, as looked up under the lock.
+  struct WholeBlock {
+    PolicyId pid = 0;
+    uint64_t at = 0;  // where it starts in the cache file
+    uint32_t length = 0;
+    std::vector<uint64_t> sums;
+  };
+  // Verifies every chunk of cache file `fd` (`size` bytes, `blocks`) read in full; kNotCached
+  // for a file of another size or a read error (`why` says which), kCorrupt for a mismatch
+  // (in blocks[bad]).
+  std::optional<WholeMiss> verifyWhole(int fd, uint64_t size, const std::vector<WholeBlock>& blocks,
+                                       std::string& why, size_t& bad) const;
+  // Pins file `id`: a new pin id.
+  uint64_t pinLocked(BlockFileId id);
+  // File `id` was unlinked, freeing `alloc` bytes unless it is pinned: then they are held.
+  bool holdIfPinnedLocked(BlockFileId id, uint64_t alloc);
 
   uint64_t blockSize() const { return opts_.blockSizeBytes; }
   const std::string& cachedEtagLocked(PolicyId pid, const Entry& e) const {
@@ -306,6 +348,15 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   uint64_t nextFileId_ = 1;
   uint64_t plansDiscarded_ = 0;  // policy_->plansDiscarded() as last logged
   WriteBackoff writeBackoff_{kWriteBackoffFirst, kWriteBackoffMax};
+  // Object files: the blocks in each (cached, or being filled), and each version's file.
+  struct ObjectFile {
+    uint64_t blocks = 0;
+    std::string version;  // its key in objectOf_
+  };
+  std::unordered_map<BlockFileId, ObjectFile> objects_;
+  std::unordered_map<std::string, BlockFileId> objectOf_;  // file key '\0' etag -> its file
+  std::set<std::pair<BlockFileId, uint64_t>> punching_;    // (file, blockNo): punch queued
+  std::unordered_map<BlockFileId, std::vector<uint64_t>> objectSlots_;  // recovery's, then empty
   uint64_t nextPin_ = 1;
   std::unordered_map<uint64_t, BlockFileId> pins_;     // openWhole's hand-outs not released
   std::unordered_map<BlockFileId, Pinned> pinned_;     // the block files they pin

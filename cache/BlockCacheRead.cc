@@ -18,6 +18,7 @@ namespace epochfs::cache {
 // test's.
 struct BlockCacheImpl::HitPlan {
   BlockFileId id{};
+  uint64_t base = 0;  // where the block starts in its file
   uint64_t start = 0;
   uint64_t end = 0;
   std::array<uint64_t, 9> few{};
@@ -110,6 +111,7 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::lookupHitLocked(const BlockRead& br, 
     return HitOutcome::kDropped;
   }
   hit.id = e->file;
+  hit.base = fileOffset(e->object, br.blockNo);
   const std::span<const uint64_t> all = e->checksums();
   std::copy_n(all.begin() + static_cast<ptrdiff_t>(hit.start / kChecksumChunk), hit.sums.size(),
               hit.sums.begin());
@@ -140,7 +142,8 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId&
   // order, the kernel's read-ahead of it): have the rest of the block read from the SSD
   // meanwhile.
   const bool streamStart = hit.start == 0 && buf.size() >= kChecksumChunk / 2 && hit.end < br.length;
-  Result<size_t> got = store_->pread(hit.id, hit.start, buf, streamStart ? br.length : 0);
+  Result<size_t> got =
+      store_->pread(hit.id, hit.base + hit.start, buf, streamStart ? hit.base + br.length : 0);
   if (!got.isOk() || *got != buf.size()) {
     // Usually the block was evicted under us (its entry is gone already); otherwise its file
     // is missing or truncated and the block is useless.
@@ -157,10 +160,13 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId&
     return HitOutcome::kDropped;
   }
   if (!verifyChunks(hit.sums, 0, buf)) {
-    counters_.checksumFailures++;
-    spdlog::warn("cache: block {} of '{}' (file {}) failed its checksum; dropping and refetching",
-                 br.blockNo, br.fileKey, store_->blockPath(hit.id));
-    dropIfSame(pid, hit.id);
+    // A block evicted from an object file under us reads as a hole (zeros): only a block still
+    // cached there is corrupt.
+    if (dropIfSame(pid, hit.id)) {
+      counters_.checksumFailures++;
+      spdlog::warn("cache: block {} of '{}' (file {}) failed its checksum; dropping and "
+                   "refetching", br.blockNo, br.fileKey, store_->blockPath(hit.id));
+    }
     return HitOutcome::kDropped;
   }
   if (!direct) {

@@ -41,7 +41,23 @@ Status makeDir(const std::string& path) {
   return Status::ok();
 }
 
+constexpr uint64_t kPage = 4096;  // the allocation unit allocatedBytes() assumes
+
 bool isDots(const char* name) { return std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0; }
+
+// Whether the filesystem of `dir` deallocates a punched range: a file of two 4 KiB pages, the
+// first punched out.
+bool probePunch(const std::string& dir) {
+  const std::string path = dir + "/punch-probe";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  char pages[2 * kPage] = {1};
+  const bool ok = ::pwrite(fd, pages, sizeof pages, 0) == static_cast<ssize_t>(sizeof pages) &&
+                  ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, kPage) == 0;
+  ::close(fd);
+  ::unlink(path.c_str());
+  return ok;
+}
 
 uint64_t dirAllocated(const std::string& path) {
   struct stat st {};
@@ -52,7 +68,6 @@ uint64_t dirAllocated(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<BlockStore>> BlockStore::open(const std::string& dir) {
-  std::unique_ptr<BlockStore> store(new BlockStore(dir));
   EPOCHFS_RETURN_IF_ERROR(makeDir(dir + "/blocks"));
   EPOCHFS_RETURN_IF_ERROR(makeDir(dir + "/tmp"));
   // Made by an older version (0755), perhaps: private now. The cache root (BlockCache::open)
@@ -62,6 +77,7 @@ Result<std::unique_ptr<BlockStore>> BlockStore::open(const std::string& dir) {
     if (::chmod(p.c_str(), 0700) != 0) return errnoStatus(errno, "chmod " + p);
   }
   std::string tmp = dir + "/tmp";
+  std::unique_ptr<BlockStore> store(new BlockStore(dir, probePunch(tmp)));
   DIR* d = ::opendir(tmp.c_str());
   if (d == nullptr) return errnoStatus(errno, "opendir " + tmp);
   while (struct dirent* de = ::readdir(d)) {
@@ -102,6 +118,75 @@ Status BlockStore::write(BlockFileId id, std::span<const std::byte> bytes) {
   }
   if (!st.isOk()) ::unlink(tmp.c_str());
   return st;
+}
+
+Status BlockStore::writeAt(BlockFileId id, uint64_t offset, std::span<const std::byte> bytes) {
+  EPOCHFS_RETURN_IF_ERROR(makeDir(subdirPath(id)));
+  const std::string path = blockPath(id);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return errnoStatus(errno, "create " + path);
+  Status st;
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
+                         static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      st = errnoStatus(errno, "write " + path);
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (!st.isOk()) {
+    // Best effort: what was written of the range must not stay allocated unindexed (recovery
+    // would punch it out too). To the end of its last page, which a partial punch only zeroes:
+    // a block's slot is a whole number of pages (cache.block_size), so that stays in it.
+    const uint64_t pages = (bytes.size() + kPage - 1) / kPage * kPage;
+    (void)::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                      static_cast<off_t>(pages));
+  }
+  if (::close(fd) != 0 && st.isOk()) st = errnoStatus(errno, "close " + path);
+  return st;
+}
+
+Status BlockStore::punch(BlockFileId id, uint64_t offset, uint64_t length) {
+  const std::string path = blockPath(id);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? Status::ok() : errnoStatus(errno, "open " + path);
+  Status st;
+  if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                  static_cast<off_t>(length)) != 0) {
+    st = errnoStatus(errno, "punch " + std::to_string(length) + " bytes at " +
+                                std::to_string(offset) + " of " + path);
+  }
+  ::close(fd);
+  return st;
+}
+
+Result<std::vector<BlockStore::Range>> BlockStore::dataRanges(BlockFileId id) const {
+  const std::string path = blockPath(id);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errnoStatus(errno, "open " + path);
+  std::vector<Range> ranges;
+  int err = 0;
+  off_t at = 0;
+  for (;;) {
+    const off_t data = ::lseek(fd, at, SEEK_DATA);
+    if (data < 0) {
+      if (errno != ENXIO) err = errno;  // ENXIO: no data past `at`
+      break;
+    }
+    const off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) {
+      err = errno;
+      break;
+    }
+    ranges.push_back({static_cast<uint64_t>(data), static_cast<uint64_t>(hole)});
+    at = hole;
+  }
+  ::close(fd);
+  if (err != 0) return errnoStatus(err, "seek data of " + path);
+  return ranges;
 }
 
 Result<size_t> BlockStore::pread(BlockFileId id, uint64_t offset, std::span<std::byte> out,

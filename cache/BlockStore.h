@@ -1,10 +1,16 @@
 // cache/BlockStore.h: block files on the cache SSD.
 //
-// BlockCache names each cached block by a BlockFileId and keeps its bytes in one file,
-// <dir>/blocks/<2 hex: low byte of id>/<16 hex: id>. A block is written to <dir>/tmp/<id> and
-// renamed into blocks/, so a file under blocks/ is always complete (its bytes may still be lost
-// by a power failure, which the checksums catch). Ids are never reused, so a path always means
-// the same block for the life of the dir.
+// BlockCache keeps cached bytes in files named by a BlockFileId,
+// <dir>/blocks/<2 hex: low byte of id>/<16 hex: id>, of two kinds:
+//   - a block file holds one block at offset 0: written to <dir>/tmp/<id> and renamed into
+//     blocks/ (write()), so it is always complete (its bytes may still be lost by a power
+//     failure, which the checksums catch);
+//   - an object file holds blocks of one version of one origin file, each at its own offset in
+//     the file (blockNo * block_size), written in place (writeAt()) and evicted one by one by
+//     punching its range out (punch()): a sparse file whose allocated bytes are the cached
+//     blocks, which the kernel can read as the whole file (FUSE passthrough). Which ranges hold
+//     a block only the index says; recovery punches out what it does not name (dataRanges()).
+// Ids are never reused, so a path always means the same file for the life of the dir.
 //
 // No fsync: see Index.h for the durability argument. Files are opened per read; the page cache
 // and the dentry cache make that cheap next to the read itself.
@@ -40,9 +46,24 @@ class BlockStore {
   static Result<std::unique_ptr<BlockStore>> open(const std::string& dir);
   virtual ~BlockStore() = default;
 
-  // Writes block `id` (tmp file, then rename). Errors: kNoSpace, kIo, kPermissionDenied,
+  // Writes block file `id` (tmp file, then rename). Errors: kNoSpace, kIo, kPermissionDenied,
   // kNotFound (a directory vanished); on error nothing is left under blocks/ or tmp/.
   virtual Status write(BlockFileId id, std::span<const std::byte> bytes);
+  // Writes `bytes` at `offset` of object file `id`, creating it if needed. Errors as write();
+  // on error the range is punched out again, so nothing of it stays allocated (the file may
+  // stay, for the caller to remove when no block is left in it).
+  virtual Status writeAt(BlockFileId id, uint64_t offset, std::span<const std::byte> bytes);
+  // Deallocates [offset, offset + length) of file `id`, keeping its size; a missing file is ok.
+  Status punch(BlockFileId id, uint64_t offset, uint64_t length);
+  // The allocated ranges of file `id` (SEEK_DATA/SEEK_HOLE), in order, as [start, end).
+  struct Range {
+    uint64_t start = 0;
+    uint64_t end = 0;
+  };
+  Result<std::vector<Range>> dataRanges(BlockFileId id) const;
+  // Whether the cache's filesystem punches holes (tried once at open): without it, evicting a
+  // block from an object file would free nothing, so BlockCache gives every block a file.
+  bool punchesHoles() const { return punchesHoles_; }
   // Reads up to out.size() bytes of block `id` at `offset`; short only at the end of the file.
   // kNotFound if the block file does not exist. `readAheadTo` beyond the end of the read asks
   // the kernel to start reading the file up to there (POSIX_FADV_WILLNEED) once the read is
@@ -78,14 +99,17 @@ class BlockStore {
   std::string blockPath(BlockFileId id) const;
 
  protected:
-  // For a subclass: a store on `dir`, which open() has prepared already.
-  explicit BlockStore(std::string dir) : dir_(std::move(dir)) {}
+  // For a subclass: a store on `dir`, which open() has prepared already (and found to punch
+  // holes or not).
+  BlockStore(std::string dir, bool punchesHoles)
+      : dir_(std::move(dir)), punchesHoles_(punchesHoles) {}
 
  private:
   std::string subdirPath(BlockFileId id) const;
   std::string tmpPath(BlockFileId id) const;
 
   std::string dir_;
+  bool punchesHoles_ = false;
   uint64_t tmpRemoved_ = 0;
 };
 

@@ -7,8 +7,8 @@
 namespace epochfs::cache {
 
 CachedBlocks::Entry::Entry(BlockFileId fileId, uint32_t len, std::unique_ptr<std::string> etag,
-                           std::span<const uint64_t> checksums)
-    : file(fileId), length(len), ownEtag(std::move(etag)) {
+                           std::span<const uint64_t> checksums, bool inObject)
+    : file(fileId), length(len), object(inObject), ownEtag(std::move(etag)) {
   assert(checksums.size() == chunkCount(len));
   if (checksums.size() == 1) {
     sum0 = checksums[0];
@@ -40,7 +40,7 @@ void CachedBlocks::insert(PolicyId id, Entry e) {
 void CachedBlocks::erase(PolicyId id) {
   auto it = entries_.find(id);
   assert(it != entries_.end());
-  byFile_.erase(it->second.file);
+  byFile_.erase({it->second.file, id});
   entries_.erase(it);
 }
 

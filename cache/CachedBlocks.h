@@ -1,7 +1,8 @@
 // cache/CachedBlocks.h: the blocks in the cache now: the in-memory copy of the index.
 //
-// One entry per cached block, under its policy id (BlockRegistry), with the block file that
-// holds it (BlockFileId), its length, its checksums and the version it caches. The cached
+// One entry per cached block, under its policy id (BlockRegistry), with the file that holds
+// it (BlockFileId: a block file, or an object file shared with the other blocks of its version,
+// where it sits at blockNo * block_size), its length, its checksums and the version it caches. The cached
 // version is usually the latest seen (BlockRegistry::Block::etag): then it is not stored
 // twice and Entry::ownEtag is null; the cache gives an entry its own copy before the latest
 // seen version changes (BlockCacheImpl::registerLocked).
@@ -10,12 +11,13 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "cache/BlockRegistry.h"
 #include "cache/BlockStore.h"
@@ -28,9 +30,10 @@ class CachedBlocks {
   struct Entry {
     Entry() = default;
     Entry(BlockFileId fileId, uint32_t len, std::unique_ptr<std::string> etag,
-          std::span<const uint64_t> checksums);
+          std::span<const uint64_t> checksums, bool inObject = false);
     BlockFileId file{};
     uint32_t length = 0;
+    bool object = false;  // `file` is an object file (BlockStore.h)
     std::unique_ptr<std::string> ownEtag;  // the cached version if not the latest seen
     // The xxh3 of each kChecksumChunk of the block (chunkCount(length) of them): a block of
     // one chunk (every small file) holds its sum inline, a larger one all of them on the heap.
@@ -49,7 +52,7 @@ class CachedBlocks {
   // The entry of block `id`, or null.
   Entry* find(PolicyId id);
   const Entry* find(PolicyId id) const;
-  // Adds block `id` in block file `e.file`; neither may be cached already.
+  // Adds block `id` in file `e.file`; `id` may not be cached already.
   void insert(PolicyId id, Entry e);
   // Removes block `id`, which must be cached.
   void erase(PolicyId id);
@@ -64,7 +67,7 @@ class CachedBlocks {
 
  private:
   std::unordered_map<PolicyId, Entry> entries_;
-  std::map<BlockFileId, PolicyId> byFile_;  // ordered: oldest file first
+  std::set<std::pair<BlockFileId, PolicyId>> byFile_;  // ordered: oldest file first
 };
 
 }  // namespace epochfs::cache

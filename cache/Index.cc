@@ -18,7 +18,11 @@ namespace {
 
 // Format of a serialized entry; bump when the layout changes (an old layout then decodes as
 // kCorrupt and recovery drops it, which costs a refetch, never wrong bytes).
-constexpr uint8_t kEntryVersion = 1;
+// 2: a flags byte (kEntryObject) and the offset follow the file id; 1 (block files only, at
+// offset 0) is still read.
+constexpr uint8_t kEntryVersion = 2;
+constexpr uint8_t kEntryVersionBlockFiles = 1;
+constexpr uint8_t kEntryObject = 1;
 
 void putU32(std::string& s, uint32_t v) {
   for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -105,9 +109,11 @@ std::optional<BlockKeyParts> parseBlockKey(std::string_view key) {
 
 std::string encodeEntry(const IndexEntry& e) {
   std::string s;
-  s.reserve(1 + 8 + 4 + 4 + e.etag.size() + 4 + 8 * e.checksums.size());
+  s.reserve(1 + 8 + 1 + 8 + 4 + 4 + e.etag.size() + 4 + 8 * e.checksums.size());
   s.push_back(static_cast<char>(kEntryVersion));
   putU64(s, e.blockId);
+  s.push_back(static_cast<char>(e.object ? kEntryObject : 0));
+  putU64(s, e.offset);
   putU32(s, e.length);
   putU32(s, static_cast<uint32_t>(e.etag.size()));
   s.append(e.etag);
@@ -122,8 +128,18 @@ Result<IndexEntry> decodeEntry(std::string_view bytes) {
   uint8_t version = 0;
   uint32_t etagLen = 0;
   uint32_t nsums = 0;
-  if (!r.u8(version) || version != kEntryVersion) return corrupt("index entry: unknown version");
-  if (!r.u64(e.blockId) || !r.u32(e.length) || !r.u32(etagLen) || !r.bytes(etagLen, e.etag) ||
+  if (!r.u8(version) || (version != kEntryVersion && version != kEntryVersionBlockFiles)) {
+    return corrupt("index entry: unknown version");
+  }
+  if (!r.u64(e.blockId)) return corrupt("index entry: truncated");
+  if (version == kEntryVersion) {
+    uint8_t flags = 0;
+    if (!r.u8(flags) || !r.u64(e.offset)) return corrupt("index entry: truncated");
+    if ((flags & ~kEntryObject) != 0) return corrupt("index entry: unknown flags");
+    e.object = (flags & kEntryObject) != 0;
+    if (!e.object && e.offset != 0) return corrupt("index entry: a block file at an offset");
+  }
+  if (!r.u32(e.length) || !r.u32(etagLen) || !r.bytes(etagLen, e.etag) ||
       !r.u32(nsums)) {
     return corrupt("index entry: truncated");
   }

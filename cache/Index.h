@@ -28,10 +28,12 @@ namespace epochfs::cache {
 
 // What the index knows about one cached block.
 struct IndexEntry {
-  uint64_t blockId = 0;             // names the block file (BlockStore)
-  uint32_t length = 0;              // bytes in the block (the file's exact size)
+  uint64_t blockId = 0;             // names the file (BlockStore) that holds the block
+  uint32_t length = 0;              // bytes in the block (a block file's exact size)
   std::string etag;                 // origin etag of the file version the block came from
   std::vector<uint64_t> checksums;  // one per kChecksumChunk (Checksum.h)
+  bool object = false;              // in an object file (BlockStore.h), at `offset`
+  uint64_t offset = 0;              // where the block starts in its file (0 in a block file)
 
   bool operator==(const IndexEntry&) const = default;
 };

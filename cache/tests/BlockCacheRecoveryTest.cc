@@ -140,7 +140,7 @@ TEST_F(RecoveryTest, LoweredCacheSizeEvictsAtOpen) {
     EXPECT_GT(s.evictions, 0u) << policy;
     EXPECT_LE(s.usedBytes, s.limitBytes) << policy;
     EXPECT_LE(diskUsage(opts_.dir), opts_.sizeBytes) << policy;
-    EXPECT_EQ(countFiles(opts_.dir + "/blocks"), s.blocks);
+    EXPECT_EQ(countBlocks(opts_.dir + "/blocks", kBlock), s.blocks);
     opts_.sizeBytes = 4 * config::kMiB;
   }
 }

@@ -339,7 +339,7 @@ TEST_F(BlockCacheTest, ConcurrentRandomReadersOverASmallCache) {
   EXPECT_GT(s.evictions, 0u);
   EXPECT_GT(s.hits, 0u);
   // The in-memory view matches the disk.
-  EXPECT_EQ(countFiles(opts_.dir + "/blocks"), s.blocks);
+  EXPECT_EQ(countBlocks(opts_.dir + "/blocks", kBlock), s.blocks);
   EXPECT_TRUE(std::filesystem::is_empty(opts_.dir + "/tmp"));
 }
 

@@ -1,6 +1,7 @@
 #include "cache/BlockStore.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -144,6 +145,76 @@ TEST(BlockStoreTest, OpenReadGivesAReadOnlyFdThatOutlivesTheRemove) {
   EXPECT_NE(missing.status().toString().find((*store)->blockPath(BlockFileId{9})),
             std::string::npos)
       << missing.status().toString();
+}
+
+// Object files: blocks written at their offsets, punched out one by one; the allocated ranges
+// are what is left.
+TEST(BlockStoreTest, WriteAtPunchAndDataRanges) {
+  testing::TempDir dir;
+  auto store = BlockStore::open(dir.path());
+  ASSERT_TRUE(store.isOk());
+  if (!(*store)->punchesHoles()) GTEST_SKIP() << "the test dir's filesystem cannot punch holes";
+  constexpr uint64_t kSlot = 64 * 1024;
+  const BlockFileId id{21};
+  const std::string b0 = randomBytes(kSlot, 4);
+  const std::string b2 = randomBytes(kSlot, 5);
+  const std::string b3 = randomBytes(1000, 6);  // a short last block
+  ASSERT_TRUE((*store)->writeAt(id, 2 * kSlot, asBytes(b2)).isOk());
+  ASSERT_TRUE((*store)->writeAt(id, 0, asBytes(b0)).isOk());
+  ASSERT_TRUE((*store)->writeAt(id, 3 * kSlot, asBytes(b3)).isOk());
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/tmp")) << "written in place";
+  EXPECT_EQ(std::filesystem::file_size((*store)->blockPath(id)), 3 * kSlot + 1000);
+
+  auto ranges = (*store)->dataRanges(id);
+  ASSERT_TRUE(ranges.isOk()) << ranges.status().toString();
+  ASSERT_EQ(ranges->size(), 2u);
+  EXPECT_EQ((*ranges)[0].start, 0u);
+  EXPECT_EQ((*ranges)[0].end, kSlot);
+  EXPECT_EQ((*ranges)[1].start, 2 * kSlot);
+  EXPECT_GE((*ranges)[1].end, 3 * kSlot + 1000);  // to the end of its last page
+
+  std::string buf(kSlot, '\0');
+  auto span = std::as_writable_bytes(std::span<char>(buf.data(), buf.size()));
+  auto got = (*store)->pread(id, 2 * kSlot, span);
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ(buf, b2);
+
+  ASSERT_TRUE((*store)->punch(id, 2 * kSlot, kSlot).isOk());
+  ranges = (*store)->dataRanges(id);
+  ASSERT_TRUE(ranges.isOk());
+  ASSERT_EQ(ranges->size(), 2u);
+  EXPECT_EQ((*ranges)[1].start, 3 * kSlot);
+  got = (*store)->pread(id, 2 * kSlot, span);
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ(buf, std::string(kSlot, '\0')) << "a punched range reads as zeros";
+  got = (*store)->pread(id, 0, span);
+  ASSERT_TRUE(got.isOk());
+  EXPECT_EQ(buf, b0) << "the other blocks stay";
+  EXPECT_EQ(std::filesystem::file_size((*store)->blockPath(id)), 3 * kSlot + 1000) << "size kept";
+
+  // Allocated bytes follow the blocks left.
+  struct stat st {};
+  ASSERT_EQ(::stat((*store)->blockPath(id).c_str(), &st), 0);
+  EXPECT_LE(static_cast<uint64_t>(st.st_blocks) * 512,
+            BlockStore::allocatedBytes(kSlot) + BlockStore::allocatedBytes(1000));
+
+  EXPECT_TRUE((*store)->punch(BlockFileId{999}, 0, kSlot).isOk()) << "a missing file is fine";
+  auto missing = (*store)->dataRanges(BlockFileId{999});
+  ASSERT_FALSE(missing.isOk());
+  EXPECT_NE(missing.status().toString().find((*store)->blockPath(BlockFileId{999})),
+            std::string::npos);
+}
+
+TEST(BlockStoreTest, WriteAtFailureLeavesTheRangeUnallocated) {
+  testing::TempDir dir;
+  auto store = BlockStore::open(dir.path());
+  ASSERT_TRUE(store.isOk());
+  // A directory where the object file should go: the open fails, nothing is made.
+  std::filesystem::create_directories((*store)->blockPath(BlockFileId{6}));
+  Status st = (*store)->writeAt(BlockFileId{6}, 4096, asBytes("abc"));
+  EXPECT_FALSE(st.isOk());
+  EXPECT_NE(st.toString().find((*store)->blockPath(BlockFileId{6})), std::string::npos)
+      << st.toString();
 }
 
 }  // namespace

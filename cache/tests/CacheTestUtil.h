@@ -2,9 +2,11 @@
 // cache tests.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -57,6 +59,42 @@ inline size_t countFiles(const std::string& dir) {
   for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
        !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
     if (it->is_regular_file()) ++n;
+  }
+  return n;
+}
+
+// The `blockSize` slots of file `path` that hold allocated bytes (SEEK_DATA): the blocks of an
+// object file (BlockStore.h) on disk.
+inline size_t countBlocksInFile(const std::string& path, uint64_t blockSize) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  size_t n = 0;
+  uint64_t lastSlot = UINT64_MAX;
+  for (off_t at = 0;;) {
+    const off_t data = ::lseek(fd, at, SEEK_DATA);
+    if (data < 0) break;
+    const off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole <= data) break;
+    for (uint64_t b = static_cast<uint64_t>(data) / blockSize;
+         b * blockSize < static_cast<uint64_t>(hole); ++b) {
+      if (b != lastSlot) ++n;
+      lastSlot = b;
+    }
+    at = hole;
+  }
+  ::close(fd);
+  return n;
+}
+
+// The cached blocks on disk under `path` (a cache's blocks/, or one file of it): a block file
+// is one; an object file one per slot with allocated bytes (countBlocksInFile).
+inline size_t countBlocks(const std::string& path, uint64_t blockSize) {
+  if (std::filesystem::is_regular_file(path)) return countBlocksInFile(path, blockSize);
+  size_t n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) n += countBlocksInFile(it->path().string(), blockSize);
   }
   return n;
 }

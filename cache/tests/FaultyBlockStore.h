@@ -19,7 +19,7 @@ class FaultyBlockStore final : public BlockStore {
     Result<std::unique_ptr<BlockStore>> real = BlockStore::open(dir);
     if (!real.isOk()) return real.status();
     return std::unique_ptr<BlockStore>(
-        new FaultyBlockStore(dir, std::move(failWrites), std::move(writes)));
+        new FaultyBlockStore(dir, (*real)->punchesHoles(), std::move(failWrites), std::move(writes)));
   }
 
   Status write(BlockFileId id, std::span<const std::byte> bytes) override {
@@ -30,10 +30,19 @@ class FaultyBlockStore final : public BlockStore {
     return BlockStore::write(id, bytes);
   }
 
+  Status writeAt(BlockFileId id, uint64_t offset, std::span<const std::byte> bytes) override {
+    (*writes_)++;
+    if (failWrites_->load()) {
+      return errnoStatus(ENOSPC, "write " + blockPath(id) + " (no free blocks)");
+    }
+    return BlockStore::writeAt(id, offset, bytes);
+  }
+
  private:
-  FaultyBlockStore(const std::string& dir, std::shared_ptr<std::atomic<bool>> failWrites,
+  FaultyBlockStore(const std::string& dir, bool punchesHoles,
+                   std::shared_ptr<std::atomic<bool>> failWrites,
                    std::shared_ptr<std::atomic<uint64_t>> writes)
-      : BlockStore(dir), failWrites_(std::move(failWrites)), writes_(std::move(writes)) {}
+      : BlockStore(dir, punchesHoles), failWrites_(std::move(failWrites)), writes_(std::move(writes)) {}
 
   std::shared_ptr<std::atomic<bool>> failWrites_;
   std::shared_ptr<std::atomic<uint64_t>> writes_;

@@ -40,6 +40,37 @@ TEST(IndexTest, EntryRoundTripAndCorruptInput) {
   EXPECT_EQ(decodeEntry(badVersion).status().code(), Code::kCorrupt);
 }
 
+TEST(IndexTest, ObjectEntriesRoundTripAndBadFlagsAreCorrupt) {
+  IndexEntry e = entry(43, "etag");
+  e.object = true;
+  e.offset = 5ULL << 32;
+  auto back = decodeEntry(encodeEntry(e));
+  ASSERT_TRUE(back.isOk()) << back.status().toString();
+  EXPECT_EQ(*back, e);
+  // Layout 2: version, id (8), flags (1), offset (8), ...
+  std::string bytes = encodeEntry(e);
+  std::string badFlags = bytes;
+  badFlags[9] = static_cast<char>(0x80);
+  EXPECT_EQ(decodeEntry(badFlags).status().code(), Code::kCorrupt);
+  std::string blockFileAtOffset = bytes;
+  blockFileAtOffset[9] = 0;
+  EXPECT_EQ(decodeEntry(blockFileAtOffset).status().code(), Code::kCorrupt);
+}
+
+// An index written before object files (layout 1: no flags, no offset) still reads: its
+// entries are block files at offset 0.
+TEST(IndexTest, Layout1EntriesStillDecodeAsBlockFiles) {
+  IndexEntry e = entry(44, "v1-etag");
+  std::string v2 = encodeEntry(e);
+  std::string v1 = v2.substr(0, 9) + v2.substr(9 + 1 + 8);
+  v1[0] = 1;
+  auto back = decodeEntry(v1);
+  ASSERT_TRUE(back.isOk()) << back.status().toString();
+  EXPECT_EQ(*back, e);
+  EXPECT_FALSE(back->object);
+  EXPECT_EQ(back->offset, 0u);
+}
+
 TEST(IndexTest, PutGetEraseAndReopen) {
   testing::TempDir dir;
   std::string path = dir.path() + "/index";

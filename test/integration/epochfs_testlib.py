@@ -6,6 +6,7 @@ that every mount is unmounted in teardown, whether the test passed or not.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -423,9 +424,59 @@ def _tree_usage(top: str) -> int:
 
 
 def block_files(cache_dir) -> list[Path]:
-    """Cached block files: <cache_dir>/blocks/<2hex>/<16hex>."""
+    """The cache's files: <cache_dir>/blocks/<2hex>/<16hex>, each a block file (one block) or
+    an object file (the blocks of a file of many blocks, each at its offset)."""
     blocks = Path(cache_dir) / "blocks"
     return sorted(p for p in blocks.glob("*/*") if p.is_file())
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedBlock:
+    """Where one cached block's bytes are on disk."""
+    path: Path
+    offset: int
+    length: int
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            return f.read(self.length)
+
+
+def flip_byte(path, at: int, mask: int = 0x01) -> None:
+    """XORs byte `at` of file `path` with `mask`, through the page cache (what a reader of the
+    file, the kernel's passthrough included, then sees)."""
+    with open(path, "r+b") as f:
+        f.seek(at)
+        b = f.read(1)
+        f.seek(at)
+        f.write(bytes([b[0] ^ mask]))
+
+
+def cached_blocks(cache_dir, block_size: int = DEFAULT_BLOCK) -> list[CachedBlock]:
+    """Every block on disk: each `block_size` slot of a cache file that holds allocated bytes
+    (SEEK_DATA/SEEK_HOLE), so that an object file's evicted (punched) blocks do not count."""
+    out = []
+    for path in block_files(cache_dir):
+        size = path.stat().st_size
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            slots, at = set(), 0
+            while at < size:
+                try:
+                    data = os.lseek(fd, at, os.SEEK_DATA)
+                except OSError as e:
+                    if e.errno == errno.ENXIO:
+                        break
+                    raise
+                hole = os.lseek(fd, data, os.SEEK_HOLE)
+                slots.update(range(data // block_size, (hole - 1) // block_size + 1))
+                at = hole
+        finally:
+            os.close(fd)
+        out += [CachedBlock(path, b * block_size, min(block_size, size - b * block_size))
+                for b in sorted(slots)]
+    return out
 
 
 def expect_errno(code: int, fn, *args, **kwargs) -> None:

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from epochfs_testlib import (DEFAULT_BLOCK, KiB, MiB, block_files, delta, disk_usage,
-                             disk_usage_by_entry, drop_page_cache, image_like_sizes, read_all_verify, read_file,
-                             read_stats)
+from epochfs_testlib import (DEFAULT_BLOCK, KiB, MiB, block_files, cached_blocks, delta,
+                             disk_usage, disk_usage_by_entry, drop_page_cache, flip_byte,
+                             image_like_sizes, read_all_verify, read_file, read_stats)
 
 
 class Sampler(threading.Thread):
@@ -292,20 +292,18 @@ def test_corrupted_block_detected_and_refetched(dataset, mounter, which):
     m1.settled_stats()  # no prefetch left in flight
     m1.umount()
 
-    files = block_files(m1.cache_dir)
-    assert len(files) == ds.nblocks() == 4, files
+    # The small file's block in a block file, the large file's three in one object file.
+    assert len(block_files(m1.cache_dir)) == 2, block_files(m1.cache_dir)
+    blocks = cached_blocks(m1.cache_dir)
+    assert len(blocks) == ds.nblocks() == 4, blocks
     if which == "small-file block":
         expected = ds.files["small.jpg"]
     else:
         expected = ds.files["big.bin"][DEFAULT_BLOCK:2 * DEFAULT_BLOCK]
-    victims = [p for p in files if p.read_bytes() == expected]
-    assert len(victims) == 1, "a block file should hold the block's raw bytes"
+    victims = [b for b in blocks if b.read() == expected]
+    assert len(victims) == 1, "a cache file should hold the block's raw bytes"
     victim = victims[0]
-    with open(victim, "r+b") as f:
-        f.seek(len(expected) // 2)
-        b = f.read(1)
-        f.seek(len(expected) // 2)
-        f.write(bytes([b[0] ^ 0x5A]))
+    flip_byte(victim.path, victim.offset + len(expected) // 2, 0x5A)
 
     m2 = mounter(ds.root, cache_dir=m1.cache_dir)
     read_all_verify(m2.mountpoint, ds)

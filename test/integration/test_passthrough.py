@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from epochfs_testlib import (KiB, MiB, block_files, drop_page_cache, epochfs_bin, force_unmount,
+from epochfs_testlib import (DEFAULT_BLOCK, KiB, MiB, block_files, cached_blocks, delta,
+                             disk_usage, drop_page_cache, epochfs_bin, flip_byte, force_unmount,
                              is_mounted, read_all_verify, wait_until)
 
 
@@ -79,13 +80,17 @@ def test_cached_files_are_read_by_the_kernel_with_no_read_request(dataset, mount
     after_mmap = m.stats()
     assert req_delta(mid, after_mmap, "read") == overhead, requests(after_mmap)
 
-    # A file larger than a block is not held whole: it reads through FUSE, still right.
+    # A file of many blocks is handed out whole too, from its object file (the blocks of
+    # that version in one sparse file), verified in full first.
     before_big = m.stats()
     assert (m.mountpoint / "shard.tar").read_bytes() == ds.files["shard.tar"]
     after_big = m.stats()
-    assert req_delta(before_big, after_big, "read") > 1
-    assert (after_big["fuse"]["passthrough"]["too_large"] >
-            before_big["fuse"]["passthrough"]["too_large"])
+    assert req_delta(before_big, after_big, "read") == overhead, requests(after_big)
+    pb0, pb1 = before_big["fuse"]["passthrough"], after_big["fuse"]["passthrough"]
+    assert pb1["opens"] - pb0["opens"] == 1
+    assert pb1["verified_bytes"] - pb0["verified_bytes"] == len(ds.files["shard.tar"])
+    assert pb1["too_large"] == pb0["too_large"]
+    assert delta(before_big, after_big, "cache.hits") == 3  # one per block
     # All released: no backing file left registered, nothing held.
     assert wait_until(lambda: m.stats()["fuse"]["passthrough"]["backing_files"] == 0, 10)
     assert m.stats()["fuse"]["passthrough"]["held"] == 0
@@ -113,11 +118,7 @@ def test_a_corrupted_cache_file_is_caught_before_the_handoff(dataset, mounter):
     m = mounter(ds.root)
     warm(m, ds)
     victim = next(p for p in block_files(m.cache_dir) if p.read_bytes() == ds.files["x.jpg"])
-    with open(victim, "r+b") as f:  # through the page cache: what the kernel would serve
-        f.seek(123_456)
-        b = f.read(1)
-        f.seek(123_456)
-        f.write(bytes([b[0] ^ 0x01]))
+    flip_byte(victim, 123_456)
     before = m.stats()
     assert (m.mountpoint / "x.jpg").read_bytes() == ds.files["x.jpg"]
     after = m.stats()
@@ -130,6 +131,28 @@ def test_a_corrupted_cache_file_is_caught_before_the_handoff(dataset, mounter):
     opens = m.stats()["fuse"]["passthrough"]["opens"]
     assert (m.mountpoint / "x.jpg").read_bytes() == ds.files["x.jpg"]
     assert m.stats()["fuse"]["passthrough"]["opens"] == opens + 1
+
+
+def test_a_corrupt_block_of_a_large_file_is_caught_and_only_it_refetched(dataset, mounter):
+    ds = dataset({"big.bin": 3 * DEFAULT_BLOCK + 77}, seed=77)
+    m = mounter(ds.root)
+    warm(m, ds)
+    middle = ds.files["big.bin"][DEFAULT_BLOCK:2 * DEFAULT_BLOCK]
+    [victim] = [b for b in cached_blocks(m.cache_dir) if b.read() == middle]
+    flip_byte(victim.path, victim.offset + 4321, 0x10)
+    before = m.stats()
+    assert (m.mountpoint / "big.bin").read_bytes() == ds.files["big.bin"]
+    after = m.stats()
+    assert after["fuse"]["passthrough"]["corrupt"] == before["fuse"]["passthrough"]["corrupt"] + 1
+    assert after["cache"]["checksum_failures"] == before["cache"]["checksum_failures"] + 1
+    assert delta(before, after, "origin.bytes") == DEFAULT_BLOCK, after["origin"]  # that block
+    # Whole again in its object file: the next open is handed to the kernel.
+    m.settled_stats()
+    drop_page_cache(m.mountpoint / "big.bin")
+    opens = m.stats()["fuse"]["passthrough"]["opens"]
+    assert (m.mountpoint / "big.bin").read_bytes() == ds.files["big.bin"]
+    assert m.stats()["fuse"]["passthrough"]["opens"] == opens + 1
+    assert len(block_files(m.cache_dir)) == 1
 
 
 def test_a_file_evicted_while_open_stays_readable_and_counted(dataset, mounter):
@@ -160,6 +183,39 @@ def test_a_file_evicted_while_open_stays_readable_and_counted(dataset, mounter):
         held.close()
     assert wait_until(
         lambda: m.stats()["fuse"]["passthrough"]["held_evicted_bytes"] == 0, 10), m.stats()["fuse"]
+
+
+def test_blocks_of_a_large_file_evicted_while_open_stay_readable_until_closed(dataset, mounter):
+    # Files of three 1 MiB blocks, 40 MiB through a 16 MiB cache: the first one's blocks are
+    # evicted while the kernel reads it; their ranges are punched out only once it is closed.
+    files = {f"s{i:02d}.tar": 3 * MiB - 1000 * i for i in range(14)}
+    ds = dataset(files, seed=78)
+    m = mounter(ds.root, cache_size="16MiB", args=["--prefetch-threads", "0", "--block-size", "1MiB"])
+    first = "s00.tar"
+    assert (m.mountpoint / first).read_bytes() == ds.files[first]
+    drop_page_cache(m.mountpoint / first)
+    held = open(m.mountpoint / first, "rb")
+    try:
+        assert m.stats()["fuse"]["passthrough"]["backing_files"] == 1
+        for rel in list(files)[1:]:
+            assert (m.mountpoint / rel).read_bytes() == ds.files[rel], rel
+        s = m.stats()
+        assert s["cache"]["evictions"] > 0
+        assert s["fuse"]["passthrough"]["held_evicted_bytes"] >= 1 * MiB, s["fuse"]
+        assert s["cache"]["used_bytes"] <= s["cache"]["limit_bytes"], s["cache"]
+        overhead = stats_overhead(m, "read")
+        before = m.stats()
+        assert held.read() == ds.files[first]
+        assert req_delta(before, m.stats(), "read") == overhead  # none of s00's
+    finally:
+        held.close()
+    assert wait_until(
+        lambda: m.stats()["fuse"]["passthrough"]["held_evicted_bytes"] == 0, 10), m.stats()["fuse"]
+    s = m.settled_stats()
+    # Once released, disk and the books agree: the punched ranges are free again.
+    assert len(cached_blocks(m.cache_dir, MiB)) == s["cache"]["blocks"], s["cache"]
+    assert disk_usage(m.cache_dir) <= s["cache"]["limit_bytes"]
+    read_all_verify(m.mountpoint, ds)
 
 
 def test_off_reads_everything_through_fuse(dataset, mounter):
