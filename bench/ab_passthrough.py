@@ -3,7 +3,7 @@
 As root, with /dev/fuse:
 
   bench/ab_passthrough.py [BIN] [--rounds 3] [--files 2000] [--threads 8] [--torch]
-                          [--shards N --shard-mib 64]
+                          [--shards N --shard-mib 64] [--once]
 
 Uses the harness's small dataset (--files files of ~110 KB, in class folders; generated once
 under --work, bench/harness/dataset.py), or with --shards its large one (N files of
@@ -16,6 +16,8 @@ from the SSD (the cache files, or the dataset's files). Reported: warm files/s (
 epochs) and, for the mounts, the daemon's CPU time per warm file, and the FUSE requests per
 warm file (.epochfs/stats). The three alternate in every round, so a shared machine's load
 drifts over all alike. Every file's crc32 is checked against the dataset's manifest.
+With --once a fourth row, `once`, mounts with `--passthrough on --passthrough-verify once`
+(a file verified at its first hand-out in the mount is not verified again at later opens).
 With --torch the epochs are read by a PyTorch DataLoader (bench/harness/torchload.py) instead
 of reader threads.
 """
@@ -78,8 +80,10 @@ def measure_mount(binary: str, mode: str, ds: datasetmod.Dataset, work: str, thr
     cache = os.path.join(work, "cache-" + mode)
     shutil.rmtree(cache, ignore_errors=True)
     os.makedirs(mnt, exist_ok=True)
+    flags = (["--passthrough", "on", "--passthrough-verify", "once"] if mode == "once"
+             else ["--passthrough", mode])
     subprocess.run([binary, "mount", ds.root, mnt, "--cache-dir", cache, "--cache-size", "2GiB",
-                    "--min-free", "0", "--metadata-ttl", "immutable", "--passthrough", mode],
+                    "--min-free", "0", "--metadata-ttl", "immutable", *flags],
                    check=True, capture_output=True)
     try:
         s0 = stats(mnt)
@@ -123,6 +127,8 @@ def main() -> int:
     ap.add_argument("--shards", type=int, default=0,
                     help="read N large files (shards) instead of the small-file dataset")
     ap.add_argument("--shard-mib", type=int, default=64)
+    ap.add_argument("--once", action="store_true",
+                    help="also measure --passthrough-verify once (row 'once')")
     args = ap.parse_args()
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     if args.shards:
@@ -131,16 +137,17 @@ def main() -> int:
     else:
         ds = datasetmod.generate(os.path.join(args.work, "small"), "small", args.files, 110_000,
                                  log=log)
-    rows: dict[str, list[dict]] = {"local": [], "on": [], "off": []}
+    modes = ["on", "once", "off"] if args.once else ["on", "off"]
+    rows: dict[str, list[dict]] = {"local": [], **{m: [] for m in modes}}
     for r in range(args.rounds):
         rows["local"].append(measure_local(ds, args.threads, args.torch, args.drop))
-        for mode in ("on", "off"):
+        for mode in modes:
             rows[mode].append(measure_mount(args.binary, mode, ds, args.work, args.threads,
                                             args.torch, args.drop))
         print(f"round {r + 1}: " + ", ".join(
             f"{k} {v[-1]['files_s']:.0f} files/s" for k, v in rows.items()), file=sys.stderr)
     local = statistics.median(x["files_s"] for x in rows["local"])
-    for mode in ("local", "on", "off"):
+    for mode in ("local", *modes):
         fs = [round(x["files_s"]) for x in rows[mode]]
         line = f"{mode:>5}: warm files/s {fs}"
         if mode != "local":

@@ -92,8 +92,10 @@ struct PrefetchStats {
 
 // Files handed to the kernel whole (BlockCache::openWhole, FUSE passthrough in fs/).
 struct WholeFileStats {
-  uint64_t opens = 0;           // files handed out (each verified in full first)
-  uint64_t bytes = 0;           // their sizes: what the kernel may read without asking us
+  uint64_t opens = 0;           // files handed out (each verified in full first, or earlier)
+  uint64_t bytes = 0;           // the sizes of those verified in full at their hand-out
+  uint64_t trusted = 0;         // hand-outs not verified again: verified at an earlier one in
+                                // this mount (CacheOptions::verifyHandOutsOnce)
   uint64_t tooLarge = 0;        // declined: empty, or its blocks not all in one cache file
   uint64_t notCached = 0;       // declined: not cached in the version asked for
   uint64_t corrupt = 0;         // declined: the cache file failed verification (dropped)

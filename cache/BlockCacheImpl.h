@@ -319,6 +319,8 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   // (in blocks[bad]).
   std::optional<WholeMiss> verifyWhole(int fd, uint64_t size, const std::vector<WholeBlock>& blocks,
                                        std::string& why, size_t& bad) const;
+  // kNotCached if cache file `fd` is not `size` bytes long (or fstat fails; `why` says which).
+  static std::optional<WholeMiss> checkSize(int fd, uint64_t size, std::string& why);
   // Pins file `id`: a new pin id.
   uint64_t pinLocked(BlockFileId id);
   // File `id` was unlinked, freeing `alloc` bytes unless it is pinned: then they are held.

@@ -1,7 +1,9 @@
 // Files handed out whole (BlockCache::openWhole): the kernel reads the cache's own file (FUSE
 // passthrough), a block file for a file of one block, else the version's object file, so no
 // read of it reaches us again until the hand-out ends. Hence:
-//   - the file is verified in full before it goes out: afterwards nothing checks it;
+//   - the file is verified in full before it goes out (at every hand-out; with
+//     verifyHandOutsOnce, at the first of each cached version in this run): afterwards
+//     nothing checks it;
 //   - the hand-out is counted as a hit of every block, since their reads will not be;
 //   - the file is pinned: evicting goes on as usual (index, entry, unlink of a block file),
 //     the kernel keeps an unlinked file readable, a block dropped from an object file keeps
@@ -40,6 +42,7 @@ std::variant<BlockCache::WholeFile, BlockCache::WholeMiss> BlockCacheImpl::openW
     return WholeMiss::kTooLarge;
   }
   BlockFileId id{};
+  bool verifiedEarlier = opts_.verifyHandOutsOnce;  // every block verified at an earlier hand-out
   std::vector<WholeBlock> blocks(static_cast<size_t>(nblocks));
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -62,6 +65,7 @@ std::variant<BlockCache::WholeFile, BlockCache::WholeMiss> BlockCacheImpl::openW
         return WholeMiss::kTooLarge;
       }
       w.at = fileOffset(e->object, j);
+      verifiedEarlier = verifiedEarlier && e->verified;
       const std::span<const uint64_t> all = e->checksums();
       w.sums.assign(all.begin(), all.end());
     }
@@ -74,6 +78,8 @@ std::variant<BlockCache::WholeFile, BlockCache::WholeMiss> BlockCacheImpl::openW
   if (!fd.isOk()) {
     why = "unreadable: " + fd.status().toString();
     miss = WholeMiss::kNotCached;
+  } else if (verifiedEarlier) {
+    miss = checkSize(*fd, file.size, why);
   } else {
     miss = verifyWhole(*fd, file.size, blocks, why, bad);
   }
@@ -117,7 +123,10 @@ std::variant<BlockCache::WholeFile, BlockCache::WholeMiss> BlockCacheImpl::openW
     });
     if (same) {
       pin = pinLocked(id);
-      for (const WholeBlock& w : blocks) noteHitLocked(w.pid, id, /*inOffset=*/0, w.length);
+      for (const WholeBlock& w : blocks) {
+        cached_.find(w.pid)->verified = true;
+        noteHitLocked(w.pid, id, /*inOffset=*/0, w.length);
+      }
     }
   }
   if (pin == 0) {
@@ -127,7 +136,11 @@ std::variant<BlockCache::WholeFile, BlockCache::WholeMiss> BlockCacheImpl::openW
   }
   for (const WholeBlock& w : blocks) countHit(w.length);
   counters_.wholeOpens++;
-  counters_.wholeBytes += file.size;
+  if (verifiedEarlier) {
+    counters_.wholeTrusted++;
+  } else {
+    counters_.wholeBytes += file.size;
+  }
   return WholeFile{*fd, pin};
 }
 
@@ -172,9 +185,8 @@ void BlockCacheImpl::releaseWhole(uint64_t pin) {
   if (freed) prefetcher_.wakeForRoom();
 }
 
-std::optional<BlockCache::WholeMiss> BlockCacheImpl::verifyWhole(
-    int fd, uint64_t size, const std::vector<WholeBlock>& blocks, std::string& why,
-    size_t& bad) const {
+std::optional<BlockCache::WholeMiss> BlockCacheImpl::checkSize(int fd, uint64_t size,
+                                                               std::string& why) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     why = std::string("unreadable: fstat: ") + std::strerror(errno);
@@ -184,6 +196,13 @@ std::optional<BlockCache::WholeMiss> BlockCacheImpl::verifyWhole(
     why = std::to_string(st.st_size) + " bytes, not " + std::to_string(size);
     return WholeMiss::kNotCached;
   }
+  return std::nullopt;
+}
+
+std::optional<BlockCache::WholeMiss> BlockCacheImpl::verifyWhole(
+    int fd, uint64_t size, const std::vector<WholeBlock>& blocks, std::string& why,
+    size_t& bad) const {
+  if (std::optional<WholeMiss> miss = checkSize(fd, size, why)) return miss;
   // The kernel reads this file next: have it read ahead of our own reads.
   (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   // Chunk by chunk, so that one chunk's buffer per thread does for any size.

@@ -18,7 +18,7 @@ struct CacheCounters {
   std::atomic<uint64_t> originBytes{0}, writeFailures{0};
   // CacheStats::whole, but for what is counted under the cache's lock (held, heldEvictedBytes).
   std::atomic<uint64_t> wholeOpens{0}, wholeBytes{0}, wholeTooLarge{0}, wholeNotCached{0};
-  std::atomic<uint64_t> wholeCorrupt{0};
+  std::atomic<uint64_t> wholeCorrupt{0}, wholeTrusted{0};
 
   // Copies them into `s` (the fields of the same names; whole* into s.whole).
   void copyTo(CacheStats& s) const {
@@ -42,6 +42,7 @@ struct CacheCounters {
     s.whole.tooLarge = wholeTooLarge;
     s.whole.notCached = wholeNotCached;
     s.whole.corrupt = wholeCorrupt;
+    s.whole.trusted = wholeTrusted;
   }
 };
 

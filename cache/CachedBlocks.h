@@ -34,6 +34,7 @@ class CachedBlocks {
     BlockFileId file{};
     uint32_t length = 0;
     bool object = false;  // `file` is an object file (BlockStore.h)
+    bool verified = false;  // verified in full at a hand-out (openWhole) since it was cached
     std::unique_ptr<std::string> ownEtag;  // the cached version if not the latest seen
     // The xxh3 of each kChecksumChunk of the block (chunkCount(length) of them): a block of
     // one chunk (every small file) holds its sum inline, a larger one all of them on the heap.

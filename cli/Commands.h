@@ -26,6 +26,7 @@ struct MountFlags {
   std::optional<std::string> region;
   std::optional<std::string> metadataTtl;
   std::optional<std::string> passthrough;
+  std::optional<std::string> passthroughVerify;
   bool allowOther = false;
   bool nonempty = false;
   bool foreground = false;

@@ -84,6 +84,11 @@ Result<config::MountOptions> buildOptions(const MountFlags& f) {
     if (!p.isOk()) return invalid("--passthrough: " + p.status().message());
     o.fuse.passthrough = *p;
   }
+  if (f.passthroughVerify) {
+    auto once = config::parsePassthroughVerify(*f.passthroughVerify);
+    if (!once.isOk()) return invalid("--passthrough-verify: " + once.status().message());
+    o.cache.verifyHandOutsOnce = *once;
+  }
   o.foreground = f.foreground;
   std::error_code ec;
   o.mountpoint = std::filesystem::absolute(f.mountpoint, ec).lexically_normal().string();

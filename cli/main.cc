@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
                     "immutable, or seconds to trust listings (metadata.ttl)");
   mount->add_option("--passthrough", mf.passthrough,
                     "auto, on or off: the kernel reads cached files itself (fuse.passthrough)");
+  mount->add_option("--passthrough-verify", mf.passthroughVerify,
+                    "open or once: verify a passed-through file at every open or once per "
+                    "mount (fuse.passthrough_verify)");
   mount->add_flag("--allow-other", mf.allowOther,
                   "Let other users access the mount (fuse.allow_other)");
   mount->add_flag("--nonempty", mf.nonempty,

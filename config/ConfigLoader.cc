@@ -211,6 +211,13 @@ constexpr Field kFuseFields[] = {
        o.fuse.passthrough = *v;
        return Status::ok();
      }},
+    {"passthrough_verify", Kind::kString,
+     [](std::string_view t, MountOptions& o) {
+       Result<bool> v = parsePassthroughVerify(t);
+       if (!v.isOk()) return v.status();
+       o.cache.verifyHandOutsOnce = *v;
+       return Status::ok();
+     }},
 };
 constexpr Field kLogFields[] = {
     {"level", Kind::kString,

@@ -115,4 +115,10 @@ Result<FuseOptions::Passthrough> parsePassthrough(std::string_view text) {
   return invalid("'" + std::string(text) + "' is not one of auto, on, off");
 }
 
+Result<bool> parsePassthroughVerify(std::string_view text) {
+  if (text == "open") return false;
+  if (text == "once") return true;
+  return invalid("'" + std::string(text) + "' is not one of open, once");
+}
+
 }  // namespace epochfs::config

@@ -150,6 +150,11 @@ struct CacheOptions {
   // Files are cached in blocks of this size; a smaller file is one block. YAML:
   // cache.block_size. Default: 4 MiB. Range: 64 KiB .. 256 MiB, a multiple of 64 KiB.
   uint64_t blockSizeBytes = 4 * kMiB;
+  // A file handed to the kernel whole (FUSE passthrough) is verified in full at every such
+  // open (false: "open"), or only at the first one of each cached version in this mount
+  // (true: "once"; again after a restart, and after any of its blocks is refetched). YAML:
+  // fuse.passthrough_verify. Default: open.
+  bool verifyHandOutsOnce = false;
 };
 
 struct PolicyOptions {
@@ -195,6 +200,8 @@ struct FuseOptions {
 // "auto", "on", "off", and back (kInvalid naming the accepted values).
 std::string_view passthroughName(FuseOptions::Passthrough p);
 Result<FuseOptions::Passthrough> parsePassthrough(std::string_view text);
+// fuse.passthrough_verify: "open" (false) or "once" (true: CacheOptions::verifyHandOutsOnce).
+Result<bool> parsePassthroughVerify(std::string_view text);
 
 // metadata.ttl values besides a number of seconds.
 inline constexpr double kTtlImmutable = -1.0;  // "immutable"

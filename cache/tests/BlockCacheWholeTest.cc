@@ -138,6 +138,34 @@ TEST_F(BlockCacheWholeTest, ACorruptFileIsDroppedAndTheNextReadRefetchesIt) {
   EXPECT_EQ(readFd(w.fd, f.size), bytes);
 }
 
+// fuse.passthrough_verify: once. The trade-off it makes, shown: a flip after the first
+// verification is handed out until the next restart verifies again.
+TEST_F(BlockCacheWholeTest, VerifiedOnceIsTrustedUntilARestartOrARefetch) {
+  opts_.verifyHandOutsOnce = true;
+  const std::string bytes = randomBytes(30000, 11);
+  FileRef f = put("once", bytes);
+  {
+    auto cache = open();
+    ASSERT_EQ(readAll(*cache, f), bytes);
+    WholeFile first = handOut(*cache, f);
+    cache->releaseWhole(first.pin);
+    corruptOnlyBlock(777);
+    WholeFile second = handOut(*cache, f);
+    EXPECT_NE(readFd(second.fd, f.size), bytes) << "not verified again";
+    cache->releaseWhole(second.pin);
+    const CacheStats s = cache->stats();
+    EXPECT_EQ(s.whole.opens, 2u);
+    EXPECT_EQ(s.whole.trusted, 1u);
+    EXPECT_EQ(s.whole.bytes, f.size) << "one verification";
+  }
+  auto cache = open();  // a restart: nothing verified yet
+  EXPECT_EQ(declined(*cache, f), WholeMiss::kCorrupt);
+  ASSERT_EQ(readAll(*cache, f), bytes);  // refetched: a new entry, verified at its first hand-out
+  corruptOnlyBlock(778);
+  EXPECT_EQ(declined(*cache, f), WholeMiss::kCorrupt);
+  EXPECT_EQ(cache->stats().whole.trusted, 0u);
+}
+
 TEST_F(BlockCacheWholeTest, AVanishedOrTruncatedBlockFileIsDroppedAsLost) {
   auto cache = open();
   const std::string bytes = randomBytes(9000, 8);

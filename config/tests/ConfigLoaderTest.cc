@@ -99,6 +99,15 @@ TEST(LoadConfigTest, FusePassthroughTakesAutoOnOff) {
   EXPECT_NE(err.find("'maybe' is not one of auto, on, off"), std::string::npos) << err;
 }
 
+TEST(LoadConfigTest, FusePassthroughVerifyTakesOpenOnce) {
+  EXPECT_FALSE(MountOptions{}.cache.verifyHandOutsOnce);
+  EXPECT_TRUE(loadOk("fuse:\n  passthrough_verify: once\n").cache.verifyHandOutsOnce);
+  EXPECT_FALSE(loadOk("fuse:\n  passthrough_verify: open\n").cache.verifyHandOutsOnce);
+  const std::string err = loadError("fuse:\n  passthrough_verify: never\n");
+  EXPECT_NE(err.find("fuse.passthrough_verify"), std::string::npos) << err;
+  EXPECT_NE(err.find("'never' is not one of open, once"), std::string::npos) << err;
+}
+
 TEST(LoadConfigTest, FlowStyleWorksToo) {
   const MountOptions o = loadOk("{cache: {size: 20MiB}, fuse: {allow_other: false}}");
   EXPECT_EQ(o.cache.sizeBytes, 20 * kMiB);

@@ -337,3 +337,29 @@ def test_bad_passthrough_value_is_refused(dataset, mounter):
     res = m.start(expect_ok=False)
     assert res.returncode != 0
     assert "--passthrough" in res.stderr and "auto, on, off" in res.stderr, res.stderr
+
+
+def test_verify_once_hands_out_later_opens_unchecked(dataset, mounter):
+    ds = dataset({"a.jpg": 100 * KiB + 3, "s.tar": 2 * DEFAULT_BLOCK + 5}, seed=79)
+    m = mounter(ds.root, args=["--passthrough-verify", "once"])
+    warm(m, ds)
+    read_all_verify(m.mountpoint, ds)  # cached by now: handed out (the first time, verified)
+    p1 = m.stats()["fuse"]["passthrough"]
+    assert p1["opens"] >= 2, p1
+    assert p1["verified_bytes"] == ds.total_bytes, "each file verified exactly once"
+    assert p1["verified_earlier"] == p1["opens"] - 2, p1
+    for rel in ds.files:
+        drop_page_cache(m.mountpoint / rel)
+    read_all_verify(m.mountpoint, ds)  # later hand-outs: trusted
+    p2 = m.stats()["fuse"]["passthrough"]
+    assert p2["opens"] - p1["opens"] >= 2
+    assert p2["verified_earlier"] - p1["verified_earlier"] == p2["opens"] - p1["opens"], p2
+    assert p2["verified_bytes"] == p1["verified_bytes"]
+
+
+def test_bad_passthrough_verify_value_is_refused(dataset, mounter):
+    ds = dataset({"a.jpg": 10 * KiB}, seed=80)
+    m = mounter(ds.root, args=["--passthrough-verify", "never"], start=False)
+    res = m.start(expect_ok=False)
+    assert res.returncode != 0
+    assert "--passthrough-verify" in res.stderr and "open, once" in res.stderr, res.stderr
