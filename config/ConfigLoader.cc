@@ -564,11 +564,18 @@ Status loadConfigText(std::string_view yaml, std::string_view sourceName, MountO
   for (const auto& [line, what] : yamlHazards(yaml)) problems.addAt(line, what);
   if (!problems.empty()) return problems.status();
   try {
-    const std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
+    // Not YAML::LoadAll, which may never return (YamlGuard.h).
+    const std::vector<YAML::Mark> docs = yamlDocumentStarts(yaml, 2);
     if (docs.size() > 1) {
-      problems.add(docs[1].Mark(), "more than one YAML document ('---'); put all keys in one");
+      const size_t at = static_cast<size_t>(docs[1].pos);
+      if (at < yaml.size() && yaml[at] == ',') {
+        problems.add(docs[1], "YAML syntax error: a ',' outside '[ ]' and '{ }' where no value "
+                              "goes on");
+      } else {
+        problems.add(docs[1], "more than one YAML document ('---'); put all keys in one");
+      }
     } else if (docs.size() == 1) {
-      loadRoot(docs[0], result, problems);
+      loadRoot(YAML::Load(std::string(yaml)), result, problems);
     }
   } catch (const YAML::ParserException& e) {
     problems.add(e.mark, "YAML syntax error: " + e.msg);

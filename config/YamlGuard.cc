@@ -1,7 +1,31 @@
 #include "config/YamlGuard.h"
 
+#include <sstream>
+
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
+
 namespace epochfs::config {
 namespace {
+
+// Notes where documents start; ignores everything else.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
 
 bool isMarker(std::string_view line, std::string_view marker) {
   return line.starts_with(marker) &&
@@ -52,6 +76,15 @@ std::vector<std::pair<int, std::string>> yamlHazards(std::string_view yaml) {
       if (c == ' ' || c == '\t' || c == '\r') continue;
       if (c == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) break;
       if (!documentStarted) {
+        if (c == '!' || c == '&') {
+          // A tag or an anchor: a property of the document's first node, not yet its content
+          // (yaml-cpp loops on "! ," and "&a ," as on a bare ','). It ends at a blank or ','.
+          while (i + 1 < line.size() && line[i + 1] != ' ' && line[i + 1] != '\t' &&
+                 line[i + 1] != ',') {
+            ++i;
+          }
+          continue;
+        }
         documentStarted = true;
         if (c == ',') {
           out.emplace_back(lineNo, "a YAML document cannot start with ','");
@@ -76,6 +109,15 @@ std::vector<std::pair<int, std::string>> yamlHazards(std::string_view yaml) {
     }
   }
   return out;
+}
+
+std::vector<YAML::Mark> yamlDocumentStarts(std::string_view yaml, size_t max) {
+  std::istringstream in{std::string(yaml)};
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  while (starts.marks.size() < max && parser.HandleNextDocument(starts)) {
+  }
+  return starts.marks;
 }
 
 }  // namespace epochfs::config
