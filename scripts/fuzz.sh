@@ -59,7 +59,9 @@ for t in "${targets[@]}"; do
     cp -r "$seeds/." "$corpus/"
   fi
   echo "== fuzz_$t: ${seconds} s from $(ls "$seeds" | wc -l) seeds"
-  if ! "$build/test/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  # timeout: a fuzzer stuck in its own crash report (seen after an out-of-memory) fails the
+  # run instead of hanging it.
+  if ! timeout -k 10 $((seconds + 120)) "$build/test/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
        -max_len=65536 -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" \
        "$corpus" >"$build/fuzz_$t.log" 2>&1; then
     echo "fuzz.sh: fuzz_$t FAILED; log: $build/fuzz_$t.log, reproducer in $build/artifacts/" >&2
