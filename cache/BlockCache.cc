@@ -172,8 +172,7 @@ uint64_t BlockCacheImpl::adoptLocked(Loaded& loaded,
     if (valid && e.object) {
       // In its version's object file, at its block's offset (the block size may have
       // changed since), on a filesystem that can punch it out again.
-      version.append(parts.fileKey).push_back('\0');
-      version.append(e.etag);
+      version = objectVersion(parts.fileKey, e.etag);
       auto o = objects_.find(id);
       valid = store_->punchesHoles() && e.offset == fileOffset(true, parts.blockNo) &&
               f->second >= e.offset + e.length &&

@@ -220,11 +220,7 @@ uint64_t BlockCacheImpl::dropLocked(PolicyId pid, Doomed& unlinkLater) {
 std::optional<BlockFileId> BlockCacheImpl::takeObjectLocked(std::string_view fileKey,
                                                             const std::string& etag,
                                                             uint64_t blockNo) {
-  std::string version;
-  version.reserve(fileKey.size() + 1 + etag.size());
-  version.append(fileKey).push_back('\0');
-  version.append(etag);
-  auto [it, added] = objectOf_.try_emplace(std::move(version));
+  auto [it, added] = objectOf_.try_emplace(objectVersion(fileKey, etag));
   if (added) {
     it->second = BlockFileId{nextFileId_++};
     objects_[it->second].version = it->first;

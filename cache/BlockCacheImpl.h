@@ -262,6 +262,14 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   bool inObject(uint64_t blockNo, uint32_t length) const {
     return store_->punchesHoles() && !(blockNo == 0 && length < blockSize());
   }
+  // The key of version `etag` of `fileKey` in objectOf_: file key '\0' etag.
+  static std::string objectVersion(std::string_view fileKey, std::string_view etag) {
+    std::string v;
+    v.reserve(fileKey.size() + 1 + etag.size());
+    v.append(fileKey).push_back('\0');
+    v.append(etag);
+    return v;
+  }
   // Where block `blockNo` of an entry starts in its file.
   uint64_t fileOffset(bool object, uint64_t blockNo) const { return object ? blockNo * blockSize() : 0; }
   // The object file of version `etag` of `fileKey` with one more block in it (made if none
