@@ -10,10 +10,11 @@ PACKAGES=(
   librocksdb-dev libxxhash-dev libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev
   libfmt-dev libcurl4-openssl-dev zlib1g-dev nlohmann-json3-dev libtinyxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pytest python3-torch python3-venv python3-pip
+  python3 python3-pytest python3-torch python3-venv python3-pip python3-zarr
   s3fs iproute2
 )
 # The S3 tests' Ceph RADOS Gateway is installed by test/rgw/rgw.sh when they first start it.
+# python3-zarr: test_zarr.py reads zarr stores through mounts.
 # s3fs and iproute2: the benchmark harness's CI smoke test (one peer, a network namespace);
 # bench/run.sh installs rclone too for full runs.
 

@@ -1,6 +1,7 @@
 #include "cache/Checksum.h"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include "cache/tests/CacheTestUtil.h"
 
@@ -14,6 +15,18 @@ TEST(ChecksumTest, KnownVector) {
   EXPECT_EQ(xxh3({}), 0x2D06800538D394C2ULL);
   // Different bytes, different sums (not a property of the hash, but of a wiring mistake).
   EXPECT_NE(xxh3(asBytes("a")), xxh3(asBytes("b")));
+}
+
+// Checksums in an index written by a build that hashed with the library's plain (SSE2) XXH3
+// must still match: the vectorised path must give the same value for every length class
+// (XXH3 switches code paths at 16, 128 and 240 bytes, and works in 1 KiB stripes).
+TEST(ChecksumTest, SameValuesAsThePlainLibraryHash) {
+  for (size_t len : {size_t{0}, size_t{1}, size_t{3}, size_t{16}, size_t{17}, size_t{128},
+                     size_t{129}, size_t{240}, size_t{241}, size_t{1024}, size_t{1025},
+                     size_t{kChecksumChunk - 1}, size_t{kChecksumChunk}, size_t{1} << 20}) {
+    const std::string data = randomBytes(len, 7 + len);
+    EXPECT_EQ(xxh3(asBytes(data)), XXH3_64bits(data.data(), data.size())) << len << " bytes";
+  }
 }
 
 TEST(ChecksumTest, ChunkCounts) {
