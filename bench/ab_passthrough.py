@@ -13,7 +13,7 @@ itself) and for one mount of BIN with `--passthrough on` and one with `--passthr
 pass): WARM epochs, each after `echo 3 > /proc/sys/vm/drop_caches` (`--drop 1`: pages only,
 keeping the kernel's dentries, as a dataset larger than RAM would), so that every epoch reads
 from the SSD (the cache files, or the dataset's files). Reported: warm files/s (mean of the
-epochs) and, for the mounts, the daemon's CPU time per warm file, and the FUSE requests per
+epochs; the ratio also for the warm epochs after the first, which `once` verifies) and, for the mounts, the daemon's CPU time per warm file, and the FUSE requests per
 warm file (.epochfs/stats). The three alternate in every round, so a shared machine's load
 drifts over all alike. Every file's crc32 is checked against the dataset's manifest.
 With --once a fourth row, `once`, mounts with `--passthrough on --passthrough-verify once`
@@ -71,7 +71,8 @@ def measure_local(ds: datasetmod.Dataset, threads: int, torch: bool, drop: str) 
     for _ in range(EPOCHS):
         drop_caches(drop)
         walls.append(epoch(ds.root, ds, threads, torch))
-    return {"files_s": len(ds.files) / statistics.mean(walls)}
+    return {"files_s": len(ds.files) / statistics.mean(walls),
+            "later_files_s": len(ds.files) / statistics.mean(walls[1:])}
 
 
 def measure_mount(binary: str, mode: str, ds: datasetmod.Dataset, work: str, threads: int,
@@ -102,7 +103,9 @@ def measure_mount(binary: str, mode: str, ds: datasetmod.Dataset, work: str, thr
         files = EPOCHS * len(ds.files)
         req = {k: (after["fuse"]["requests"][k] - before["fuse"]["requests"][k]) / files
                for k in after["fuse"]["requests"]}
-        return {"files_s": len(ds.files) / statistics.mean(walls), "cpu_us": cpu * 1e6 / files,
+        return {"files_s": len(ds.files) / statistics.mean(walls),
+                "later_files_s": len(ds.files) / statistics.mean(walls[1:]),
+                "cpu_us": cpu * 1e6 / files,
                 "requests_per_file": {k: round(v, 2) for k, v in req.items() if v >= 0.01},
                 "passthrough_opens": after["fuse"]["passthrough"]["opens"] -
                 before["fuse"]["passthrough"]["opens"]}
@@ -147,12 +150,15 @@ def main() -> int:
         print(f"round {r + 1}: " + ", ".join(
             f"{k} {v[-1]['files_s']:.0f} files/s" for k, v in rows.items()), file=sys.stderr)
     local = statistics.median(x["files_s"] for x in rows["local"])
+    local_later = statistics.median(x["later_files_s"] for x in rows["local"])
     for mode in ("local", *modes):
         fs = [round(x["files_s"]) for x in rows[mode]]
         line = f"{mode:>5}: warm files/s {fs}"
         if mode != "local":
             med = statistics.median(x["files_s"] for x in rows[mode])
-            line += (f" = {med / local:.2f}x local disk (medians); daemon CPU us/file "
+            later = statistics.median(x["later_files_s"] for x in rows[mode])
+            line += (f" = {med / local:.2f}x local disk (medians; warm epochs 2-{EPOCHS} only: "
+                     f"{later / local_later:.2f}x); daemon CPU us/file "
                      f"{[round(x['cpu_us']) for x in rows[mode]]}; requests/file "
                      f"{rows[mode][-1]['requests_per_file']}; passthrough opens "
                      f"{rows[mode][-1]['passthrough_opens']}")

@@ -229,12 +229,18 @@ void FileSystem::revalidateAfterRefresh(
     auto parent = inodes_.inoOf(dirKey);
     auto entries = ns_.list(dirKey);
     if (!parent || !entries.isOk()) continue;
+    size_t kept = 0;
     for (const auto& e : *entries) {
       // Listings are sorted by name, so is oldNames.
-      if (std::binary_search(oldNames.begin(), oldNames.end(), e.name)) continue;
+      if (std::binary_search(oldNames.begin(), oldNames.end(), e.name)) {
+        ++kept;
+        continue;
+      }
       ++appeared;
       notifier_->invalidateEntry(*parent, e.name);  // a negative entry the kernel may hold
     }
+    // Names came or went: the listing the kernel may keep (OpenDir::kernelMayCache) is stale.
+    if (kept != oldNames.size() || kept != entries->size()) notifier_->invalidateInode(*parent);
   }
   spdlog::info("refresh: {} known files or directories changed or went away, {} names appeared",
                changed, appeared);
@@ -265,6 +271,8 @@ Result<std::unique_ptr<OpenDir>> FileSystem::opendir(uint64_t ino) {
   if (ino == kRootIno) hideReservedName(*entries);
   d->key = node->key;
   d->entries = std::move(*entries);
+  d->kernelMayCache = opts_.metadata.ttlSec == config::kTtlImmutable && notifier_ != nullptr &&
+                      attrTimeoutSec() > 0;
   return d;
 }
 

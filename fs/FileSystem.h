@@ -76,6 +76,10 @@ struct OpenDir {
   uint64_t ino = 0;
   std::string key;
   std::vector<origin::DirEntry> entries;
+  // The kernel may keep this listing and answer later readdirs of the directory itself
+  // (FOPEN_CACHE_DIR with keep_cache): an immutable namespace, whose listings change only at
+  // a refresh, which invalidates the directories whose names changed.
+  bool kernelMayCache = false;
 };
 
 struct FsStat {

@@ -149,6 +149,10 @@ void doRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 void doOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto d = fsOf(req).opendir(ino);
   if (!d.isOk()) return replyError(req, "opendir", ino, d.status());
+  if ((*d)->kernelMayCache) {
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;  // and keep it past this open
+  }
   fi->fh = reinterpret_cast<uint64_t>(d->release());
   if (fuse_reply_open(req, fi) == -ENOENT) delete reinterpret_cast<OpenDir*>(fi->fh);
 }

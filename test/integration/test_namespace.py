@@ -11,7 +11,8 @@ import random
 import stat
 from pathlib import Path
 
-from epochfs_testlib import KiB, MiB, expect_errno, read_all_verify, read_file, run_cli
+from epochfs_testlib import (KiB, MiB, delta, expect_errno, read_all_verify, read_file, run_cli,
+                             wait_until)
 
 NAMES = {
     "with space.jpg": 1000,
@@ -260,3 +261,61 @@ def test_refresh_makes_the_kernel_forget_changed_names(dataset, mounter):
     assert os.stat(m.mountpoint / "top-new.bin").st_size == 3
     assert sorted(os.listdir(d)) == ["a.bin", "new.bin"]
     assert m.stats()["namespace"]["refreshes"] == refreshes + 1
+
+
+def test_an_immutable_namespace_lets_the_kernel_keep_listings_until_a_refresh(dataset,
+                                                                               mounter):
+    """Listings of an immutable snapshot are cached by the kernel (FOPEN_CACHE_DIR): a second
+    listing of a directory sends no READDIR; a refresh that adds or removes names in it (also
+    names never looked up) makes the kernel list it again."""
+    sizes = {f"d/{i:03d}.bin": 100 + i for i in range(300)}
+    ds = dataset({**sizes, "e/x.bin": 5}, seed=43)
+    m = mounter(ds.root, args=["--metadata-ttl", "immutable"])
+    d = m.mountpoint / "d"
+    names = sorted(os.listdir(d))
+    assert names == sorted(p.split("/")[1] for p in sizes)
+    s0 = m.stats()
+    for _ in range(3):
+        assert sorted(os.listdir(d)) == names
+    s1 = m.stats()
+    listings = (delta(s0, s1, "fuse.requests.readdir") +
+                delta(s0, s1, "fuse.requests.readdirplus"))
+    assert listings == 0, s1["fuse"]["requests"]
+    assert delta(s0, s1, "fuse.requests.opendir") >= 3  # the opens still come to us
+
+    # A name goes away that the kernel no longer holds an entry for (its dentries dropped,
+    # the directory kept open so that its cached listing stays): only the listing shows it.
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        drop_dentries()
+        # The forgets arrived: the root, d and e are all the kernel holds.
+        assert wait_until(lambda: m.stats()["fs"]["inodes"] <= 3, timeout=10), m.stats()["fs"]
+        (ds.root / "d" / "150.bin").unlink()
+        assert sorted(os.listdir(d)) == names  # immutable until the refresh
+        run_cli("refresh", m.mountpoint, check=True)
+        now = sorted(os.listdir(d))
+        assert "150.bin" not in now and len(now) == len(names) - 1, now
+    finally:
+        os.close(fd)
+    (ds.root / "d" / "zz-new.bin").write_bytes(b"n")
+    run_cli("refresh", m.mountpoint, check=True)
+    assert sorted(os.listdir(d)) == sorted(now + ["zz-new.bin"])
+    # A directory whose names did not change keeps its cached listing.
+    assert sorted(os.listdir(m.mountpoint / "e")) == ["x.bin"]
+
+
+def drop_dentries() -> None:
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2\n")
+
+
+def test_other_namespaces_list_at_every_open(dataset, mounter):
+    """With metadata.ttl 0 (a directory origin's default) every listing asks the daemon, so
+    a name added at the origin shows at once."""
+    ds = dataset({"d/a.bin": 1}, seed=44)
+    m = mounter(ds.root)
+    d = m.mountpoint / "d"
+    assert os.listdir(d) == ["a.bin"]
+    (ds.root / "d" / "b.bin").write_bytes(b"b")
+    assert sorted(os.listdir(d)) == ["a.bin", "b.bin"]
