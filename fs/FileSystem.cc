@@ -155,8 +155,13 @@ Result<std::unique_ptr<OpenFile>> FileSystem::open(uint64_t ino, int flags, uint
   if (node->info.type == origin::EntryType::kDirectory) {
     return Status(Code::kIsDirectory, node->key);
   }
-  // Close-to-open consistency: take the current version.
-  auto info = ns_.stat(node->key);
+  // Close-to-open consistency: take the current version. An immutable namespace's is the
+  // inode's own, so an open costs no lookup in it: the snapshot changes only at a refresh,
+  // which updates every live inode (revalidateAfterRefresh), and when a read revalidates a
+  // file (read()), which leaves the inode to its next open.
+  Result<origin::ObjectInfo> info =
+      immutableNamespace() && !takeRevalidated(node->key) ? Result<origin::ObjectInfo>(node->info)
+                                                           : ns_.stat(node->key);
   if (!info.isOk()) return info.status();
   if (info->type != origin::EntryType::kFile) return Status(Code::kIsDirectory, node->key);
   f->keepCache = info->etag == node->info.etag;
@@ -193,9 +198,22 @@ Result<size_t> FileSystem::read(const OpenFile& f, uint64_t offset, std::span<st
     // The file changed at the origin since it was opened. This open keeps failing (no mixed
     // versions); the next open must see the new version, so revalidate it now.
     Status st = ns_.invalidate(f.file.key);
-    if (!st.isOk()) spdlog::warn("revalidating '{}': {}", f.file.key, st.toString());
+    if (!st.isOk()) {
+      spdlog::warn("revalidating '{}': {}", f.file.key, st.toString());
+    } else if (immutableNamespace()) {
+      // The next open takes the new version from the namespace and drops the kernel's pages
+      // and attributes of the old one. Not here: the kernel holds the page this READ fills
+      // locked until we reply, and invalidating the inode's pages would wait for it.
+      std::lock_guard<std::mutex> g(revalidatedMu_);
+      revalidated_.insert(f.file.key);
+    }
   }
   return n;
+}
+
+bool FileSystem::takeRevalidated(const std::string& key) {
+  std::lock_guard<std::mutex> g(revalidatedMu_);
+  return revalidated_.erase(key) > 0;
 }
 
 void FileSystem::revalidateAfterRefresh(
@@ -271,8 +289,7 @@ Result<std::unique_ptr<OpenDir>> FileSystem::opendir(uint64_t ino) {
   if (ino == kRootIno) hideReservedName(*entries);
   d->key = node->key;
   d->entries = std::move(*entries);
-  d->kernelMayCache = opts_.metadata.ttlSec == config::kTtlImmutable && notifier_ != nullptr &&
-                      attrTimeoutSec() > 0;
+  d->kernelMayCache = immutableNamespace() && notifier_ != nullptr && attrTimeoutSec() > 0;
   return d;
 }
 

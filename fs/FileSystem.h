@@ -173,6 +173,9 @@ class FileSystem {
              const origin::OriginCounters& counters, Namespace& ns, cache::BlockCache& cache,
              origin::ObjectInfo rootInfo);
   Result<NodeAttr> controlLookup(uint64_t parent, std::string_view name) const;
+  bool immutableNamespace() const { return opts_.metadata.ttlSec == config::kTtlImmutable; }
+  // Whether a read revalidated `key` in the namespace since its last open (and forgets it).
+  bool takeRevalidated(const std::string& key);
   // After the namespace was refreshed: updates every live inode from it and tells the kernel
   // to forget changed, removed and newly appeared names. `before` maps each live directory's
   // key to its entry names before the refresh.
@@ -225,6 +228,10 @@ class FileSystem {
   mutable std::mutex planMu_;
   PlanCounters plans_;  // guarded by planMu_
   std::mutex discoverMu_;  // guards discoveredDirs_
+  std::mutex revalidatedMu_;  // guards revalidated_
+  // Immutable namespace: keys a read found changed at the origin and revalidated, whose
+  // inodes the next open updates (takeRevalidated).
+  std::unordered_set<std::string> revalidated_;
   // Looked up by string_view: an open of a file in a known directory allocates nothing.
   struct DirHash {
     using is_transparent = void;

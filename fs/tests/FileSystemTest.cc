@@ -166,6 +166,41 @@ TEST_F(FileSystemTest, OpenOfAChangedFileInvalidatesTheKernelsAttributes) {
   fs_->setKernelNotifier(nullptr);
 }
 
+// An immutable namespace answers opens from the inode; a read that finds the file changed at
+// the origin revalidates it, and the next open takes the new version and drops the kernel's
+// pages and attributes; never the READ itself (the kernel holds the page it fills locked
+// until the reply, so invalidating the inode's pages then would deadlock).
+TEST_F(FileSystemTest, AnImmutableNamespaceTakesAVersionAReadFoundAtTheNextOpen) {
+  opts_.metadata.ttlSec = config::kTtlImmutable;
+  openFileSystem(config::kTtlImmutable);
+  RecordingNotifier notifier;
+  fs_->setKernelNotifier(&notifier);
+  auto top = fs_->lookup(kRootIno, "top.txt");
+  ASSERT_TRUE(top.isOk());
+  auto f = fs_->open(top->ino, O_RDONLY);
+  ASSERT_TRUE(f.isOk());
+  mem_->put("top.txt", "top, and then some");
+  auto again = fs_->open(top->ino, O_RDONLY);  // the snapshot still says "top"
+  ASSERT_TRUE(again.isOk());
+  EXPECT_EQ((*again)->file.size, 3u);
+  fs_->release(**again);
+  std::vector<std::byte> buf(64);
+  auto n = fs_->read(**f, 0, buf);
+  ASSERT_FALSE(n.isOk());
+  EXPECT_EQ(n.status().code(), Code::kStale);
+  EXPECT_TRUE(notifier.inodes.empty()) << "invalidated from within a READ";
+  fs_->release(**f);
+  auto g = fs_->open(top->ino, O_RDONLY);
+  ASSERT_TRUE(g.isOk());
+  EXPECT_FALSE((*g)->keepCache);
+  EXPECT_EQ((*g)->file.size, 18u);
+  EXPECT_EQ(notifier.inodes, std::vector<uint64_t>{top->ino});
+  fs_->release(**g);
+  EXPECT_EQ(readAll(top->ino), "top, and then some");
+  EXPECT_EQ(notifier.inodes.size(), 1u) << "later opens take the inode's version";
+  fs_->setKernelNotifier(nullptr);
+}
+
 // An origin entry named .epochfs never shadows the control directory, listed or looked up.
 TEST_F(FileSystemTest, OriginEntryNamedLikeTheControlDirIsNeverListed) {
   for (const char* key : {".epochfs/stats", ".epochfs"}) {
