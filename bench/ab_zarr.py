@@ -16,7 +16,8 @@ directory itself, then epochfs mounts of it, each filled by one cold epoch first
 open asks the origin whether the file changed), `ttl` (--metadata-ttl 60) and `immutable`
 (--metadata-ttl immutable). Reported: warm chunks/s (median of rounds), ratio to local, the
 daemon's CPU per warm open, origin stat requests and FUSE requests per warm open
-(.epochfs/stats).
+(.epochfs/stats). With --baseline OLD_BIN each mode is also mounted with OLD_BIN in the same
+rounds (rows MODE@old): a before/after of a change, side by side.
 """
 from __future__ import annotations
 
@@ -93,8 +94,8 @@ def measure_local(path: str, args) -> dict:
 
 
 def measure_mount(binary: str, mode: str, src: str, args) -> dict:
-    mnt = os.path.join(args.work, "mnt-" + mode)
-    cache = os.path.join(args.work, "cache-" + mode)
+    mnt = os.path.join(args.work, "mnt")
+    cache = os.path.join(args.work, "cache")
     shutil.rmtree(cache, ignore_errors=True)
     os.makedirs(mnt, exist_ok=True)
     subprocess.run([binary, "mount", os.path.dirname(src), mnt, "--cache-dir", cache,
@@ -133,22 +134,26 @@ def main() -> int:
     ap.add_argument("--modes", default=",".join(MODES),
                     help="comma-separated subset of " + ",".join(MODES))
     ap.add_argument("--work", default="/var/tmp/epochfs-abzarr")
+    ap.add_argument("--baseline", help="an older epochfs binary, measured alongside (MODE@old)")
     args = ap.parse_args()
     modes = args.modes.split(",")
     if any(m not in MODES for m in modes):
         ap.error(f"--modes: one of {','.join(MODES)} each, not {args.modes}")
     src = generate(os.path.join(args.work, "data"), args.chunks)
-    rows: dict[str, list[dict]] = {"local": [], **{m: [] for m in modes}}
+    runs = [(m, args.binary, m) for m in modes]
+    if args.baseline:
+        runs = [r for m in modes for r in ((m, args.binary, m), (m + "@old", args.baseline, m))]
+    rows: dict[str, list[dict]] = {"local": [], **{name: [] for name, _, _ in runs}}
     for r in range(args.rounds):
         rows["local"].append(measure_local(src, args))
-        for mode in modes:
-            rows[mode].append(measure_mount(args.binary, mode, src, args))
+        for name, binary, mode in runs:
+            rows[name].append(measure_mount(binary, mode, src, args))
         print(f"round {r + 1}: " + ", ".join(
             f"{k} {v[-1]['chunks_s']:.0f} chunks/s" for k, v in rows.items()), file=sys.stderr)
     local = statistics.median(x["chunks_s"] for x in rows["local"])
-    for mode in ("local", *modes):
+    for mode in rows:
         cs = [round(x["chunks_s"]) for x in rows[mode]]
-        line = f"{mode:>9}: warm chunks/s {cs}"
+        line = f"{mode:>13}: warm chunks/s {cs}"
         if mode != "local":
             med = statistics.median(x["chunks_s"] for x in rows[mode])
             last = rows[mode][-1]
