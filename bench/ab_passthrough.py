@@ -13,8 +13,9 @@ itself) and for one mount of BIN with `--passthrough on` and one with `--passthr
 pass): WARM epochs, each after `echo 3 > /proc/sys/vm/drop_caches` (`--drop 1`: pages only,
 keeping the kernel's dentries, as a dataset larger than RAM would), so that every epoch reads
 from the SSD (the cache files, or the dataset's files). Reported: warm files/s (mean of the
-epochs; the ratio also for the warm epochs after the first, which `once` verifies) and, for the mounts, the daemon's CPU time per warm file, and the FUSE requests per
-warm file (.epochfs/stats). The three alternate in every round, so a shared machine's load
+epochs; the ratio also for the warm epochs after the first, which `once` verifies) and, for
+the mounts, the daemon's CPU time per warm file, and the FUSE requests per warm file
+(.epochfs/stats). The three alternate in every round, so a shared machine's load
 drifts over all alike. Every file's crc32 is checked against the dataset's manifest.
 With --once a fourth row, `once`, mounts with `--passthrough on --passthrough-verify once`
 (a file verified at its first hand-out in the mount is not verified again at later opens).

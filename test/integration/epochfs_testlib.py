@@ -251,6 +251,16 @@ def delta(before: dict, after: dict, dotted: str) -> int:
     return get(after, dotted) - get(before, dotted)
 
 
+def stats_overhead(mount, op: str) -> int:
+    """FUSE requests of kind `op` that reading .epochfs/stats itself costs (it is rendered at
+    open, so its own reads show in the next reading)."""
+    a = mount.stats()
+    b = mount.stats()
+    c = mount.stats()
+    key = "fuse.requests." + op
+    return max(delta(a, b, key), delta(b, c, key))
+
+
 class Mount:
     """One `epochfs mount` of `source` on `mountpoint`. Use through the `mounter` fixture,
     which always calls cleanup()."""

@@ -263,6 +263,13 @@ def test_refresh_makes_the_kernel_forget_changed_names(dataset, mounter):
     assert m.stats()["namespace"]["refreshes"] == refreshes + 1
 
 
+def drop_dentries() -> None:
+    """The kernel drops unused dentries and inodes (echo 2 > drop_caches)."""
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2\n")
+
+
 def test_an_immutable_namespace_lets_the_kernel_keep_listings_until_a_refresh(dataset,
                                                                                mounter):
     """Listings of an immutable snapshot are cached by the kernel (FOPEN_CACHE_DIR): a second
@@ -302,12 +309,6 @@ def test_an_immutable_namespace_lets_the_kernel_keep_listings_until_a_refresh(da
     assert sorted(os.listdir(d)) == sorted(now + ["zz-new.bin"])
     # A directory whose names did not change keeps its cached listing.
     assert sorted(os.listdir(m.mountpoint / "e")) == ["x.bin"]
-
-
-def drop_dentries() -> None:
-    os.sync()
-    with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("2\n")
 
 
 def test_other_namespaces_list_at_every_open(dataset, mounter):

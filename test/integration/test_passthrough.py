@@ -18,7 +18,7 @@ import pytest
 
 from epochfs_testlib import (DEFAULT_BLOCK, KiB, MiB, block_files, cached_blocks, delta,
                              disk_usage, drop_page_cache, epochfs_bin, flip_byte, force_unmount,
-                             is_mounted, read_all_verify, wait_until)
+                             is_mounted, read_all_verify, stats_overhead, wait_until)
 
 
 def requests(stats: dict) -> dict:
@@ -33,15 +33,6 @@ def read_mmap(path: Path) -> bytes:
     with open(path, "rb") as f:
         with mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as m:
             return m[:]
-
-
-def stats_overhead(mount, op: str) -> int:
-    """Requests of kind `op` that reading .epochfs/stats itself costs (it is rendered at open,
-    so its own reads show in the next reading)."""
-    a = mount.stats()
-    b = mount.stats()
-    c = mount.stats()
-    return max(req_delta(a, b, op), req_delta(b, c, op))
 
 
 def warm(mount, ds) -> None:

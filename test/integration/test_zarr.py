@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import zarr  # python3-zarr: scripts/install-deps.sh installs it
 
+from epochfs_testlib import delta, stats_overhead
+
 SIDE = 64  # chunks of 64 x 64 float32: 16 KiB each, one file per chunk
 GRID = 6  # 6 x 6 chunks
 
@@ -39,19 +41,8 @@ def read_chunks(mnt, arrays: dict[str, np.ndarray]) -> int:
     return len(order)
 
 
-def origin_requests(stats: dict) -> int:
-    return stats["origin"]["requests"]
-
-
 def req(before: dict, after: dict, op: str) -> int:
-    return after["fuse"]["requests"][op] - before["fuse"]["requests"][op]
-
-
-def stats_cost(m, op: str) -> int:
-    """Requests of kind `op` that reading .epochfs/stats once costs (one open, and the reads
-    up to its end)."""
-    a = m.stats()
-    return req(a, m.stats(), op)
+    return delta(before, after, "fuse.requests." + op)
 
 
 @pytest.mark.parametrize("ttl", ["immutable", "60"])
@@ -65,13 +56,13 @@ def test_a_warm_pass_costs_no_origin_request_where_the_namespace_is_cached(tmp_p
     before = m.settled_stats()
     n = read_chunks(m.mountpoint, arrays)
     after = m.stats()
-    assert origin_requests(after) == origin_requests(before), after["origin"]
+    assert delta(before, after, "origin.requests") == 0, after["origin"]
     opens = req(before, after, "open")
     assert opens >= n, after["fuse"]["requests"]  # a chunk read is an open of its file
-    passed = after["fuse"]["passthrough"]["opens"] - before["fuse"]["passthrough"]["opens"]
+    passed = delta(before, after, "fuse.passthrough.opens")
     assert passed >= n, after["fuse"]["passthrough"]
     # The only READs are .epochfs/stats' own.
-    assert req(before, after, "read") == stats_cost(m, "read"), after["fuse"]["requests"]
+    assert req(before, after, "read") == stats_overhead(m, "read"), after["fuse"]["requests"]
 
 
 def test_close_to_open_costs_one_origin_stat_per_open_and_no_read(tmp_path, mounter):
@@ -84,9 +75,9 @@ def test_close_to_open_costs_one_origin_stat_per_open_and_no_read(tmp_path, moun
     before = m.settled_stats()
     read_chunks(m.mountpoint, arrays)
     after = m.stats()
-    opens = req(before, after, "open") - stats_cost(m, "open")  # of the store's files
+    opens = req(before, after, "open") - stats_overhead(m, "open")  # of the store's files
     lookups = req(before, after, "lookup")
-    stats = after["origin"]["stat_requests"] - before["origin"]["stat_requests"]
+    stats = delta(before, after, "origin.stat_requests")
     # One stat per open (its version), one per LOOKUP the kernel sends; no listing and no
     # read of the origin.
     assert opens <= stats <= opens + lookups, (after["origin"], after["fuse"]["requests"])
