@@ -45,6 +45,7 @@
 
 #include "cache/Executor.h"
 #include "cache/NamespaceStore.h"
+#include "cache/Stalls.h"
 #include "common/Status.h"
 #include "config/Options.h"
 #include "origin/Origin.h"
@@ -71,6 +72,7 @@ struct EpochStats {
   uint64_t originBytes = 0;     // fetched from the origin: demand and prefetch
   uint64_t prefetched = 0;      // blocks the prefetcher cached
   uint64_t prefetchUnused = 0;  // prefetched blocks that left the cache before any read
+  StallStats stalls;            // the reads of this epoch that waited, and how long
 };
 
 // The prefetcher and the plans it follows.
@@ -135,6 +137,7 @@ struct CacheStats {
   WholeFileStats whole;
   policy::PolicyInfo policy;      // the policy's own view (epoch, plans, prefetch queue)
   uint64_t epoch = 0;             // the reader's current epoch (the stats clock)
+  StallStats stalls;              // every block read that waited since the cache opened
   std::vector<EpochStats> epochs; // the most recent epochs (at most 64), oldest first
 };
 

@@ -42,6 +42,12 @@ void BlockCacheImpl::countMiss(uint64_t bytes) {
   e.missBytes += bytes;
 }
 
+void BlockCacheImpl::recordStall(const Stall& stall) {
+  std::lock_guard<std::mutex> g(mu_);
+  epochs_.current().stalls.record(stall);
+  stalls_.record(stall);
+}
+
 void BlockCacheImpl::countOrigin(uint64_t bytes) {
   counters_.originBytes += bytes;
   std::lock_guard<std::mutex> g(mu_);
@@ -62,6 +68,7 @@ CacheStats BlockCacheImpl::stats() const {
   s.prefetch.pauses = writeBackoff_.pauses();
   s.policy = policy_->info();
   s.epoch = epochs_.epoch();
+  s.stalls = stalls_;
   s.epochs = epochs_.history();
   s.whole.held = pins_.size();
   s.whole.heldEvictedBytes = space_.heldBytes();

@@ -157,6 +157,7 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
     bool cachedMeanwhile = false;
     bool leader = false;
     std::shared_ptr<Flight> flight;  // null: read the range only, uncached
+    bool fetched = false;            // a flight to join whose block was fetched already
   };
   // A prefetch claimed under the lock: the block, its flight and its room.
   struct Claim {
@@ -212,16 +213,20 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   // noteHit's part after mu_: the hit counters, and the prefetcher woken for room.
   void countHit(uint64_t bytes);
   // A miss; sets `cachedMeanwhile` (and does nothing) if the block is cached by the time it
-  // looks and `mayRetry`.
-  Status readMiss(const BlockRead& br, PolicyId pid, bool mayRetry, bool& cachedMeanwhile);
+  // looks and `mayRetry`. Adds what it waited for to `stall` (so do the three below).
+  Status readMiss(const BlockRead& br, PolicyId pid, bool mayRetry, bool& cachedMeanwhile,
+                  Stall& stall);
   MissPlan planMissLocked(const BlockRead& br, PolicyId pid, const std::string& flightKey,
                           bool mayRetry, std::optional<uint64_t> avail);
   // The block will not be cached: reads only the range asked for.
-  Status readUncached(const BlockRead& br);
+  Status readUncached(const BlockRead& br, Stall& stall);
+  // `missedAt`: when the read found `flight` out and its block not fetched yet (nullopt: it
+  // was fetched already, so the read does not wait).
   Status joinFlight(const BlockRead& br, const Flight& flight, bool mayRetry,
-                    bool& cachedMeanwhile);
+                    bool& cachedMeanwhile, Stall& stall,
+                    std::optional<std::chrono::steady_clock::time_point> missedAt);
   Status leadFlight(const BlockRead& br, PolicyId pid, const std::string& flightKey,
-                    std::shared_ptr<Flight> flight);
+                    std::shared_ptr<Flight> flight, Stall& stall);
   // Block `blockNo` (of `length` bytes) of version `etag` of `fileKey`, whole, from the origin
   // (counted in origin bytes); kStale if the origin has fewer bytes.
   Result<std::shared_ptr<FetchedBlock>> fetchBlock(std::string_view fileKey,
@@ -229,6 +234,8 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
                                                    uint32_t length);
   // Counts a block read served from the origin.
   void countMiss(uint64_t bytes);
+  // Counts a block read that waited (`stall`), in the current epoch and in the totals.
+  void recordStall(const Stall& stall);
   // Counts `bytes` fetched from the origin.
   void countOrigin(uint64_t bytes);
 
@@ -355,6 +362,7 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   SingleFlight flights_;
   mutable SpaceAccount space_;  // mutable: stats() measures the metadata too
   EpochLog epochs_;
+  StallStats stalls_;  // since open; each epoch's in epochs_
   uint64_t nextFileId_ = 1;
   uint64_t plansDiscarded_ = 0;  // policy_->plansDiscarded() as last logged
   WriteBackoff writeBackoff_{kWriteBackoffFirst, kWriteBackoffMax};

@@ -2,6 +2,7 @@
 // from the SSD (verified) or from a single-flight origin fetch.
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -11,6 +12,16 @@
 #include "cache/Checksum.h"
 
 namespace epochfs::cache {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+uint64_t nsSince(SteadyClock::time_point t0) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - t0).count());
+}
+
+}  // namespace
 
 // The chunk-aligned range of a block that a hit reads and verifies, and the sums of its
 // chunks, copied under the lock (the entry may go once it is released): on the stack for
@@ -68,12 +79,20 @@ Status BlockCacheImpl::readBlock(const BlockRead& br) {
   // A block can be filled (and its fetch retired) between our miss and readMiss() taking
   // the lock: readMiss() then sends us back for the hit instead of fetching it again. It
   // also does when the prefetch it waited for failed.
+  // What this block read waited for, over all attempts (a failed one included: its reader
+  // waited too).
+  Stall stall;
   for (int attempt = 0;; ++attempt) {
-    if (tryHit(br, pid) == HitOutcome::kServed) return Status::ok();
+    if (tryHit(br, pid) == HitOutcome::kServed) break;
     bool cachedMeanwhile = false;
-    Status st = readMiss(br, pid, /*mayRetry=*/attempt < 2, cachedMeanwhile);
-    if (!cachedMeanwhile) return st;
+    Status st = readMiss(br, pid, /*mayRetry=*/attempt < 2, cachedMeanwhile, stall);
+    if (!cachedMeanwhile) {
+      if (stall.total() > 0) recordStall(stall);
+      return st;
+    }
   }
+  if (stall.total() > 0) recordStall(stall);
+  return Status::ok();
 }
 
 PolicyId BlockCacheImpl::registerLocked(const std::string& key, std::string_view fileKey,
@@ -223,7 +242,10 @@ BlockCacheImpl::MissPlan BlockCacheImpl::planMissLocked(const BlockRead& br, Pol
     notePlanDiscardsLocked();
   }
   m.flight = flights_.find(flightKey);
-  if (m.flight) return m;
+  if (m.flight) {
+    m.fetched = m.flight->result.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    return m;
+  }
   // Whether the block would be cached, asked before fetching it (fill() asks again).
   const SpaceAccount::Plan plan = space_.plan(BlockStore::allocatedBytes(br.length), avail);
   if (plan.possible && policy_->shouldAdmit(br.length, plan.toFree)) {
@@ -234,13 +256,14 @@ BlockCacheImpl::MissPlan BlockCacheImpl::planMissLocked(const BlockRead& br, Pol
 }
 
 Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry,
-                                bool& cachedMeanwhile) {
+                                bool& cachedMeanwhile, Stall& stall) {
   const std::string flightKey = SingleFlight::flightKey(br.key, br.etag);
   // Read before taking the lock (a syscall).
   const std::optional<uint64_t> avail = availableBytes();
   // One look under the lock: cached by now, join a fetch in flight, lead a new one, or read
   // only the range asked for.
   MissPlan m;
+  const auto missedAt = SteadyClock::now();
   {
     std::lock_guard<std::mutex> g(mu_);
     m = planMissLocked(br, pid, flightKey, mayRetry, avail);
@@ -250,18 +273,23 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
     return Status::ok();
   }
   prefetcher_.wakeForRoom();
-  if (!m.flight) return readUncached(br);
-  if (!m.leader) return joinFlight(br, *m.flight, mayRetry, cachedMeanwhile);
-  return leadFlight(br, pid, flightKey, std::move(m.flight));
+  if (!m.flight) return readUncached(br, stall);
+  if (!m.leader) {
+    return joinFlight(br, *m.flight, mayRetry, cachedMeanwhile, stall,
+                      m.fetched ? std::nullopt : std::optional(missedAt));
+  }
+  return leadFlight(br, pid, flightKey, std::move(m.flight), stall);
 }
 
-Status BlockCacheImpl::readUncached(const BlockRead& br) {
+Status BlockCacheImpl::readUncached(const BlockRead& br, Stall& stall) {
   // The block will not be cached (the policy declines, or no space): fetching all of it
   // would be wasted on every read that touches it. Read just what was asked.
   const uint64_t at = br.blockNo * blockSize() + br.inOffset;
   demandFetches_++;
   readersWaiting_++;
+  const auto t0 = SteadyClock::now();
   Result<size_t> got = origin_.read(br.fileKey, br.etag, at, br.out);
+  stall.add(StallKind::kOrigin, nsSince(t0));
   readersWaiting_--;
   demandFetches_--;
   if (!got.isOk()) return got.status();
@@ -277,10 +305,14 @@ Status BlockCacheImpl::readUncached(const BlockRead& br) {
 }
 
 Status BlockCacheImpl::joinFlight(const BlockRead& br, const Flight& flight, bool mayRetry,
-                                  bool& cachedMeanwhile) {
+                                  bool& cachedMeanwhile, Stall& stall,
+                                  std::optional<SteadyClock::time_point> missedAt) {
   counters_.singleFlightWaits++;
   readersWaiting_++;
   const FetchResult& r = flight.result.get();
+  if (missedAt) {
+    stall.add(flight.prefetch ? StallKind::kPrefetch : StallKind::kReader, nsSince(*missedAt));
+  }
   readersWaiting_--;
   if (!r.isOk()) {
     // A prefetch's error is no answer to this read: fetch for ourselves (once more).
@@ -300,15 +332,18 @@ Status BlockCacheImpl::joinFlight(const BlockRead& br, const Flight& flight, boo
 }
 
 Status BlockCacheImpl::leadFlight(const BlockRead& br, PolicyId pid,
-                                  const std::string& flightKey, std::shared_ptr<Flight> flight) {
+                                  const std::string& flightKey, std::shared_ptr<Flight> flight,
+                                  Stall& stall) {
   // Fetch the whole block, publish it, serve our part, then try to cache it. The flight stays
   // out until the fill is done, so readers arriving meanwhile copy from our buffer instead of
   // fetching again.
   FlightRegistration unregister{this, flightKey, flight};
   demandFetches_++;
   readersWaiting_++;
+  auto t0 = SteadyClock::now();
   Result<std::shared_ptr<FetchedBlock>> fetched =
       fetchBlock(br.fileKey, br.etag, br.blockNo, br.length);
+  stall.add(StallKind::kOrigin, nsSince(t0));
   readersWaiting_--;
   demandFetches_--;
   if (!fetched.isOk()) {
@@ -319,7 +354,10 @@ Status BlockCacheImpl::leadFlight(const BlockRead& br, PolicyId pid,
   flight->promise.set_value(std::shared_ptr<const FetchedBlock>(block));
   std::memcpy(br.out.data(), block->bytes.get() + br.inOffset, br.out.size());
   countMiss(br.out.size());
+  // The reply waits for the fill too (fs/ replies when read() returns).
+  t0 = SteadyClock::now();
   fill(br, *block, pid);
+  stall.add(StallKind::kFill, nsSince(t0));
   return Status::ok();
 }
 

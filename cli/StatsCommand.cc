@@ -17,6 +17,10 @@ uint64_t num(const nlohmann::json& j, const char* key) {
 
 std::string size(uint64_t bytes) { return config::formatSize(bytes); }
 
+double real(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0.0;
+}
+
 std::string percent(uint64_t part, uint64_t whole) {
   if (whole == 0) return "-";
   return fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
@@ -47,12 +51,16 @@ void printPolicy(const nlohmann::json& s) {
   }
   const auto& epochs = s.value("epochs", nlohmann::json::array());
   if (epochs.empty()) return;
-  std::cout << "epoch      reads   hit ratio   origin bytes   prefetched   unused\n";
+  std::cout << "epoch      reads   hit ratio   origin bytes   prefetched   unused   "
+               "waited s  reads waited  wait p50 ms  p99 ms\n";
   for (const auto& e : epochs) {
-    std::cout << fmt::format("{:>5} {:>10} {:>10.1f}% {:>14} {:>12} {:>8}\n", num(e, "epoch"),
-                             num(e, "reads"), 100.0 * e.value("hit_ratio", 0.0),
+    const auto& st = e.value("stalls", nlohmann::json::object());
+    std::cout << fmt::format("{:>5} {:>10} {:>10.1f}% {:>14} {:>12} {:>8} {:>10.2f} {:>12.1f}% "
+                             "{:>12.2f} {:>7.2f}\n",
+                             num(e, "epoch"), num(e, "reads"), 100.0 * e.value("hit_ratio", 0.0),
                              size(num(e, "origin_bytes")), num(e, "prefetched"),
-                             num(e, "prefetch_unused"));
+                             num(e, "prefetch_unused"), real(st, "seconds"),
+                             100.0 * real(st, "share"), real(st, "p50_ms"), real(st, "p99_ms"));
   }
 }
 
@@ -89,6 +97,14 @@ int runStats(const std::string& mountpoint, bool json) {
       num(c, "stale_drops"), num(c, "single_flight_waits"));
   std::cout << fmt::format("        {} blocks recovered at mount, {} orphans removed\n",
                            num(c, "recovered_blocks"), num(c, "orphans_removed"));
+  const auto& st = s.value("stalls", nlohmann::json::object());
+  std::cout << fmt::format(
+      "waits   readers waited {:.2f} s in {} block reads ({:.1f}%): origin {:.2f} s, prefetch "
+      "in flight {:.2f} s, another reader's fetch {:.2f} s, cache writes {:.2f} s; p50 {:.2f} "
+      "ms, p99 {:.2f} ms, max {:.2f} ms\n",
+      real(st, "seconds"), num(st, "reads"), 100.0 * real(st, "share"),
+      real(st, "origin_seconds"), real(st, "prefetch_seconds"), real(st, "reader_seconds"),
+      real(st, "fill_seconds"), real(st, "p50_ms"), real(st, "p99_ms"), real(st, "max_ms"));
   const auto& n = s.value("namespace", nlohmann::json::object());
   if (!n.empty()) {
     std::string mode = n.value("mode", "?");

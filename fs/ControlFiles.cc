@@ -7,6 +7,29 @@
 #include "common/Version.h"
 
 namespace epochfs::fs {
+namespace {
+
+double seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
+double millis(uint64_t ns) { return static_cast<double>(ns) / 1e6; }
+
+// The waits of `reads` block reads (docs/stats.md, "stalls").
+nlohmann::ordered_json stallsJson(const cache::StallStats& st, uint64_t reads) {
+  using cache::StallKind;
+  return {
+      {"reads", st.reads},
+      {"share", reads == 0 ? 0.0 : static_cast<double>(st.reads) / static_cast<double>(reads)},
+      {"seconds", seconds(st.totalNs())},
+      {"origin_seconds", seconds(st.nsOf(StallKind::kOrigin))},
+      {"prefetch_seconds", seconds(st.nsOf(StallKind::kPrefetch))},
+      {"reader_seconds", seconds(st.nsOf(StallKind::kReader))},
+      {"fill_seconds", seconds(st.nsOf(StallKind::kFill))},
+      {"p50_ms", millis(st.waits.quantile(0.5))},
+      {"p99_ms", millis(st.waits.quantile(0.99))},
+      {"max_ms", millis(st.maxNs)},
+  };
+}
+
+}  // namespace
 
 std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
                         const origin::OriginCounters& o, const NamespaceStats& ns) {
@@ -36,6 +59,7 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
       {"write_failures", c.writeFailures},
       {"index_resets", c.indexResets},
   };
+  j["stalls"] = stallsJson(c.stalls, c.hits + c.misses);
   j["origin"] = {
       {"requests", o.requests.load()},
       {"bytes", o.bytes.load()},
@@ -99,6 +123,7 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
         {"origin_bytes", e.originBytes},
         {"prefetched", e.prefetched},
         {"prefetch_unused", e.prefetchUnused},
+        {"stalls", stallsJson(e.stalls, e.reads)},
     });
   }
   j["epochs"] = std::move(epochs);

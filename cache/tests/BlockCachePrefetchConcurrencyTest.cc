@@ -31,7 +31,10 @@ void BlockCachePrefetchTest::joinPrefetchInFlight(BlockCache& cache, size_t i) {
   prefetcher.join();
   ASSERT_TRUE(started) << "the prefetch never started";
   ASSERT_TRUE(missed) << "the demand read never missed";
-  EXPECT_EQ(cache.stats().singleFlightWaits, 1u) << "the demand read did not wait for the prefetch";
+  const CacheStats s = cache.stats();
+  EXPECT_EQ(s.singleFlightWaits, 1u) << "the demand read did not wait for the prefetch";
+  EXPECT_EQ(s.stalls.reads, 1u);
+  EXPECT_GT(s.stalls.nsOf(StallKind::kPrefetch), 0u) << "its wait is counted as on a prefetch";
 }
 
 // The same with a prefetch that succeeds: the origin sees one read of the block.

@@ -198,6 +198,57 @@ TEST_F(BlockCacheTest, ConcurrentMissesShareOneOriginRead) {
   EXPECT_EQ(s.hits + s.misses, 16u);
   EXPECT_GE(s.singleFlightWaits, 1u);
   EXPECT_EQ(s.singleFlightWaits + s.hits, 15u);
+  // The leader waited on the origin; the joiners on its fetch (those that found it fetched
+  // already, during the fill, did not wait).
+  EXPECT_GE(s.stalls.nsOf(StallKind::kOrigin), 200'000'000u);
+  EXPECT_LE(s.stalls.reads, 1 + s.singleFlightWaits);
+  EXPECT_GE(s.stalls.reads, 1u);
+  if (s.stalls.reads > 1) {
+    EXPECT_GT(s.stalls.nsOf(StallKind::kReader), 0u);
+  }
+}
+
+// Misses wait and say on what; hits wait for nothing. The origin sleeps 50 ms per read, so
+// the lower bounds below hold however slow the machine.
+TEST_F(BlockCacheTest, MissesRecordTheirWaitsAndHitsNone) {
+  auto cache = open();
+  FileRef a = put("a", randomBytes(kBlock, 21));
+  FileRef b = put("b", randomBytes(2 * kBlock, 22));
+  faulty_.setReadDelay(std::chrono::milliseconds(50));
+  readAll(*cache, a);
+  readAll(*cache, b);  // two blocks: two block reads that waited
+  CacheStats s = cache->stats();
+  constexpr uint64_t k50Ms = 50'000'000;
+  EXPECT_EQ(s.stalls.reads, 3u);
+  EXPECT_GE(s.stalls.nsOf(StallKind::kOrigin), 3 * k50Ms);
+  EXPECT_GT(s.stalls.nsOf(StallKind::kFill), 0u) << "the leader's fill is part of its wait";
+  EXPECT_EQ(s.stalls.nsOf(StallKind::kPrefetch) + s.stalls.nsOf(StallKind::kReader), 0u);
+  EXPECT_GE(s.stalls.waits.quantile(0.5), k50Ms);
+  EXPECT_GE(s.stalls.maxNs, k50Ms);
+  ASSERT_EQ(s.epochs.size(), 1u);
+  EXPECT_EQ(s.epochs[0].stalls.reads, 3u);
+  EXPECT_EQ(s.epochs[0].stalls.totalNs(), s.stalls.totalNs());
+  // Cached now: reading everything again waits for nothing.
+  readAll(*cache, a);
+  readAll(*cache, b);
+  CacheStats again = cache->stats();
+  EXPECT_EQ(again.hits, 3u);
+  EXPECT_EQ(again.stalls.reads, 3u);
+  EXPECT_EQ(again.stalls.totalNs(), s.stalls.totalNs());
+}
+
+// A block the cache does not admit is read from the origin range by range: each waits.
+TEST_F(BlockCacheTest, UncachedReadsWaitOnTheOriginToo) {
+  opts_.sizeBytes = 1;  // nothing fits
+  auto cache = open();
+  FileRef a = put("a", randomBytes(kBlock, 23));
+  faulty_.setReadDelay(std::chrono::milliseconds(20));
+  ASSERT_TRUE(readRange(*cache, a, 0, 100).isOk());
+  CacheStats s = cache->stats();
+  EXPECT_EQ(s.notAdmitted, 1u);
+  EXPECT_EQ(s.stalls.reads, 1u);
+  EXPECT_GE(s.stalls.nsOf(StallKind::kOrigin), 20'000'000u);
+  EXPECT_EQ(s.stalls.nsOf(StallKind::kFill), 0u);
 }
 
 TEST_F(BlockCacheTest, OriginErrorReachesEveryWaiterAndTheNextReadRetries) {

@@ -51,5 +51,32 @@ TEST(StatsDocTest, EveryKeyIsDocumented) {
   }
 }
 
+// The waits render in seconds and milliseconds, their share over the reads they are part of.
+TEST(StatsRenderTest, StallsRenderInSecondsWithTheirShare) {
+  cache::CacheStats c;
+  c.hits = 6;
+  c.misses = 2;
+  cache::Stall s;
+  s.add(cache::StallKind::kOrigin, 300'000'000);
+  s.add(cache::StallKind::kFill, 20'000'000);
+  c.stalls.record(s);
+  cache::EpochStats e;
+  e.reads = 4;
+  e.stalls.record(s);
+  c.epochs.push_back(e);
+  const nlohmann::json j =
+      nlohmann::json::parse(renderStats(StatsContext{}, c, origin::OriginCounters{}, {}));
+  const nlohmann::json& st = j["stalls"];
+  EXPECT_EQ(st["reads"], 1);
+  EXPECT_DOUBLE_EQ(st["share"].get<double>(), 1.0 / 8);
+  EXPECT_DOUBLE_EQ(st["seconds"].get<double>(), 0.32);
+  EXPECT_DOUBLE_EQ(st["origin_seconds"].get<double>(), 0.3);
+  EXPECT_DOUBLE_EQ(st["fill_seconds"].get<double>(), 0.02);
+  EXPECT_DOUBLE_EQ(st["max_ms"].get<double>(), 320.0);
+  EXPECT_GE(st["p50_ms"].get<double>(), 320.0);
+  EXPECT_LE(st["p99_ms"].get<double>(), 320.0 * 1.19);
+  EXPECT_DOUBLE_EQ(j["epochs"][0]["stalls"]["share"].get<double>(), 0.25);
+}
+
 }  // namespace
 }  // namespace epochfs::fs

@@ -10,6 +10,7 @@ the signature against the Host header it receives, whatever its own port).
         proxy.fail_next(3, "503", kinds={"get"})   # the next 3 object GETs: 503 SlowDown
         proxy.outage("reset")                      # every request: TCP RST, until...
         proxy.heal()
+        proxy.delay(0.1, kinds={"get"})            # every object GET waits 100 ms first
         proxy.count("list"), proxy.records, proxy.faults_injected
 
 Request kinds: "list" (GET on a bucket with list-type=... : ListObjectsV2), "get" (GET of an
@@ -171,6 +172,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._plan: list[tuple[str, frozenset[str] | None]] = []  # one-shot faults, in order
         self._outage: tuple[str, frozenset[str] | None] | None = None
+        self._delay: tuple[float, frozenset[str] | None] = (0.0, None)
         self.records: list[Record] = []
         self.faults_injected: dict[str, int] = {m: 0 for m in MODES}
         self.connections = 0
@@ -204,6 +206,17 @@ class FaultProxy:
             raise ValueError(f"mode {mode!r} not in {MODES}")
         with self._lock:
             self._outage = (mode, frozenset(kinds) if kinds else None)
+
+    def delay(self, seconds: float, kinds=None) -> None:
+        """Every request of `kinds` (default: any) waits `seconds` before it is forwarded or
+        faulted (a slow origin); 0 ends it. heal() leaves it."""
+        with self._lock:
+            self._delay = (seconds, frozenset(kinds) if kinds else None)
+
+    def _delay_for(self, kind: str) -> float:
+        with self._lock:
+            seconds, kinds = self._delay
+            return seconds if kinds is None or kind in kinds else 0.0
 
     def heal(self) -> None:
         """Ends an outage and drops the one-shot faults not yet used."""
@@ -328,6 +341,8 @@ class FaultProxy:
                 rec.fault = mode
                 with self._lock:
                     self.records.append(rec)
+                if (wait := self._delay_for(kind)) > 0:
+                    time.sleep(wait)
 
                 if mode in _XML_ERRORS:
                     status, reason, code, message = _XML_ERRORS[mode]

@@ -1,20 +1,30 @@
 """Faults between the mount and RGW, injected by faultproxy.py (issue 3): 503 SlowDown, 500,
 connections closed or reset without an answer, and answers cut short, within the retry budget,
 cause no failed read and no wrong byte; an outage beyond the budget makes reads fail with a
-clean EIO while the mount stays up, and reads work again once the origin behaves."""
+clean EIO while the mount stays up, and reads work again once the origin behaves. A slow
+origin (every GET held back) shows in `.epochfs/stats` `stalls` (issue 13): the readers' waits
+are counted, since the mount and per epoch, and `epochfs stats` prints them; cached reads, and
+planned reads whose prefetch finished first, wait for nothing."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import errno
+import hashlib
 import os
 import random
+import sys
+from pathlib import Path
 
 import pytest
 
 from epochfs_testlib import (NO_LISTED_PREFETCH, KiB, MiB, drop_page_cache, pid_alive, read_file,
-                             run_cli)
+                             run_cli, wait_until)
 from rgw_fixture import put_many
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "python"))  # the package from the source tree
+import epochfs  # noqa: E402
 
 # Retries fast enough for tests: 6 attempts, backoff 50 ms doubling up to 400 ms (full
 # jitter), a 20 s budget. docs/config.md, "Retries".
@@ -199,3 +209,72 @@ def test_retry_budget_in_seconds_bounds_attempts(rgw, unique_bucket, s3mounter, 
         f"{n} GETs for {reads} origin reads: the time budget did not end the retries")
     proxy.heal()
     assert read_file(m.mountpoint / "d0/f000.bin") == objects["d0/f000.bin"]
+
+
+# --- a slow origin: the readers' waits (stalls) ---
+
+STALL_FILES = 12
+DELAY = 0.1  # seconds before every object GET
+
+
+def _stall_objects(seed: int) -> dict[str, bytes]:
+    rng = random.Random(seed)
+    return {f"f{i:02d}.bin": rng.randbytes(rng.randint(50 * KiB, 300 * KiB)) for i in range(STALL_FILES)}
+
+
+def test_waits_on_a_slow_origin_are_counted_and_cached_reads_wait_for_nothing(
+        rgw, unique_bucket, s3mounter, proxy):
+    objects = _stall_objects(71)
+    put_many(rgw.client(), unique_bucket, objects)
+    # No prefetch: every first read of a file fetches it itself.
+    m = s3mounter(unique_bucket, endpoint=proxy.endpoint,
+                  config={"policy": {"prefetch_threads": 0, "prefetch_listed": False}})
+    proxy.delay(DELAY, kinds={"get"})
+    for k in sorted(objects):
+        assert read_file(m.mountpoint / k) == objects[k], k
+    s = m.stats()
+    st = s["stalls"]
+    gets = proxy.count("get")
+    assert gets >= STALL_FILES
+    # Each file's block read waited at least its GET's delay (one block each: 4 MiB blocks).
+    assert st["reads"] >= STALL_FILES, st
+    assert st["origin_seconds"] >= STALL_FILES * DELAY * 0.99, st
+    assert st["prefetch_seconds"] == 0, st
+    assert st["seconds"] >= st["origin_seconds"] + st["fill_seconds"], st
+    assert st["p50_ms"] >= DELAY * 1000 and st["max_ms"] >= st["p99_ms"] / 1.19, st
+    assert 0 < st["share"] <= 1, st
+    assert sum(e["stalls"]["reads"] for e in s["epochs"]) == st["reads"], s["epochs"]
+    out = run_cli("stats", m.mountpoint, check=True).stdout
+    assert f"readers waited {st['seconds']:.2f} s in {st['reads']} block reads" in out, out
+    assert "waited s" in out, out
+    # Everything is cached now: reading it all again, page cache dropped, waits for nothing,
+    # however slow the origin still is.
+    for k in sorted(objects):
+        drop_page_cache(m.mountpoint / k)
+        assert read_file(m.mountpoint / k) == objects[k], k
+    again = m.stats()
+    assert proxy.count("get") == gets, "a cached read reached the origin"
+    assert again["stalls"]["reads"] == st["reads"], again["stalls"]
+    assert again["stalls"]["seconds"] == st["seconds"], again["stalls"]
+
+
+def test_planned_reads_after_their_prefetch_wait_for_nothing(rgw, unique_bucket, s3mounter,
+                                                             proxy):
+    objects = _stall_objects(72)
+    put_many(rgw.client(), unique_bucket, objects)
+    digests = {k: hashlib.sha256(v).hexdigest() for k, v in objects.items()}
+    m = s3mounter(unique_bucket, endpoint=proxy.endpoint,
+                  config={"policy": {"prefetch_listed": False}})
+    proxy.delay(DELAY, kinds={"get"})
+    order = sorted(objects)
+    random.Random(3).shuffle(order)
+    assert epochfs.publish_plan(m.mountpoint, order) == STALL_FILES
+    # The origin keeps up with this reader: it starts once everything is prefetched.
+    assert wait_until(lambda: m.stats()["prefetch"]["prefetched"] == STALL_FILES, timeout=60), \
+        m.stats()["prefetch"]
+    for k in order:
+        assert hashlib.sha256(read_file(m.mountpoint / k)).hexdigest() == digests[k], k
+    s = m.stats()
+    assert s["cache"]["misses"] == 0, s["cache"]
+    assert s["stalls"]["reads"] == 0 and s["stalls"]["seconds"] == 0, s["stalls"]
+    assert all(e["stalls"]["reads"] == 0 for e in s["epochs"]), s["epochs"]
