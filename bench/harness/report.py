@@ -12,8 +12,8 @@ import math
 import re
 
 CSV_FIELDS = ["dataset", "loader", "cache_fraction", "system", "epoch", "cold", "wall_s",
-              "mb_per_s", "files", "bytes", "p50_ms", "p99_ms", "origin_bytes",
-              "daemon_origin_bytes", "hit_ratio", "rss_mb", "hwm_mb", "cpu_s", "cpu_pct",
+              "mb_per_s", "files", "bytes", "p50_ms", "p99_ms", "read_s", "origin_bytes",
+              "daemon_origin_bytes", "hit_ratio", "stall_s", "stall_share", "rss_mb", "hwm_mb", "cpu_s", "cpu_pct",
               "verified_bytes", "mismatches", "cache_limit"]
 
 SYSTEM_ORDER = ["local", "epochfs", "epochfs+plan", "s3fs", "rclone"]
@@ -114,6 +114,14 @@ def _fmt(v, digits=1):
     return str(v)
 
 
+def _stall(r: dict) -> str:
+    """The daemon's stall seconds and the share of block reads that waited, or "-"."""
+    if r.get("stall_s") is None:
+        return "-"
+    share = r.get("stall_share")
+    return f"{r['stall_s']:.2f}" + ("" if share is None else f" ({100 * share:.0f}%)")
+
+
 def markdown(results: dict, svg_name: str | None) -> str:
     meta = results["meta"]
     o = io.StringIO()
@@ -137,10 +145,16 @@ def markdown(results: dict, svg_name: str | None) -> str:
     for ds in meta["datasets"]:
         o.write(f"Dataset {ds}: {meta['dataset_files'][ds]} files, "
                 f"{meta['dataset_bytes'][ds] / 1e6:.1f} MB.  \n")
+    o.write("\"in reads s\": the readers' own time inside open-to-close (small files) or read() "
+            "calls (shards), summed over threads, for every system: what the loader waited on "
+            "its reads. \"daemon stall s\": epochfs's `stalls.seconds` over the epoch (block "
+            "reads that waited on the origin, a prefetch or a cache write; docs/stats.md), with "
+            "the share of block reads that waited.  \n")
     o.write("\n")
     o.write("| dataset | loader | cache | system | epoch | wall s | MB/s | p50 ms | p99 ms "
-            "| origin MB | daemon hit % | RSS MB | CPU s | verified |\n")
-    o.write("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+            "| in reads s | origin MB | daemon hit % | daemon stall s (reads) | RSS MB | CPU s "
+            "| verified |\n")
+    o.write("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
     order = {s: i for i, s in enumerate(SYSTEM_ORDER)}
     rows = sorted(results["epochs"], key=lambda r: (
         meta["datasets"].index(r["dataset"]), meta["loaders"].index(r["loader"]),
@@ -154,8 +168,10 @@ def markdown(results: dict, svg_name: str | None) -> str:
         o.write(f"| {r['dataset']} | {r['loader']} | {cache} | {r['system']} | "
                 f"{r['epoch']}{' (cold)' if r['cold'] else ''} | {_fmt(r['wall_s'], 2)} | "
                 f"{_fmt(r['mb_per_s'])} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} | "
+                f"{_fmt(r.get('read_s'), 2)} | "
                 f"{_fmt(None if r['origin_bytes'] is None else r['origin_bytes'] / 1e6)} | "
-                f"{_fmt(hit)} | {_fmt(r['rss_mb'])} | {_fmt(r['cpu_s'], 2)} | {ok} |\n")
+                f"{_fmt(hit)} | {_stall(r)} | {_fmt(r['rss_mb'])} | {_fmt(r['cpu_s'], 2)} | "
+                f"{ok} |\n")
     o.write("\nRatios against the targets of issue 5 (from this run):\n\n")
     o.write("| dataset | loader | ratio | value | target | met | basis |\n")
     o.write("|---|---|---|--:|---|---|---|\n")

@@ -225,8 +225,10 @@ class Runner:
             "files": res.files, "bytes": res.bytes,
             "p50_ms": _ms(readers.percentile(res.latencies, 50)),
             "p99_ms": _ms(readers.percentile(res.latencies, 99)),
+            "read_s": round(sum(res.latencies), 3),
             "origin_bytes": None if ob0 is None else ob1 - ob0,
             "daemon_origin_bytes": None, "hit_ratio": None,
+            "stall_s": None, "stall_share": None,
             "rss_mb": round(mem["rss"] / 2**20, 1) if "rss" in mem else None,
             "hwm_mb": round(mem["hwm"] / 2**20, 1) if "hwm" in mem else None,
             "cpu_s": None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 3),
@@ -241,6 +243,11 @@ class Runner:
             hits = st1["cache"]["hits"] - st0["cache"]["hits"]
             misses = st1["cache"]["misses"] - st0["cache"]["misses"]
             row["hit_ratio"] = round(hits / (hits + misses), 4) if hits + misses else None
+            if "stalls" in st1 and "stalls" in st0:  # (daemons before issue 13 have none)
+                stalled = st1["stalls"]["reads"] - st0["stalls"]["reads"]
+                row["stall_s"] = round(st1["stalls"]["seconds"] - st0["stalls"]["seconds"], 3)
+                row["stall_share"] = round(stalled / (hits + misses), 4) if hits + misses \
+                    else None
         bad = "" if not res.mismatch_count else f", {res.mismatch_count} BAD READS"
         origin = "-" if ob0 is None else f"{(ob1 - ob0) / 1e6:.1f}"
         log(f"  epoch {e}: {res.wall_s:.2f} s, {row['mb_per_s']} MB/s, p50 {row['p50_ms']} "
