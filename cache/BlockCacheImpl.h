@@ -49,6 +49,7 @@
 #include "cache/Index.h"
 #include "cache/IndexNamespaceStore.h"
 #include "cache/MetaMeter.h"
+#include "cache/PrefetchLead.h"
 #include "cache/Prefetcher.h"
 #include "cache/SingleFlight.h"
 #include "cache/SpaceAccount.h"
@@ -170,6 +171,7 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
     std::string flightKey;
     std::shared_ptr<Flight> flight;
     Admission admission;
+    WriteBackoff::Clock::time_point claimedAt{};  // for PrefetchLead
     std::string_view fileKey() const { return std::string_view(key).substr(0, fileKeyLength); }
   };
 
@@ -363,6 +365,7 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   mutable SpaceAccount space_;  // mutable: stats() measures the metadata too
   EpochLog epochs_;
   StallStats stalls_;  // since open; each epoch's in epochs_
+  PrefetchLead lead_;  // how far ahead of the readers a planned prefetch starts
   uint64_t nextFileId_ = 1;
   uint64_t plansDiscarded_ = 0;  // policy_->plansDiscarded() as last logged
   WriteBackoff writeBackoff_{kWriteBackoffFirst, kWriteBackoffMax};

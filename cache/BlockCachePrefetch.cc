@@ -100,10 +100,11 @@ bool BlockCacheImpl::demandFull() const {
 }
 
 bool BlockCacheImpl::claimLocked(std::optional<uint64_t> avail, Claim& c, Doomed& unlinkLater) {
+  const auto now = now_();
   for (int tries = 0; tries < kNamesPerTurn; ++tries) {
     // Again here: reads may have started while this thread measured the disk.
     if (prefetcher_.stopping() || demandFull()) return false;
-    policy_->onReadersWaiting(readersWaiting_.load());
+    policy_->onPrefetchLead(lead_.positions(now, readersWaiting_.load()));
     std::optional<PolicyId> named = policy_->nextPrefetch(space_.room(avail));
     if (!named) {
       // Candidates but no room the policy may take: a read may make some.
@@ -139,6 +140,7 @@ bool BlockCacheImpl::claimLocked(std::optional<uint64_t> avail, Claim& c, Doomed
     c.length = b.length;
     c.flightKey = std::move(flightKey);
     c.flight = flights_.lead(c.flightKey, /*prefetch=*/true);
+    c.claimedAt = now;
     return true;
   }
   return false;
@@ -176,6 +178,10 @@ bool BlockCacheImpl::prefetchOne() {
   c.flight->promise.set_value(std::shared_ptr<const FetchedBlock>(block));
   BlockRead br{c.fileKey(), c.etag, c.blockNo, c.key, c.length, 0, {}};
   store(br, *block, c.admission, c.pid, /*prefetch=*/true);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    lead_.onPrefetched(now_() - c.claimedAt);
+  }
   return true;
 }
 

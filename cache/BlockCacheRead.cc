@@ -107,6 +107,7 @@ PolicyId BlockCacheImpl::registerLocked(const std::string& key, std::string_view
 
 bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset) {
   if (!registry_.noteRead(pid, inOffset)) return false;
+  lead_.onRead(now_());
   if (epochs_.onRead(pid)) {
     policy_->onReaderEpoch(epochs_.epoch());  // plans the reader did not begin may expire
     prefetcher_.wakeAll();                    // every unread block is a candidate again

@@ -59,6 +59,31 @@ bool probePunch(const std::string& dir) {
   return ok;
 }
 
+// Whether files can be created unnamed in `dir` (O_TMPFILE) and then linked by their
+// /proc/self/fd name (which needs no privilege, unlike AT_EMPTY_PATH).
+bool probeTmpfile(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  const std::string name = "/proc/self/fd/" + std::to_string(fd);
+  const bool ok = ::access(name.c_str(), F_OK) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// Writes all of `bytes` to `fd` from its current offset (`what` names it in errors).
+Status writeAll(int fd, std::span<const std::byte> bytes, const std::string& what) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errnoStatus(errno, "write " + what);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::ok();
+}
+
 uint64_t dirAllocated(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return 0;
@@ -77,7 +102,8 @@ Result<std::unique_ptr<BlockStore>> BlockStore::open(const std::string& dir) {
     if (::chmod(p.c_str(), 0700) != 0) return errnoStatus(errno, "chmod " + p);
   }
   std::string tmp = dir + "/tmp";
-  std::unique_ptr<BlockStore> store(new BlockStore(dir, probePunch(tmp)));
+  std::unique_ptr<BlockStore> store(
+      new BlockStore(dir, probePunch(tmp), probeTmpfile(dir + "/blocks")));
   DIR* d = ::opendir(tmp.c_str());
   if (d == nullptr) return errnoStatus(errno, "opendir " + tmp);
   while (struct dirent* de = ::readdir(d)) {
@@ -95,20 +121,40 @@ std::string BlockStore::blockPath(BlockFileId id) const { return subdirPath(id) 
 std::string BlockStore::tmpPath(BlockFileId id) const { return dir_ + "/tmp/" + hex(toU64(id), 16); }
 
 Status BlockStore::write(BlockFileId id, std::span<const std::byte> bytes) {
+  if (!linksTmpfiles_) return writeRenamed(id, bytes);
+  // An unnamed file in the block's own subdir, linked under its name once complete: no lock
+  // on a directory shared by every write (tmp/'s, and the filesystem's rename lock a rename
+  // across directories takes), and nothing to clean up after a crash.
+  const std::string sub = subdirPath(id);
+  int fd = ::open(sub.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == ENOENT) {
+    // The subdir's first block (or it vanished behind our back). Made only then: a mkdir, even
+    // of a dir that exists, locks blocks/ for every writer.
+    EPOCHFS_RETURN_IF_ERROR(makeDir(sub));
+    fd = ::open(sub.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  }
+  if (fd < 0) return errnoStatus(errno, "create a block file in " + sub);
+  const std::string dst = blockPath(id);
+  Status st = writeAll(fd, bytes, dst);
+  if (st.isOk()) {
+    const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, dst.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      st = errnoStatus(errno, "link " + dst);
+    }
+  }
+  // close() can report a deferred write error (NFS, quota); treat it like a write error.
+  if (::close(fd) != 0 && st.isOk()) {
+    st = errnoStatus(errno, "close " + dst);
+    ::unlink(dst.c_str());
+  }
+  return st;
+}
+
+Status BlockStore::writeRenamed(BlockFileId id, std::span<const std::byte> bytes) {
   std::string tmp = tmpPath(id);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return errnoStatus(errno, "create " + tmp);
-  Status st;
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      st = errnoStatus(errno, "write " + tmp);
-      break;
-    }
-    done += static_cast<size_t>(n);
-  }
+  Status st = writeAll(fd, bytes, tmp);
   // close() can report a deferred write error (NFS, quota); treat it like a write error.
   if (::close(fd) != 0 && st.isOk()) st = errnoStatus(errno, "close " + tmp);
   if (st.isOk()) st = makeDir(subdirPath(id));
@@ -121,9 +167,12 @@ Status BlockStore::write(BlockFileId id, std::span<const std::byte> bytes) {
 }
 
 Status BlockStore::writeAt(BlockFileId id, uint64_t offset, std::span<const std::byte> bytes) {
-  EPOCHFS_RETURN_IF_ERROR(makeDir(subdirPath(id)));
   const std::string path = blockPath(id);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == ENOENT) {
+    EPOCHFS_RETURN_IF_ERROR(makeDir(subdirPath(id)));  // its subdir's first file (see write())
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  }
   if (fd < 0) return errnoStatus(errno, "create " + path);
   Status st;
   size_t done = 0;

@@ -2,9 +2,10 @@
 //
 // BlockCache keeps cached bytes in files named by a BlockFileId,
 // <dir>/blocks/<2 hex: low byte of id>/<16 hex: id>, of two kinds:
-//   - a block file holds one block at offset 0: written to <dir>/tmp/<id> and renamed into
-//     blocks/ (write()), so it is always complete (its bytes may still be lost by a power
-//     failure, which the checksums catch);
+//   - a block file holds one block at offset 0: written unnamed (O_TMPFILE) in its subdir and
+//     linked under its name once complete (write(); where the filesystem has no O_TMPFILE,
+//     written to <dir>/tmp/<id> and renamed), so it is always complete (its bytes may still be
+//     lost by a power failure, which the checksums catch);
 //   - an object file holds blocks of one version of one origin file, each at its own offset in
 //     the file (blockNo * block_size), written in place (writeAt()) and evicted one by one by
 //     punching its range out (punch()): a sparse file whose allocated bytes are the cached
@@ -46,7 +47,7 @@ class BlockStore {
   static Result<std::unique_ptr<BlockStore>> open(const std::string& dir);
   virtual ~BlockStore() = default;
 
-  // Writes block file `id` (tmp file, then rename). Errors: kNoSpace, kIo, kPermissionDenied,
+  // Writes block file `id` (unnamed file then link, or tmp file then rename). Errors: kNoSpace, kIo, kPermissionDenied,
   // kNotFound (a directory vanished); on error nothing is left under blocks/ or tmp/.
   virtual Status write(BlockFileId id, std::span<const std::byte> bytes);
   // Writes `bytes` at `offset` of object file `id`, creating it if needed. Errors as write();
@@ -64,6 +65,8 @@ class BlockStore {
   // Whether the cache's filesystem punches holes (tried once at open): without it, evicting a
   // block from an object file would free nothing, so BlockCache gives every block a file.
   bool punchesHoles() const { return punchesHoles_; }
+  // Whether write() makes block files unnamed and links them (O_TMPFILE works here).
+  bool linksTmpfiles() const { return linksTmpfiles_; }
   // Reads up to out.size() bytes of block `id` at `offset`; short only at the end of the file.
   // kNotFound if the block file does not exist. `readAheadTo` beyond the end of the read asks
   // the kernel to start reading the file up to there (POSIX_FADV_WILLNEED) once the read is
@@ -100,16 +103,19 @@ class BlockStore {
 
  protected:
   // For a subclass: a store on `dir`, which open() has prepared already (and found to punch
-  // holes or not).
-  BlockStore(std::string dir, bool punchesHoles)
-      : dir_(std::move(dir)), punchesHoles_(punchesHoles) {}
+  // holes or not, and to make unnamed files or not).
+  BlockStore(std::string dir, bool punchesHoles, bool linksTmpfiles = false)
+      : dir_(std::move(dir)), punchesHoles_(punchesHoles), linksTmpfiles_(linksTmpfiles) {}
 
  private:
   std::string subdirPath(BlockFileId id) const;
   std::string tmpPath(BlockFileId id) const;
+  // write() through tmp/ and a rename.
+  Status writeRenamed(BlockFileId id, std::span<const std::byte> bytes);
 
   std::string dir_;
   bool punchesHoles_ = false;
+  bool linksTmpfiles_ = false;  // write() makes unnamed files and links them
   uint64_t tmpRemoved_ = 0;
 };
 

@@ -38,7 +38,7 @@ class EpochWithPlans final : public Policy {
   // Only EpochAware prefetches discovered blocks (a plan names what it wants itself).
   void onDiscovered(BlockId id) override { passive_.onDiscovered(id); }
   void onEpoch(uint64_t epoch) override { passive_.onEpoch(epoch); }
-  void onReadersWaiting(unsigned readers) override { planned_.onReadersWaiting(readers); }
+  void onPrefetchLead(uint64_t positions) override { planned_.onPrefetchLead(positions); }
   void onReaderEpoch(uint64_t epoch) override { planned_.onReaderEpoch(epoch); }
   uint64_t plansDiscarded() const override { return planned_.plansDiscarded(); }
   std::optional<BlockId> nextPrefetch(uint64_t freeBytes) override;

@@ -107,8 +107,9 @@ class Planned final : public Policy {
   void onPrefetchFailed(BlockId id) override;
   // Prefetch starts this many planned reads after the cursor (see Policy.h). Measured: a cold
   // planned epoch of 8 reader threads otherwise had 8 requests in flight instead of 16, and
-  // took 1.6x as long as the same epoch without a plan.
-  void onReadersWaiting(unsigned readers) override { lead_ = readers; }
+  // took 1.6x as long as the same epoch without a plan; and readers faster than the
+  // prefetches caught up with them and waited on them (docs/benchmarks.md).
+  void onPrefetchLead(uint64_t positions) override { lead_ = positions; }
   void onReaderEpoch(uint64_t epoch) override;
   uint64_t plansDiscarded() const override { return discarded_; }
 
@@ -167,7 +168,7 @@ class Planned final : public Policy {
   // (next use, id), farthest first; entries go stale and are checked when they reach the top.
   std::priority_queue<std::pair<uint64_t, BlockId>> heap_;
   uint64_t cursor_ = 0;
-  uint64_t lead_ = 0;  // onReadersWaiting
+  uint64_t lead_ = 0;  // onPrefetchLead
   size_t cursorEpoch_ = 0;
   uint64_t prefetchPos_ = 0;  // plan positions before this are cached or in flight
   std::optional<BlockId> lastMiss_;

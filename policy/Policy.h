@@ -143,12 +143,12 @@ class Policy {
   // demand reads, so the policy should move on to other blocks rather than name it again.
   virtual void onPrefetchFailed(BlockId id) { onPrefetchAbandoned(id); }
 
-  // Reads waiting on the origin now (a fetch of their own, or one they joined), told before
-  // each nextPrefetch(): about the number of concurrent readers when they miss. A policy that
-  // prefetches in the readers' order leaves that many next blocks to them: they are about to
-  // fetch those themselves, and a prefetch of one only makes a reader wait for it instead of
-  // fetching another block.
-  virtual void onReadersWaiting(unsigned /*readers*/) {}
+  // Told before each nextPrefetch(): the readers will have read about `positions` more
+  // blocks before a prefetch started now is cached (their rate times the prefetches' recent
+  // time, with a margin, plus the readers waiting on the origin now: cache/PrefetchLead.h). A
+  // policy that prefetches in the readers' order leaves that many next blocks to them: a
+  // prefetch of one would only make a reader wait for it instead of fetching another block.
+  virtual void onPrefetchLead(uint64_t /*positions*/) {}
 
   // A publisher's (`stream`'s) order of its next epoch, block ids in read order (see
   // policy/Planned.h). False when this policy does not use plans (the plan is ignored).

@@ -192,9 +192,11 @@ def run_policy(args, policy: str, tmp: Path, src: Path, mnt: Path, names: list[s
     try:
         rng = random.Random(args.seed + 1)  # the same orders for every policy
         # hit ratio: of the block reads that reached the daemon (stats hits and misses);
-        # origin: bytes fetched (demand and prefetch) as a share of the dataset.
+        # origin: bytes fetched (demand and prefetch) as a share of the dataset; waited: the
+        # seconds block reads spent waiting on the origin or a prefetch (stats "stalls").
         header = (f"{'epoch':>5} {'time s':>8} {'files/s':>9} {'MB/s':>8} {'hit ratio':>9} "
-                  f"{'from origin':>12} {'of dataset':>10} {'cache used':>11}")
+                  f"{'from origin':>12} {'of dataset':>10} {'cache used':>11} {'waited s':>9} "
+                  f"{'on prefetch':>11}")
         print(header)
         print("-" * len(header))
         hits_sum = reads_sum = origin_sum = bytes_sum = 0
@@ -214,9 +216,13 @@ def run_policy(args, policy: str, tmp: Path, src: Path, mnt: Path, names: list[s
             misses = after["cache"]["misses"] - before["cache"]["misses"]
             origin = after["origin"]["bytes"] - before["origin"]["bytes"]
             ratio = f"{hits / (hits + misses):9.1%}" if hits + misses else f"{'n/a':>9}"
+            waited = after["stalls"]["seconds"] - before["stalls"]["seconds"]
+            on_prefetch = (after["stalls"]["prefetch_seconds"] -
+                           before["stalls"]["prefetch_seconds"])
             print(f"{epoch:>5} {dt:8.2f} {nf / dt:9.0f} {nb / MB / dt:8.1f} {ratio} "
                   f"{fmt_bytes(origin):>12} {origin / total:10.1%} "
-                  f"{fmt_bytes(after['cache']['used_bytes']):>11}", flush=True)
+                  f"{fmt_bytes(after['cache']['used_bytes']):>11} {waited:9.2f} "
+                  f"{on_prefetch:11.2f}", flush=True)
             if epoch >= 2:
                 hits_sum += hits
                 reads_sum += hits + misses

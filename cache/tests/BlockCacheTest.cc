@@ -398,15 +398,20 @@ TEST_F(BlockCacheTest, WriteFailureStillServesTheBytes) {
   auto cache = open();
   std::string bytes = randomBytes(3000, 30);
   FileRef f = put("wf", bytes);
-  // Blocks are written into tmp/ first: a file in its place makes every write fail.
-  std::filesystem::remove_all(opts_.dir + "/tmp");
-  std::ofstream(opts_.dir + "/tmp") << "in the way";
+  // A file in place of blocks/ (and of tmp/, which a filesystem without O_TMPFILE writes
+  // through) makes every write fail.
+  for (const char* sub : {"/blocks", "/tmp"}) {
+    std::filesystem::remove_all(opts_.dir + sub);
+    std::ofstream(opts_.dir + sub) << "in the way";
+  }
   EXPECT_EQ(readAll(*cache, f), bytes);
   CacheStats s = cache->stats();
   EXPECT_EQ(s.notAdmitted, 1u);
   EXPECT_EQ(s.blocks, 0u);
-  std::filesystem::remove(opts_.dir + "/tmp");
-  std::filesystem::create_directory(opts_.dir + "/tmp");
+  for (const char* sub : {"/blocks", "/tmp"}) {
+    std::filesystem::remove(opts_.dir + sub);
+    std::filesystem::create_directory(opts_.dir + sub);
+  }
   EXPECT_EQ(readAll(*cache, f), bytes);
   EXPECT_EQ(cache->stats().blocks, 1u);
   EXPECT_EQ(originReads(), 2u);

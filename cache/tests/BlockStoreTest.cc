@@ -108,6 +108,57 @@ TEST(BlockStoreTest, AllocatedBytesAndDirectoryBytes) {
   EXPECT_LE(files, 16 * BlockStore::allocatedBytes(3));
 }
 
+// A store that writes through tmp/ and a rename, as on a filesystem without O_TMPFILE.
+class RenamingStore final : public BlockStore {
+ public:
+  explicit RenamingStore(const std::string& dir) : BlockStore(dir, false, false) {}
+};
+
+TEST(BlockStoreTest, LinkedAndRenamedWritesGiveTheSamePrivateFiles) {
+  testing::TempDir dir;
+  auto store = BlockStore::open(dir.path());
+  ASSERT_TRUE(store.isOk()) << store.status().toString();
+  // The probe decides: this test dir's filesystem (ext4 or tmpfs) has O_TMPFILE.
+  const int probe = ::open((dir.path() + "/blocks").c_str(), O_TMPFILE | O_WRONLY, 0600);
+  EXPECT_EQ((*store)->linksTmpfiles(), probe >= 0);
+  if (probe >= 0) ::close(probe);
+  RenamingStore renaming(dir.path());
+  ASSERT_FALSE(renaming.linksTmpfiles());
+  const std::string a = randomBytes(5000, 3);
+  ASSERT_TRUE((*store)->write(BlockFileId{0x101}, asBytes(a)).isOk());
+  ASSERT_TRUE(renaming.write(BlockFileId{0x201}, asBytes(a)).isOk());
+  for (uint64_t id : {0x101, 0x201}) {
+    const std::string path = (*store)->blockPath(BlockFileId{id});
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0) << path;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << path;
+    std::string buf(a.size(), '\0');
+    auto got = (*store)->pread(BlockFileId{id}, 0,
+                               std::as_writable_bytes(std::span<char>(buf.data(), buf.size())));
+    ASSERT_TRUE(got.isOk());
+    EXPECT_EQ(buf, a) << path;
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/tmp"));
+  // Two files in blocks/01: nothing else (no unnamed file left linked twice or lost).
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path() + "/blocks/01"),
+                          std::filesystem::directory_iterator{}),
+            2);
+}
+
+TEST(BlockStoreTest, SubdirsAreMadeByTheirFirstFileAndAgainIfTheyVanish) {
+  testing::TempDir dir;
+  auto store = BlockStore::open(dir.path());
+  ASSERT_TRUE(store.isOk());
+  ASSERT_TRUE((*store)->write(BlockFileId{0x205}, asBytes("abc")).isOk());
+  ASSERT_TRUE((*store)->writeAt(BlockFileId{0x206}, 0, asBytes("abc")).isOk());
+  std::filesystem::remove_all(dir.path() + "/blocks/05");
+  ASSERT_TRUE((*store)->write(BlockFileId{0x305}, asBytes("abc")).isOk());
+  std::filesystem::remove_all(dir.path() + "/blocks/06");
+  ASSERT_TRUE((*store)->writeAt(BlockFileId{0x306}, 0, asBytes("def")).isOk());
+  EXPECT_TRUE(std::filesystem::exists((*store)->blockPath(BlockFileId{0x305})));
+  EXPECT_TRUE(std::filesystem::exists((*store)->blockPath(BlockFileId{0x306})));
+}
+
 TEST(BlockStoreTest, WriteFailureLeavesNothing) {
   testing::TempDir dir;
   auto store = BlockStore::open(dir.path());
@@ -118,6 +169,10 @@ TEST(BlockStoreTest, WriteFailureLeavesNothing) {
   Status st = (*store)->write(BlockFileId{5}, asBytes("abc"));
   EXPECT_FALSE(st.isOk());
   EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/tmp"));
+  // Only the directory in the way is in blocks/05: the unnamed file went with its fd.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path() + "/blocks/05"),
+                          std::filesystem::directory_iterator{}),
+            1);
 }
 
 TEST(BlockStoreTest, OpenReadGivesAReadOnlyFdThatOutlivesTheRemove) {

@@ -19,7 +19,8 @@ class FaultyBlockStore final : public BlockStore {
     Result<std::unique_ptr<BlockStore>> real = BlockStore::open(dir);
     if (!real.isOk()) return real.status();
     return std::unique_ptr<BlockStore>(
-        new FaultyBlockStore(dir, (*real)->punchesHoles(), std::move(failWrites), std::move(writes)));
+        new FaultyBlockStore(dir, (*real)->punchesHoles(), (*real)->linksTmpfiles(),
+                             std::move(failWrites), std::move(writes)));
   }
 
   Status write(BlockFileId id, std::span<const std::byte> bytes) override {
@@ -39,10 +40,10 @@ class FaultyBlockStore final : public BlockStore {
   }
 
  private:
-  FaultyBlockStore(const std::string& dir, bool punchesHoles,
+  FaultyBlockStore(const std::string& dir, bool punchesHoles, bool linksTmpfiles,
                    std::shared_ptr<std::atomic<bool>> failWrites,
                    std::shared_ptr<std::atomic<uint64_t>> writes)
-      : BlockStore(dir, punchesHoles), failWrites_(std::move(failWrites)), writes_(std::move(writes)) {}
+      : BlockStore(dir, punchesHoles, linksTmpfiles), failWrites_(std::move(failWrites)), writes_(std::move(writes)) {}
 
   std::shared_ptr<std::atomic<bool>> failWrites_;
   std::shared_ptr<std::atomic<uint64_t>> writes_;

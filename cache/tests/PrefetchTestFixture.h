@@ -163,7 +163,7 @@ class SignallingPolicy final : public policy::Policy {
   }
   void onPrefetchAbandoned(policy::BlockId id) override { inner_->onPrefetchAbandoned(id); }
   void onPrefetchFailed(policy::BlockId id) override { inner_->onPrefetchFailed(id); }
-  void onReadersWaiting(unsigned readers) override { inner_->onReadersWaiting(readers); }
+  void onPrefetchLead(uint64_t positions) override { inner_->onPrefetchLead(positions); }
   bool addPlan(const std::vector<policy::BlockId>& order, uint64_t stream) override {
     return inner_->addPlan(order, stream);
   }

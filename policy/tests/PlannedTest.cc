@@ -31,13 +31,13 @@ TEST(PlannedTest, PrefetchFollowsThePlanIntoFreeRoom) {
 TEST(PlannedTest, PrefetchLeavesTheNextBlocksToWaitingReaders) {
   Planned p;
   p.addPlan({1, 2, 3, 4, 5, 6, 7, 8});
-  p.onReadersWaiting(3);
+  p.onPrefetchLead(3);
   EXPECT_EQ(p.nextPrefetch(9), 4u);
   EXPECT_EQ(p.nextPrefetch(9), 5u);
   p.onMiss(1);  // the readers move on: the cursor passes 1
-  p.onReadersWaiting(0);
+  p.onPrefetchLead(0);
   EXPECT_EQ(p.nextPrefetch(9), 6u) << "never back behind what was already prefetched";
-  p.onReadersWaiting(5);
+  p.onPrefetchLead(5);
   EXPECT_EQ(p.nextPrefetch(9), 7u);
   EXPECT_EQ(p.nextPrefetch(9), 8u);
   EXPECT_EQ(p.nextPrefetch(9), std::nullopt);
