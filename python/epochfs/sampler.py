@@ -70,8 +70,14 @@ class PlanSampler(_SamplerBase):
                 error) raises from iteration. "warn": it becomes a PlanWarning and the indices
                 are yielded anyway. Exceptions raised by path_of always propagate.
 
-    len() is the wrapped sampler's. The object pickles if `sampler` and `path_of` do (a
-    DataLoader does not send its sampler to workers, so a lambda is fine there).
+    resume(consumed): the next iter() is an epoch resumed from a checkpoint after its first
+                `consumed` indices: the order is drawn as usual (the same draw as in the
+                interrupted run, for a reproducible sampler), and only its rest is published
+                and yielded.
+
+    len() is the wrapped sampler's, less a pending resume()'s `consumed`. The object pickles
+    if `sampler` and `path_of` do (a DataLoader does not send its sampler to workers, so a
+    lambda is fine there).
     """
 
     def __init__(self, sampler: Any, path_of: Callable[[Any], PathLike], mountpoint: PathLike,
@@ -89,9 +95,21 @@ class PlanSampler(_SamplerBase):
         self._epoch: Optional[int] = None  # the last set_epoch(), for samplers without .epoch
         # (epoch it was drawn for, order): drawn and published one epoch early (plan_ahead=1).
         self._ahead: Optional[Tuple[Optional[int], List[Any]]] = None
+        self._skip = 0  # resume(): indices of the next epoch already consumed
 
     def __len__(self) -> int:
-        return len(self.sampler)
+        return max(0, len(self.sampler) - self._skip)
+
+    def resume(self, consumed: int) -> None:
+        """The next iter() resumes its epoch after the first `consumed` indices of its order
+        (a job restarted from a checkpoint taken mid-epoch): only the rest is published, so
+        the daemon plans exactly what will be read, and yielded. For the rest to be the
+        interrupted epoch's, the wrapped sampler must draw the same order again: a
+        RandomSampler with its own seeded generator, a DistributedSampler after set_epoch().
+        Applies to one iter(); 0 cancels it."""
+        if isinstance(consumed, bool) or not isinstance(consumed, int) or consumed < 0:
+            raise ValueError(f"consumed must be an int >= 0, not {consumed!r}")
+        self._skip = consumed
 
     def set_epoch(self, epoch: int) -> None:
         """Records the epoch and forwards it to the wrapped sampler if it has set_epoch()."""
@@ -104,11 +122,13 @@ class PlanSampler(_SamplerBase):
         # sampler would draw it, so with plan_ahead=0 the RNG is used as without the wrapper.
         epoch = self._current_epoch()
         order = None
+        published = False  # order's plan is with the daemon already (drawn ahead)
         if self._ahead is not None:
             ahead_epoch, ahead_order = self._ahead
             self._ahead = None
             if ahead_epoch == epoch:
                 order = ahead_order
+                published = True
             else:
                 warnings.warn(
                     f"epochfs: the order drawn ahead for epoch {ahead_epoch} is unused: this "
@@ -117,6 +137,17 @@ class PlanSampler(_SamplerBase):
                     PlanWarning, stacklevel=2)
         if order is None:
             order = list(self.sampler)
+        skip, self._skip = self._skip, 0
+        if skip > len(order):
+            raise ValueError(f"resume({skip}): this epoch's order has only {len(order)} indices")
+        if skip and published:
+            warnings.warn(
+                f"epochfs: resuming after {skip} indices of an order whose plan was published "
+                f"whole ahead of time; publishing the rest again (the daemon drops what goes "
+                f"unread of the first)", PlanWarning, stacklevel=2)
+            published = False
+        order = order[skip:]
+        if not published:
             self._publish(order)
         if self.plan_ahead:
             self._ahead = self._draw_next(epoch)

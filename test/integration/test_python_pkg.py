@@ -481,6 +481,58 @@ def test_plan_ahead_for_the_wrong_epoch_is_dropped_with_a_warning(mnt, plans):
     assert plans == [expect(reference_order(e)) for e in (0, 1, 5, 6)]
 
 
+def test_resume_publishes_and_yields_the_rest_of_the_interrupted_epoch(mnt, plans):
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import RandomSampler
+
+    def sampler():  # a job's sampler, reproducible from its seed
+        return epochfs.PlanSampler(
+            RandomSampler(range(40), generator=torch.Generator().manual_seed(7)), rel_path, mnt)
+    full = sampler()
+    reference = [list(full) for _ in range(3)]
+    plans.clear()
+    # The job restarted after 15 samples of its second epoch (checkpoint: epoch 1, step 15):
+    # it replays epoch 0's draw, then resumes.
+    job = sampler()
+    list(job)
+    job.resume(15)
+    assert len(job) == 25
+    rest = list(job)
+    assert rest == reference[1][15:]
+    assert plans[-1] == expect(reference[1][15:]), "only the rest is published"
+    assert len(job) == 40 and list(job) == reference[2], "one epoch only"
+    job.resume(40)
+    assert list(job) == [] and plans[-1] == []  # resumed at the end: nothing left, empty plan
+
+
+def test_resume_with_a_distributed_sampler_and_bad_values(mnt, plans):
+    pytest.importorskip("torch")
+    sampler = epochfs.PlanSampler(distributed(), rel_path, mnt)
+    sampler.set_epoch(3)
+    sampler.resume(5)
+    assert list(sampler) == reference_order(3)[5:]
+    assert plans[-1] == expect(reference_order(3)[5:])
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="consumed"):
+            sampler.resume(bad)
+    sampler.resume(16)  # the epoch has 15
+    with pytest.raises(ValueError, match="only 15 indices"):
+        list(sampler)
+
+
+def test_resume_of_an_epoch_planned_ahead_publishes_the_rest_again(mnt, plans):
+    pytest.importorskip("torch")
+    sampler = epochfs.PlanSampler(distributed(), rel_path, mnt, plan_ahead=1)
+    sampler.set_epoch(0)
+    list(sampler)  # publishes epoch 0 and, ahead, epoch 1
+    sampler.set_epoch(1)
+    sampler.resume(4)
+    with pytest.warns(epochfs.PlanWarning, match="resuming after 4"):
+        rest = list(sampler)
+    assert rest == reference_order(1)[4:]
+    assert plans[2] == expect(reference_order(1)[4:]) and plans[3] == expect(reference_order(2))
+
+
 def test_on_error(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     from torch.utils.data import SequentialSampler
