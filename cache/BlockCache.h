@@ -183,6 +183,9 @@ class BlockCache {
   struct PlanOrder {
     std::vector<uint64_t> blocks;
     uint64_t files = 0;
+    // The rest of the reader's current epoch from a publisher restarted mid-epoch
+    // (Policy::resumePlan), not the next epoch's order.
+    bool resumes = false;
   };
   // Appends the blocks of `files` (all blocks of each file, in order) to `order`. Call it in
   // slices: a plan of millions of files then never holds them all as FileRefs at once.

@@ -47,7 +47,8 @@ uint64_t BlockCacheImpl::publishPlan(PlanOrder order, uint64_t stream) {
   bool used = false;
   {
     std::lock_guard<std::mutex> g(mu_);
-    used = policy_->addPlan(order.blocks, stream);
+    used = order.resumes ? policy_->resumePlan(order.blocks, stream)
+                         : policy_->addPlan(order.blocks, stream);
     if (used) {
       PrefetchStats& p = prefetcher_.counters();
       p.plans++;

@@ -10,7 +10,10 @@
 //
 // On `.epochfs/plan` (per open file handle):
 //   kIocPlanAppend  adds PlanChunk::data[0, length) to the handle's plan (chunks may split a
-//                   line anywhere). EINVAL: a malformed line, length > kPlanChunkBytes, or the
+//                   line anywhere; length 0 is fine). PlanChunk::flags: kPlanResumes on any
+//                   chunk makes the plan the rest of the reader's current epoch (a job
+//                   resumed mid-epoch: Policy::resumePlan) instead of the next epoch's order.
+//                   EINVAL: a malformed line, length > kPlanChunkBytes, unknown flags, or the
 //                   plan grew past kMaxPlanBytes; the plan is then broken until aborted.
 //   kIocPlanCommit  publishes the plan (one epoch's order) and replies with PlanResult; the
 //                   handle starts an empty plan. EINVAL: the plan was malformed (counted in
@@ -39,9 +42,11 @@ inline constexpr unsigned kControlIoctlType = 0xEF;
 // Plan text per kIocPlanAppend: the struct is 16376 bytes, under the 16383 of _IOC_SIZE.
 inline constexpr size_t kPlanChunkBytes = 16368;
 
+// PlanChunk::flags.
+inline constexpr uint32_t kPlanResumes = 1;
 struct PlanChunk {
-  uint32_t length = 0;    // bytes of data in use
-  uint32_t reserved = 0;  // 0
+  uint32_t length = 0;  // bytes of data in use
+  uint32_t flags = 0;   // kPlanResumes, or 0 (daemons before it ignored this field)
   char data[kPlanChunkBytes];
 };
 

@@ -66,6 +66,7 @@ struct OpenFile {
   std::string content;  // control files
   // .epochfs/plan: the plan being sent (kIocPlanAppend) and by whom (the stream).
   std::unique_ptr<PlanParser> plan;
+  bool planResumes = false;  // the plan being sent resumes the current epoch (kPlanResumes)
   uint64_t stream = 0;
   // Why the last control ioctl on this handle failed (kIocLastError); empty if none did.
   std::string lastError;

@@ -47,6 +47,12 @@ Result<std::string> FileSystem::dispatchIoctl(uint64_t ino, OpenFile& f, uint32_
       return invalid("plan chunk length " + std::to_string(length) + " > " +
                      std::to_string(kPlanChunkBytes));
     }
+    uint32_t flags = 0;
+    std::memcpy(&flags, in.data() + offsetof(PlanChunk, flags), sizeof flags);
+    if ((flags & ~kPlanResumes) != 0) {
+      return invalid("unknown plan chunk flags " + std::to_string(flags & ~kPlanResumes));
+    }
+    if ((flags & kPlanResumes) != 0) f.planResumes = true;
     EPOCHFS_RETURN_IF_ERROR(planAppend(f, in.substr(offsetof(PlanChunk, data), length)));
     return std::string();
   }

@@ -37,7 +37,10 @@ Status FileSystem::planAppend(OpenFile& f, std::string_view text) {
   return st;
 }
 
-void FileSystem::planAbort(OpenFile& f) { f.plan = std::make_unique<PlanParser>(); }
+void FileSystem::planAbort(OpenFile& f) {
+  f.plan = std::make_unique<PlanParser>();
+  f.planResumes = false;
+}
 
 void FileSystem::planRelease(const OpenFile& f) {
   if (!f.plan || f.plan->failed() || f.plan->lines() == 0) return;
@@ -48,6 +51,7 @@ void FileSystem::planRelease(const OpenFile& f) {
 Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
   // Whatever happens, the next append starts the next plan.
   std::unique_ptr<PlanParser> plan = std::exchange(f.plan, std::make_unique<PlanParser>());
+  const bool resumes = std::exchange(f.planResumes, false);
   const bool wasBroken = plan->failed();
   Status st = plan->finish();
   if (!st.isOk()) {
@@ -58,9 +62,11 @@ Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
     }
     return st;
   }
-  if (plan->lines() == 0) return PlanResult{};  // nothing sent since the last commit
+  // Nothing sent since the last commit; but an empty rest of an epoch still ends its plan.
+  if (plan->lines() == 0 && !resumes) return PlanResult{};
   const uint64_t pathCount = plan->pathCount();
   cache::BlockCache::PlanOrder order;
+  order.resumes = resumes;
   std::vector<cache::FileRef> files;  // one slice at a time
   files.reserve(std::min<uint64_t>(pathCount, kResolveSlice));
   uint64_t unknown = 0;
@@ -111,7 +117,8 @@ Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
     spdlog::info("plan from pid {} ({} files) ignored: policy '{}' does not use plans",
                  f.stream, fileCount, cache_.policyName());
   } else {
-    spdlog::info("plan from pid {}: {} files, {} blocks", f.stream, fileCount, blocks);
+    spdlog::info("plan from pid {}{}: {} files, {} blocks", f.stream,
+                 resumes ? " (the rest of the current epoch: resuming)" : "", fileCount, blocks);
   }
   PlanResult r;
   r.paths = pathCount;

@@ -47,6 +47,9 @@ class EpochWithPlans final : public Policy {
   void onPrefetchAbandoned(BlockId id) override;
   void onPrefetchFailed(BlockId id) override;
   bool addPlan(const std::vector<BlockId>& order, uint64_t stream) override;
+  bool resumePlan(const std::vector<BlockId>& order, uint64_t stream) override {
+    return planned_.resumePlan(order, stream);
+  }
   PolicyInfo info() const override;
 
   // Whether decisions follow the plan now.

@@ -54,6 +54,35 @@ bool Planned::addPlan(const std::vector<BlockId>& order, uint64_t stream) {
   return true;
 }
 
+bool Planned::resumePlan(const std::vector<BlockId>& order, uint64_t stream) {
+  // The plan epoch the last consumed position is in; none begun, or all read: a plain plan.
+  if (starts_.empty() || cursor_ == 0 || cursor_ <= starts_.front() || cursor_ >= planLength()) {
+    return addPlan(order, stream);
+  }
+  const uint64_t from = cursor_;
+  const size_t current = epochIndex(from - 1) - startsBase_;
+  // The epochs after the current one were not begun: dropped unread.
+  const size_t later = starts_.size() - 1 - current;
+  truncate(from);
+  starts_.resize(current + 1);
+  epochStreams_.resize(current + 1);
+  publishedAt_.resize(current + 1);
+  discarded_ += later;
+  for (BlockId id : order) pushUse(id);
+  const size_t abs = startsBase_ + current;
+  for (auto& [s, epoch] : streamEpoch_) {
+    if (epoch != kDiscardedEpoch && epoch > abs) epoch = kDiscardedEpoch;
+  }
+  epochStreams_.back().push_back(stream);
+  streamEpoch_[stream] = abs;
+  cursorEpoch_ = abs;
+  strayReads_ = 0;
+  prefetchPos_ = std::min(prefetchPos_, from);
+  failed_.clear();
+  rebuildHeap();
+  return true;
+}
+
 void Planned::appendEpoch(const std::vector<BlockId>& order) {
   const uint64_t start = planLength();
   starts_.push_back(start);

@@ -84,6 +84,10 @@ class Planned final : public Policy {
   // Adds the order of the next epoch of publisher `stream` (block ids in read order).
   void addPlan(const std::vector<BlockId>& order) { addPlan(order, 0); }
   bool addPlan(const std::vector<BlockId>& order, uint64_t stream) override;
+  // Drops every planned read from the cursor on (the rest of the current plan epoch and the
+  // epochs after it: counted as discarded if not begun) and continues the current plan epoch
+  // with `order`, published by `stream`. With no plan epoch under way: addPlan().
+  bool resumePlan(const std::vector<BlockId>& order, uint64_t stream) override;
 
   std::string_view name() const override { return "planned"; }
   void onInsert(BlockId id, uint64_t bytes) override;

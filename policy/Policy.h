@@ -155,6 +155,13 @@ class Policy {
   virtual bool addPlan(const std::vector<BlockId>& /*order*/, uint64_t /*stream*/) {
     return false;
   }
+  // The rest of the epoch the reader is in, from a publisher restarted mid-epoch (a job
+  // resumed from a checkpoint): it replaces every planned read not yet made (the dead job's
+  // remainder, and the epochs it planned ahead) and continues the current plan epoch. A policy
+  // without that notion takes it as a plan.
+  virtual bool resumePlan(const std::vector<BlockId>& order, uint64_t stream) {
+    return addPlan(order, stream);
+  }
 
   // Plan epochs dropped unread so far (PolicyInfo::plansDiscarded), cheap enough for every
   // read: the cache logs each discard once.

@@ -167,6 +167,9 @@ class SignallingPolicy final : public policy::Policy {
   bool addPlan(const std::vector<policy::BlockId>& order, uint64_t stream) override {
     return inner_->addPlan(order, stream);
   }
+  bool resumePlan(const std::vector<policy::BlockId>& order, uint64_t stream) override {
+    return inner_->resumePlan(order, stream);
+  }
   uint64_t plansDiscarded() const override { return inner_->plansDiscarded(); }
   policy::PolicyInfo info() const override { return inner_->info(); }
 

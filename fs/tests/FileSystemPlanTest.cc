@@ -55,9 +55,10 @@ class FileSystemPlanTest : public ::testing::Test, protected FsStack {
     return f.isOk() ? std::move(*f) : nullptr;
   }
   // kIocPlanAppend with `text` (at most kPlanChunkBytes), as the kernel copies it in.
-  Status append(OpenFile& f, std::string_view text) {
+  Status append(OpenFile& f, std::string_view text, uint32_t flags = 0) {
     auto chunk = std::make_unique<PlanChunk>();
     chunk->length = static_cast<uint32_t>(text.size());
+    chunk->flags = flags;
     std::memcpy(chunk->data, text.data(), text.size());
     auto r = fs_->ioctl(kPlanIno, f, kIocPlanAppend,
                         std::string_view(reinterpret_cast<const char*>(chunk.get()),
@@ -248,6 +249,44 @@ TEST_F(FileSystemPlanTest, AbortAndCloseWithoutCommitDiscard) {
   EXPECT_EQ(s["plans"]["published"], 0);
   EXPECT_EQ(s["plans"]["planned_files"], 0);
   EXPECT_EQ(s["plans"]["rejected"], 1);
+}
+
+// A plan flagged kPlanResumes continues the reader's epoch: the policy replaces the planned
+// reads not yet made with it (Planned::resumePlan), instead of queueing a new plan epoch.
+TEST_F(FileSystemPlanTest, AResumingPlanReplacesTheRestOfTheCurrentEpoch) {
+  auto f = openPlan();
+  ASSERT_TRUE(f);
+  ASSERT_TRUE(append(*f, "cls/a.jpg\ntop.txt\nsub/dir/deep.bin\n").isOk());
+  ASSERT_TRUE(commit(*f).isOk());
+  ASSERT_TRUE(append(*f, "cls/a.jpg\n").isOk());  // the next epoch, planned ahead
+  ASSERT_TRUE(commit(*f).isOk());
+  EXPECT_EQ(stats()["policy"]["plan_remaining_blocks"], 4);
+  // The reader reads the first file, then its job dies; the restarted job (another process)
+  // resumes: the rest of the epoch is top.txt and deep.bin, flagged on an empty chunk too.
+  auto a = fs_->lookup(kRootIno, "cls");
+  ASSERT_TRUE(a.isOk());
+  auto ai = fs_->lookup(a->ino, "a.jpg");
+  ASSERT_TRUE(ai.isOk());
+  auto af = fs_->open(ai->ino, O_RDONLY);
+  ASSERT_TRUE(af.isOk());
+  std::string buf(5, '\0');
+  ASSERT_TRUE(fs_->read(**af, 0, std::as_writable_bytes(std::span<char>(buf))).isOk());
+  EXPECT_EQ(stats()["policy"]["plan_remaining_blocks"], 3);
+  auto g = openPlan(kPid + 1);
+  ASSERT_TRUE(g);
+  ASSERT_TRUE(append(*g, "top.txt\nsub/dir/deep.bin\n").isOk());
+  ASSERT_TRUE(append(*g, "", kPlanResumes).isOk());
+  auto r = commit(*g);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->files, 2u);
+  const auto s = stats();
+  EXPECT_EQ(s["policy"]["plan_remaining_blocks"], 2) << "the dead job's rest and its next "
+                                                        "epoch gave way to the resumed rest";
+  EXPECT_EQ(s["policy"]["active_plans"], 1);
+  EXPECT_EQ(s["plans"]["discarded"], 1) << "the epoch planned ahead, unread";
+  // Unknown flags are refused, naming them.
+  EXPECT_EQ(append(*g, "top.txt\n", 6).code(), Code::kInvalid);
+  EXPECT_THAT(lastError(*g), HasSubstr("unknown plan chunk flags 6"));
 }
 
 TEST_F(FileSystemPlanTest, BadArgumentsAndUnknownCommands) {

@@ -241,5 +241,44 @@ TEST(PlannedTest, SmallReorderingKeepsProgress) {
   EXPECT_EQ(p.cursor(), p.planLength());
 }
 
+// A publisher restarted mid-epoch sends the rest of that epoch: it replaces what the dead
+// publisher had planned from the cursor on (the rest of this epoch and the epochs after),
+// and continues the current plan epoch, so the reader's progress and the plan stay aligned.
+TEST(PlannedTest, AResumedPlanReplacesEverythingFromTheCursorOn) {
+  Planned p;
+  p.addPlan({1, 2, 3, 4, 5, 6}, /*stream=*/1);
+  p.addPlan({6, 5, 4, 3, 2, 1}, /*stream=*/1);  // the next epoch, planned ahead
+  for (BlockId id : {1, 2}) p.onMiss(id);
+  EXPECT_EQ(p.cursor(), 2u);
+  // The new job resumes after 2 reads, in another order for the rest (its own draw).
+  ASSERT_TRUE(p.resumePlan({5, 3, 6, 4}, /*stream=*/2));
+  EXPECT_EQ(p.info().planRemaining, 4u);
+  EXPECT_EQ(p.info().activePlans, 1u);
+  EXPECT_EQ(p.plansDiscarded(), 1u) << "the epoch planned ahead was never begun";
+  EXPECT_EQ(p.nextUse(5), 2u);
+  EXPECT_EQ(p.nextUse(4), 5u);
+  EXPECT_EQ(p.nextUse(1), Planned::kNever) << "nothing of the dead job's plan is left";
+  EXPECT_EQ(p.nextPrefetch(9), 5u);
+  for (BlockId id : {5, 3, 6, 4}) p.onMiss(id);
+  EXPECT_EQ(p.cursor(), p.planLength());
+  EXPECT_EQ(p.info().planRemaining, 0u);
+  // The restarted job's next epoch is a plan of its own stream, a new plan epoch.
+  ASSERT_TRUE(p.addPlan({1, 2}, /*stream=*/2));
+  EXPECT_EQ(p.info().planRemaining, 2u);
+  EXPECT_EQ(p.nextUse(1), 6u);
+}
+
+// With no plan epoch under way (none yet, or all read), a resumed plan is a plan.
+TEST(PlannedTest, AResumedPlanWithNothingUnderWayIsAPlan) {
+  Planned p;
+  ASSERT_TRUE(p.resumePlan({7, 8}, 1));
+  EXPECT_EQ(p.info().planRemaining, 2u);
+  p.onMiss(7);
+  p.onMiss(8);
+  ASSERT_TRUE(p.resumePlan({9}, 2));
+  EXPECT_EQ(p.info().planRemaining, 1u);
+  EXPECT_EQ(p.plansDiscarded(), 0u);
+}
+
 }  // namespace
 }  // namespace epochfs::policy

@@ -21,7 +21,8 @@ from typing import NamedTuple
 PLAN_CHUNK_BYTES = 16368
 CONTROL_ERROR_BYTES = 1024
 
-_PLAN_CHUNK = struct.Struct(f"=II{PLAN_CHUNK_BYTES}s")  # length, reserved, data
+_PLAN_CHUNK = struct.Struct(f"=II{PLAN_CHUNK_BYTES}s")  # length, flags, data
+PLAN_RESUMES = 1  # PlanChunk.flags: the plan is the rest of the reader's current epoch
 _PLAN_RESULT = struct.Struct("=QQQQII")  # paths, unknown, files, blocks, ignored, reserved
 
 IOC_PLAN_APPEND = 0x7FF8EF01  # _IOW(0xEF, 1, PlanChunk)
@@ -73,13 +74,15 @@ def _call(fd: int, request: int, buf, filename: str) -> None:
         raise ControlError(e.errno, _last_error(fd), filename) from None
 
 
-def plan_append(fd: int, data: bytes, filename: str) -> None:
-    """Sends `data` (any size) to the plan of `fd`, in chunks of PLAN_CHUNK_BYTES."""
+def plan_append(fd: int, data: bytes, filename: str, flags: int = 0) -> None:
+    """Sends `data` (any size) to the plan of `fd`, in chunks of PLAN_CHUNK_BYTES, each with
+    `flags` (one empty chunk if `data` is empty and `flags` are set)."""
     view = memoryview(data)
-    for start in range(0, len(view), PLAN_CHUNK_BYTES):
+    starts = range(0, len(view), PLAN_CHUNK_BYTES) if len(view) or not flags else [0]
+    for start in starts:
         piece = view[start:start + PLAN_CHUNK_BYTES]
-        _call(fd, IOC_PLAN_APPEND, bytearray(_PLAN_CHUNK.pack(len(piece), 0, bytes(piece))),
-              filename)
+        _call(fd, IOC_PLAN_APPEND,
+              bytearray(_PLAN_CHUNK.pack(len(piece), flags, bytes(piece))), filename)
 
 
 def plan_commit(fd: int, filename: str) -> PlanResult:

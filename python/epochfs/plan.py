@@ -173,8 +173,12 @@ def _rejected(plan_path: str, e: _control.ControlError) -> ValueError:
     return ValueError(f"{plan_path}: the epochfs daemon rejected the plan: {reason}")
 
 
-def publish_plan(mountpoint: PathLike, paths: Iterable[PathLike]) -> int:
+def publish_plan(mountpoint: PathLike, paths: Iterable[PathLike], resume: bool = False) -> int:
     """Publishes `paths`, in order, as the plan of the coming epoch; returns how many.
+
+    resume=True: `paths` are the rest of the epoch the reader is in, from a job restarted
+    mid-epoch (PlanSampler.resume): the daemon replaces what was planned from the reader's
+    position on with them, instead of queueing them as the next epoch.
 
     Each path is a str or os.PathLike, relative to `mountpoint` or absolute under it. All are
     checked before the plan file is opened (ValueError naming the path and the reason), then
@@ -196,8 +200,11 @@ def publish_plan(mountpoint: PathLike, paths: Iterable[PathLike]) -> int:
         raise OSError(errno.ENOENT, "this epochfs daemon does not accept plans "
                       f"(no {CONTROL_DIR}/{PLAN_NAME}; an older version?)", plan_path) from None
     try:
+        flags = _control.PLAN_RESUMES if resume else 0
         for chunk in chunks:
-            _control.plan_append(fd, chunk, plan_path)
+            _control.plan_append(fd, chunk, plan_path, flags)
+        if resume and not chunks:
+            _control.plan_append(fd, b"", plan_path, flags)  # an empty rest still resumes
         _control.plan_commit(fd, plan_path)
     except _control.ControlError as e:
         if e.errno == errno.EINVAL:

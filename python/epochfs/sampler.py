@@ -148,7 +148,7 @@ class PlanSampler(_SamplerBase):
             published = False
         order = order[skip:]
         if not published:
-            self._publish(order)
+            self._publish(order, resume=skip > 0)
         if self.plan_ahead:
             self._ahead = self._draw_next(epoch)
             self._publish(self._ahead[1])
@@ -173,7 +173,7 @@ class PlanSampler(_SamplerBase):
         finally:
             self.sampler.set_epoch(epoch)
 
-    def _publish(self, order: List[Any]) -> None:
+    def _publish(self, order: List[Any], resume: bool = False) -> None:
         def paths():
             for index in order:
                 try:
@@ -183,7 +183,7 @@ class PlanSampler(_SamplerBase):
                 yield path
 
         try:
-            publish_plan(self.mountpoint, paths())
+            publish_plan(self.mountpoint, paths(), resume=resume)
         except _PathOfFailed as e:
             raise e.__cause__ from None  # the caller's own exception, with its traceback
         except (OSError, ValueError, TypeError) as e:

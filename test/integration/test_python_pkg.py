@@ -58,6 +58,8 @@ class FakeDaemon:
         self.real = real
         self.pending: dict[int, bytearray] = {}
         self.calls: list[tuple[int, int]] = []  # (command, chunk length or 0)
+        self.flags: dict[int, int] = {}  # per descriptor: the flags of its plan's chunks
+        self.committed_flags: list[int] = []  # per commit
         self.fail: tuple[int, int, str] | None = None
         self.last_error = ""
 
@@ -73,8 +75,9 @@ class FakeDaemon:
         length = 0
         if request == c.IOC_PLAN_APPEND:
             assert isinstance(arg, bytearray) and len(arg) == c._PLAN_CHUNK.size
-            length, _, data = c._PLAN_CHUNK.unpack(arg)
-            assert 0 < length <= c.PLAN_CHUNK_BYTES
+            length, flags, data = c._PLAN_CHUNK.unpack(arg)
+            assert length <= c.PLAN_CHUNK_BYTES and (length > 0 or flags)
+            self.flags[fd] = self.flags.get(fd, 0) | flags
         self.calls.append((request, length))
         if self.fail is not None and self.fail[0] == request:
             self.last_error = self.fail[2]
@@ -84,6 +87,7 @@ class FakeDaemon:
             self.pending.setdefault(fd, bytearray()).extend(data[:length])
         elif request == c.IOC_PLAN_COMMIT:
             plan = bytes(self.pending.pop(fd, b""))
+            self.committed_flags.append(self.flags.pop(fd, 0))
             path.write_bytes(plan)
             n = plan.count(b"\n")
             arg[:] = c._PLAN_RESULT.pack(n, 0, n, 0, 0, 0)
@@ -130,6 +134,14 @@ def test_publish_writes_exact_lines(mnt):
     assert publish_plan(mnt, paths) == 6
     assert plan_of(mnt) == ("train/cat/001.jpg\ntrain/dog/042.jpg\nval/x.png\n"
                             "ünï/cödé ß.jpg\na b/#not-a-comment\ntop\n").encode("utf-8")
+
+
+def test_a_resuming_plan_flags_every_chunk_and_an_empty_one_is_still_sent(mnt, daemon):
+    publish_plan(mnt, ["a", "b"], resume=True)
+    publish_plan(mnt, [], resume=True)
+    publish_plan(mnt, ["c"])
+    assert daemon.committed_flags == [epochfs._control.PLAN_RESUMES] * 2 + [0]
+    assert [n for cmd, n in daemon.calls if cmd == epochfs._control.IOC_PLAN_APPEND] == [4, 0, 2]
 
 
 def test_publish_accepts_any_iterable_and_an_empty_plan(mnt):
@@ -342,17 +354,26 @@ def test_plansampler_without_torch(tmp_path, real_mnt):
 # PlanSampler
 
 
+class Plans(list):
+    """The plans published (each a list of lines), and for each whether it resumed."""
+
+    def __init__(self):
+        super().__init__()
+        self.resumed: list[bool] = []
+
+
 @pytest.fixture
 def plans(mnt, monkeypatch) -> list[list[str]]:
     """Every plan PlanSampler publishes to `mnt`, as a list of lines: the real publish_plan
     writes the plan file, then this reads and empties it (one plan per publish)."""
     import epochfs.sampler
-    published: list[list[str]] = []
+    published = Plans()
     real = epochfs.sampler.publish_plan
     plan_file = mnt / ".epochfs" / "plan"
 
-    def recording(mountpoint, paths):
-        n = real(mountpoint, paths)
+    def recording(mountpoint, paths, resume=False):
+        n = real(mountpoint, paths, resume=resume)
+        published.resumed.append(resume)
         lines = plan_file.read_bytes().decode().splitlines()
         assert len(lines) == n
         published.append(lines)
@@ -500,9 +521,11 @@ def test_resume_publishes_and_yields_the_rest_of_the_interrupted_epoch(mnt, plan
     rest = list(job)
     assert rest == reference[1][15:]
     assert plans[-1] == expect(reference[1][15:]), "only the rest is published"
+    assert plans.resumed[-1] and not any(plans.resumed[:-1])
     assert len(job) == 40 and list(job) == reference[2], "one epoch only"
     job.resume(40)
     assert list(job) == [] and plans[-1] == []  # resumed at the end: nothing left, empty plan
+    assert plans.resumed[-1]
 
 
 def test_resume_with_a_distributed_sampler_and_bad_values(mnt, plans):
