@@ -50,7 +50,8 @@ int runUmount(const std::string& mountpoint, bool lazy, int waitSec);
 int runStats(const std::string& mountpoint, bool json);
 int runRefresh(const std::string& mountpoint);
 // `file` "-" is stdin.
-int runPlan(const std::string& mountpoint, const std::string& file);
+// `resume`: the paths are the rest of the reader's current epoch (fs::kPlanResumes).
+int runPlan(const std::string& mountpoint, const std::string& file, bool resume = false);
 int runSimulate(const SimulateFlags& flags);
 
 }  // namespace epochfs::cli

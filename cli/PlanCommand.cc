@@ -25,8 +25,9 @@ namespace {
 // Turns the lines of the input into plan text and sends it in full chunks.
 class PlanSender {
  public:
-  PlanSender(ControlFile& control, const std::string& mountpoint)
+  PlanSender(ControlFile& control, const std::string& mountpoint, bool resume)
       : control_(control), mountpoint_(mountpoint) {
+    chunk_->flags = resume ? fs::kPlanResumes : 0;
     prefixes_.push_back(mountpoint == "/" ? "/" : mountpoint + "/");
     std::error_code ec;
     std::string real = std::filesystem::canonical(mountpoint, ec).string();
@@ -51,6 +52,8 @@ class PlanSender {
   }
 
   Result<fs::PlanResult> commit() {
+    // An empty rest of an epoch still resumes: one empty chunk carries the flag.
+    if (chunk_->flags != 0 && !sent_ && text_.empty()) EPOCHFS_RETURN_IF_ERROR(sendChunk());
     while (!text_.empty()) EPOCHFS_RETURN_IF_ERROR(sendChunk());
     fs::PlanResult result;
     EPOCHFS_RETURN_IF_ERROR(control_.call(fs::kIocPlanCommit, &result));
@@ -70,6 +73,7 @@ class PlanSender {
     chunk_->length = static_cast<uint32_t>(n);
     text_.copy(chunk_->data, n);
     text_.erase(0, n);
+    sent_ = true;
     return control_.call(fs::kIocPlanAppend, chunk_.get());
   }
 
@@ -77,6 +81,7 @@ class PlanSender {
   const std::string mountpoint_;
   std::vector<std::string> prefixes_;  // the mountpoint as given, and its real path
   std::string text_;  // plan text not sent yet, less than a chunk between calls
+  bool sent_ = false;  // a chunk went out
   std::unique_ptr<fs::PlanChunk> chunk_ = std::make_unique<fs::PlanChunk>();
 };
 
@@ -94,7 +99,7 @@ void printResult(const fs::PlanResult& r, const std::string& mp) {
 
 }  // namespace
 
-int runPlan(const std::string& mountpoint, const std::string& file) {
+int runPlan(const std::string& mountpoint, const std::string& file, bool resume) {
   std::string mp = absolutePath(mountpoint);
   if (!isEpochfsMount(mp)) {
     std::cerr << "epochfs: " << mp << " is not an epochfs mount\n";
@@ -116,7 +121,7 @@ int runPlan(const std::string& mountpoint, const std::string& file) {
     return 1;
   }
   // On any failure nothing is published: the plan file closes without a commit.
-  PlanSender sender(*control, mp);
+  PlanSender sender(*control, mp, resume);
   std::string line;
   uint64_t lineNo = 0;
   Status st;

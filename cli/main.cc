@@ -73,12 +73,16 @@ int main(int argc, char** argv) {
   refresh->add_option("MOUNTPOINT", refreshPoint, "An epochfs mountpoint")->required();
 
   std::string planPoint, planFile;
+  bool planResume = false;
   auto* plan = app.add_subcommand(
       "plan", "Publish a plan: the order of the coming epoch, one path per line");
   plan->add_option("MOUNTPOINT", planPoint, "An epochfs mountpoint")->required();
   plan->add_option("FILE", planFile,
                    "Paths relative to the mount root, one per line; - reads stdin")
       ->required();
+  plan->add_flag("--resume", planResume,
+                 "The paths are the rest of the epoch being read, from a job restarted "
+                 "mid-epoch: they replace what is planned from the reader's position on");
 
   epochfs::cli::SimulateFlags sf;
   auto* simulate = app.add_subcommand(
@@ -103,7 +107,7 @@ int main(int argc, char** argv) {
   if (umount->parsed()) return epochfs::cli::runUmount(umountPoint, lazy, waitSec);
   if (stats->parsed()) return epochfs::cli::runStats(statsPoint, json);
   if (refresh->parsed()) return epochfs::cli::runRefresh(refreshPoint);
-  if (plan->parsed()) return epochfs::cli::runPlan(planPoint, planFile);
+  if (plan->parsed()) return epochfs::cli::runPlan(planPoint, planFile, planResume);
   if (simulate->parsed()) return epochfs::cli::runSimulate(sf);
   return 2;
 }

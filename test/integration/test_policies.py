@@ -31,7 +31,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from epochfs_testlib import KiB, epochfs_bin, expect_errno, run_cli
+from epochfs_testlib import KiB, epochfs_bin, expect_errno, read_file, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python"))  # the package from the source tree, as test_python_pkg
@@ -433,6 +433,31 @@ def test_plan_cli_publishes_from_a_file_and_from_stdin(small, mounter, tmp_path)
     assert res.returncode == 1 and "line 2 ('/elsewhere/f.bin'): absolute but not under" \
         in res.stderr, res.stderr
     assert m.stats()["plans"]["published"] == 3
+
+
+def test_plan_cli_resume_replaces_the_rest_of_the_epoch(small, mounter):
+    m = mounter(small.root, args=mount_args("epoch", "--prefetch-threads", "0"))
+    names = [f"d{i % 2}/f{i:02d}.bin" for i in range(40)]
+    res = epochfs_plan(m, "-", stdin="".join(n + "\n" for n in names))
+    assert res.returncode == 0, res.stderr
+    for n in names[:10]:  # the job reads a quarter of its epoch, then dies
+        assert read_file(m.mountpoint / n) == small.files[n]
+    assert m.stats()["policy"]["plan_remaining_blocks"] == 30
+    rest = names[10:][::-1]  # the restarted job's rest, in its own order
+    res = subprocess.run([epochfs_bin(), "plan", "--resume", str(m.mountpoint), "-"],
+                         input="".join(n + "\n" for n in rest), capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0 and "plan of 30 paths" in res.stdout, (res.stdout, res.stderr)
+    p = m.stats()["policy"]
+    assert p["plan_remaining_blocks"] == 30 and p["active_plans"] == 1, p
+    for n in rest[:20]:
+        assert read_file(m.mountpoint / n) == small.files[n]
+    assert m.stats()["policy"]["plan_remaining_blocks"] == 10
+    # Resumed again with nothing left (the job stops here): nothing stays planned.
+    res = subprocess.run([epochfs_bin(), "plan", "--resume", str(m.mountpoint), "-"], input="",
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert m.stats()["policy"]["plan_remaining_blocks"] == 0
 
 
 def test_malformed_plan_is_refused_naming_the_line(small, mounter, tmp_path):
