@@ -67,7 +67,14 @@ Result<config::MountOptions> buildOptions(const MountFlags& f) {
   EPOCHFS_RETURN_IF_ERROR(applySize(f.blockSize, "--block-size", o.cache.blockSizeBytes));
   if (f.policy) o.policy.name = *f.policy;
   if (f.threads) o.fuse.threads = *f.threads;
-  if (f.prefetchThreads) o.policy.prefetchThreads = *f.prefetchThreads;
+  if (f.prefetchThreads) {
+    if (*f.prefetchThreads < 0) {
+      return invalid("--prefetch-threads: " + std::to_string(*f.prefetchThreads) +
+                     " is out of range (0.." + std::to_string(config::kMaxPrefetchThreads) +
+                     "; leave it out for auto)");
+    }
+    o.policy.prefetchThreads = *f.prefetchThreads;
+  }
   if (f.logLevel) o.log.level = *f.logLevel;
   if (f.logFile) o.log.file = *f.logFile;
   if (f.allowOther) o.fuse.allowOther = true;

@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   mount->add_option("--policy", mf.policy,
                     "Cache policy: epoch (default), lru or fixed (policy.name)");
   mount->add_option("--prefetch-threads", mf.prefetchThreads,
-                    "Background prefetchers; 0 turns prefetch off (policy.prefetch_threads)");
+                    "Background prefetchers; 0 turns prefetch off (policy.prefetch_threads; "
+                    "default auto)");
   mount->add_option("--threads", mf.threads, "FUSE worker threads (fuse.threads)");
   mount->add_option("--log-level", mf.logLevel,
                     "trace, debug, info, warn, error or off (log.level)");

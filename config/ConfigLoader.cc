@@ -149,10 +149,14 @@ constexpr Field kPolicyFields[] = {
      }},
     {"prefetch_threads", Kind::kInt,
      [](std::string_view t, MountOptions& o) {
+       if (t == "auto") {
+         o.policy.prefetchThreads = kPrefetchThreadsAuto;
+         return Status::ok();
+       }
        Result<int64_t> v = parseInt(t);
        if (!v.isOk()) {
          return invalid(v.status().message() + " (0.." + std::to_string(kMaxPrefetchThreads) +
-                        ")");
+                        ", or auto)");
        }
        EPOCHFS_RETURN_IF_ERROR(checks::prefetchThreads(*v));
        o.policy.prefetchThreads = static_cast<int>(*v);

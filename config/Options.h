@@ -49,6 +49,10 @@ inline constexpr std::array<std::string_view, kMountablePolicies> kPolicyNames =
   return names;
 }();
 inline constexpr int kMaxPrefetchThreads = 256;
+// policy.prefetch_threads "auto" (the default) until validate() picks a number.
+inline constexpr int kPrefetchThreadsAuto = -1;
+// What auto picks with a directory origin.
+inline constexpr int kDirPrefetchThreads = 8;
 // The values log.level accepts, most verbose first.
 inline constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                                "warn",  "error", "off"};
@@ -161,8 +165,11 @@ struct PolicyOptions {
   // Eviction/admission policy: "epoch", "lru" or "fixed". YAML: policy.name. Default: "epoch".
   std::string name = std::string(kDefaultPolicy);
   // Background prefetchers (policies that prefetch: epoch). YAML: policy.prefetch_threads.
-  // Default: 8. Range: 0..256; 0 turns prefetch off.
-  int prefetchThreads = 8;
+  // Default: auto (kPrefetchThreadsAuto until validate() picks: with an S3 origin three
+  // quarters of s3.max_connections, since a prefetcher moves about one block per round trip
+  // and prefetch must keep the link full; with a directory origin 8). Range: 0..256; 0 turns
+  // prefetch off.
+  int prefetchThreads = kPrefetchThreadsAuto;
   // Listing-driven prefetch: once a file of a directory is opened, the directory's other files
   // become prefetch candidates before their first read, so the first epoch is fetched with
   // prefetch_threads more requests in flight (the files must be wanted: a file still unread

@@ -106,9 +106,11 @@ def read_one(path: str, f, checker: Checker, lat: list,
 
 
 def run_epoch(root: str, order: list, threads: int, checker: Checker,
-              drop_cache: bool = False) -> EpochResult:
+              drop_cache: bool = False, compute_s: float = 0.0) -> EpochResult:
     """Reads every manifest File in `order` under `root` with `threads` threads that take the
-    next file from a shared cursor (`drop_cache`: see read_one)."""
+    next file from a shared cursor (`drop_cache`: see read_one). `compute_s`: each thread
+    then spends that long on the sample (a sleep: the training step's share per sample), so
+    the loader consumes at most threads / compute_s files per second."""
     res = EpochResult()
     lock = threading.Lock()
     cursor = [0]
@@ -125,6 +127,8 @@ def run_epoch(root: str, order: list, threads: int, checker: Checker,
                 break
             f = order[i]
             n, why = read_one(os.path.join(root, f.rel), f, checker, lat, drop_cache)
+            if compute_s > 0:
+                time.sleep(compute_s)
             files += 1
             nbytes += n
             if why is None:

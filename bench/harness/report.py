@@ -114,6 +114,12 @@ def _fmt(v, digits=1):
     return str(v)
 
 
+def _compute(p: dict) -> str:
+    """The loader's per-file compute (--compute-ms), or nothing."""
+    ms = p.get("compute_ms")
+    return f", each computing {ms:g} ms per file (threads loader)" if ms else ""
+
+
 def _stall(r: dict) -> str:
     """The daemon's stall seconds and the share of block reads that waited, or "-"."""
     if r.get("stall_s") is None:
@@ -133,7 +139,8 @@ def markdown(results: dict, svg_name: str | None) -> str:
         f"{k}: {x}" for k, x in v.items() if x) + "  \n")
     o.write(f"Origin: Ceph RGW ({p['store']}) in a network namespace, tbf "
             f"{p['rate'] or 'off'} on both veth ends, proxy delay {p['delay_ms']} ms each "
-            f"way; {p['threads']} reader threads / DataLoader workers; checksum "
+            f"way; {p['threads']} reader threads / DataLoader workers"
+            f"{_compute(p)}; checksum "
             f"{p['verify']} on every read; page cache dropped before "
             f"{'every epoch' if p.get('drop_caches', 'first') == 'every' else 'epoch 1'}.  \n")
     ceil = meta.get("proxy_ceiling") or {}

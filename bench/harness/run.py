@@ -77,6 +77,10 @@ def parse_args(argv):
     a("--epochs", type=int, help="epochs per run (default 3; --small 1)")
     a("--threads", type=int, default=8, help="reader threads / DataLoader workers")
     a("--loaders", default="threads,torch", help="threads and/or torch (DataLoader)")
+    a("--compute-ms", type=float, default=0.0,
+      help="per file, each reader thread then computes this long (a sleep: the training "
+      "step per sample), so the loader consumes at most threads / compute files/s; threads "
+      "loader only"),
     a("--fractions", default="1.0,0.5", help="cache size as fractions of the dataset")
     a("--no-plan", action="store_true", help="no epochfs+plan runs at fractions < 1")
     a("--s3fs-once", action="store_true",
@@ -212,7 +216,8 @@ class Runner:
             if plan:
                 epochfs_py.publish_plan(sysm.mnt, [f.rel for f in order])
             plan_s = time.perf_counter() - t0
-            res = readers.run_epoch(sysm.root, order, self.args.threads, self.checker)
+            res = readers.run_epoch(sysm.root, order, self.args.threads, self.checker,
+                                    compute_s=self.args.compute_ms / 1000.0)
             res.wall_s += plan_s
         ob1 = self.bed.origin_bytes() if ob0 is not None else None
         st1 = sysm.daemon_stats()
@@ -350,7 +355,7 @@ def main(argv) -> int:
             k: getattr(args, k) for k in ("small", "systems", "files", "file_kb", "shards",
                                           "shard_mib", "epochs", "threads", "rate", "delay_ms",
                                           "store", "verify", "drop_caches", "seed",
-                                          "epochfs_arg", "no_plan")},
+                                          "epochfs_arg", "no_plan", "compute_ms")},
         "datasets": list(data), "loaders": args.loaders, "fractions": args.fractions,
         "dataset_bytes": {k: d.bytes for k, d in data.items()},
         "dataset_files": {k: len(d.files) for k, d in data.items()},

@@ -139,8 +139,8 @@ TEST(ValidateTest, FuseThreadsRange) {
 
 TEST(ValidateTest, PrefetchThreads) {
   MountOptions o = withSource();
-  o.policy.prefetchThreads = -1;
-  EXPECT_EQ(validateError(o), "policy.prefetch_threads: -1 is out of range (0..256)");
+  o.policy.prefetchThreads = -2;  // -1 is auto
+  EXPECT_EQ(validateError(o), "policy.prefetch_threads: -2 is out of range (0..256)");
   o.policy.prefetchThreads = 0;
   EXPECT_TRUE(validate(o).isOk());
   o.policy.prefetchThreads = 64;  // a directory origin has no connection limit
@@ -152,6 +152,20 @@ TEST(ValidateTest, PrefetchThreads) {
             "never starts; 0 turns it off");
   o.origin.s3.maxConnections = 65;
   EXPECT_TRUE(validate(o).isOk());
+}
+
+TEST(ValidateTest, PrefetchThreadsAutoFollowsTheOrigin) {
+  MountOptions o = withSource();
+  ASSERT_EQ(o.policy.prefetchThreads, kPrefetchThreadsAuto) << "the default";
+  ASSERT_TRUE(validate(o).isOk());
+  EXPECT_EQ(o.policy.prefetchThreads, kDirPrefetchThreads);
+  for (auto [connections, threads] : {std::pair{32, 24}, {64, 48}, {4, 3}, {1, 0}}) {
+    MountOptions s = withSource();
+    s.origin.source = "s3://bucket";
+    s.origin.s3.maxConnections = connections;
+    ASSERT_TRUE(validate(s).isOk()) << connections;
+    EXPECT_EQ(s.policy.prefetchThreads, threads) << connections;
+  }
 }
 
 TEST(ValidateTest, AttrTimeout) {
