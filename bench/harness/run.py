@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.join(REPO, "python"))
 import dataset as datasetmod  # noqa: E402
 import netns  # noqa: E402
 import proxy as proxymod  # noqa: E402
+import rawget  # noqa: E402
 import readers  # noqa: E402
 import report  # noqa: E402
 import systems  # noqa: E402
@@ -67,8 +68,10 @@ def parse_args(argv):
       help="the epochfs binary (default: build-release/cli/epochfs)")
     a("--work", default="/var/tmp/epochfs-bench", help="datasets, mounts, caches, RGW")
     a("--out", help="results dir (default: WORK/results/DATE)")
-    a("--systems", help="comma list of local,epochfs,s3fs,rclone (default: all; "
-      "--small: local,epochfs,s3fs)")
+    a("--systems", help="comma list of local,raw,epochfs,s3fs,rclone (raw: every object "
+      "fetched with --raw-gets parallel GETs, no filesystem; threads loader only) (default: "
+      "local,raw,epochfs,s3fs,rclone; "
+      "--small: local,raw,epochfs,s3fs)")
     a("--datasets", default="small,large")
     a("--files", type=int, help="small files (default 20000; --small 300)")
     a("--file-kb", type=int, default=110)
@@ -77,6 +80,7 @@ def parse_args(argv):
     a("--epochs", type=int, help="epochs per run (default 3; --small 1)")
     a("--threads", type=int, default=8, help="reader threads / DataLoader workers")
     a("--loaders", default="threads,torch", help="threads and/or torch (DataLoader)")
+    a("--raw-gets", type=int, default=64, help="parallel GETs of the raw system")
     a("--compute-ms", type=float, default=0.0,
       help="per file, each reader thread then computes this long (a sleep: the training "
       "step per sample), so the loader consumes at most threads / compute files/s; threads "
@@ -107,8 +111,8 @@ def parse_args(argv):
     a("--cleanup", action="store_true", help="only remove a previous run's leftovers")
     args = ap.parse_args(argv)
     small = args.small
-    args.systems = (args.systems or ("local,epochfs,s3fs" if small else
-                                     "local,epochfs,s3fs,rclone")).split(",")
+    args.systems = (args.systems or ("local,raw,epochfs,s3fs" if small else
+                                     "local,raw,epochfs,s3fs,rclone")).split(",")
     args.files = args.files or (300 if small else 20000)
     args.shards = args.shards or (2 if small else 8)
     args.shard_mib = args.shard_mib or (16 if small else 256)
@@ -119,7 +123,7 @@ def parse_args(argv):
     args.fractions = [float(x) for x in args.fractions.split(",")]
     args.rate = "" if args.rate in ("off", "none", "0") else args.rate
     for s in args.systems:
-        if s not in ("local", "epochfs", "s3fs", "rclone"):
+        if s not in ("local", "raw", "epochfs", "s3fs", "rclone"):
             ap.error(f"unknown system {s}")
     if bool(args.doc) != bool(args.doc_section):
         ap.error("--doc and --doc-section go together")
@@ -164,6 +168,8 @@ class Runner:
             return systems.Local(ds.root, log)
         origin = systems.Origin(self.bed.endpoint, self.bed.access_key, self.bed.secret_key)
         bucket = BUCKETS[ds.name]
+        if base == "raw":
+            return systems.RawOrigin(work, origin, bucket, log)
         if base == "epochfs":
             return systems.Epochfs(work, origin, bucket, log, self.args.epochfs,
                                    self.args.epochfs_arg)
@@ -216,8 +222,12 @@ class Runner:
             if plan:
                 epochfs_py.publish_plan(sysm.mnt, [f.rel for f in order])
             plan_s = time.perf_counter() - t0
-            res = readers.run_epoch(sysm.root, order, self.args.threads, self.checker,
-                                    compute_s=self.args.compute_ms / 1000.0)
+            if name == "raw":
+                res = rawget.run_epoch(sysm.origin, sysm.bucket, order, self.args.raw_gets,
+                                       self.checker)
+            else:
+                res = readers.run_epoch(sysm.root, order, self.args.threads, self.checker,
+                                        compute_s=self.args.compute_ms / 1000.0)
             res.wall_s += plan_s
         ob1 = self.bed.origin_bytes() if ob0 is not None else None
         st1 = sysm.daemon_stats()
@@ -385,7 +395,12 @@ def main(argv) -> int:
             bed.warm(BUCKETS[name], args.upload_workers)
             for loader in args.loaders:
                 for i, frac in enumerate(args.fractions):
-                    names = [s for s in args.systems if s != "local" or i == 0]
+                    # No cache: local disk and the raw origin run once per loader; the raw
+                    # origin has no DataLoader form.
+                    names = [s for s in args.systems
+                             if s not in ("local", "raw") or i == 0]
+                    if loader != "threads":
+                        names = [s for s in names if s != "raw"]
                     if args.s3fs_once and i > 0:
                         names = [s for s in names if s != "s3fs"]
                     if frac < 1 and "epochfs" in args.systems and not args.no_plan:
@@ -393,7 +408,7 @@ def main(argv) -> int:
                     for s in names:
                         if not bed.proxy_alive():
                             raise RuntimeError("the latency proxy died")
-                        runner.run(d, loader, None if s == "local" else frac, s)
+                        runner.run(d, loader, None if s in ("local", "raw") else frac, s)
         meta["qdisc"] = netns.qdisc_stats(net)
     except KeyboardInterrupt:
         failed = "interrupted"

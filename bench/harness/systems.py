@@ -184,6 +184,21 @@ class Local(System):
         pass
 
 
+class RawOrigin(System):
+    """No filesystem: each epoch GETs every object straight through the link (rawget.py)."""
+    name = "raw"
+    has_limit = False
+
+    def start(self, limit: int) -> None:
+        self.command = ["(parallel GETs, bench/harness/rawget.py)"]
+
+    def stop(self) -> None:
+        pass
+
+    def remove_cache(self) -> None:
+        pass
+
+
 class Epochfs(System):
     name = "epochfs"
 

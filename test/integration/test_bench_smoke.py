@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 HARNESS = REPO / "bench" / "harness"
 sys.path.insert(0, str(HARNESS))
 
-SYSTEMS_RUN = ["local", "epochfs", "s3fs"]
+SYSTEMS_RUN = ["local", "raw", "epochfs", "s3fs"]
 
 
 def _expected(datasets, loaders, fractions):
@@ -36,6 +36,8 @@ def _expected(datasets, loaders, fractions):
     for ds in datasets:
         for ld in loaders:
             out.add((ds, ld, None, "local", 1))
+            if ld == "threads":  # the raw origin: parallel GETs, no DataLoader form
+                out.add((ds, ld, None, "raw", 1))
             for frac in fractions:
                 for s in ("epochfs", "s3fs"):
                     out.add((ds, ld, frac, s, 1))
@@ -125,19 +127,21 @@ def test_csv_markdown_and_plot_were_written(bench_run):
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(results["epochs"])
-    assert {r["system"] for r in rows} == {"local", "epochfs", "epochfs+plan", "s3fs"}
+    assert {r["system"] for r in rows} == {"local", "raw", "epochfs", "epochfs+plan", "s3fs"}
     md = (out / "report.md").read_text()
     table = [ln for ln in md.splitlines() if ln.startswith("| ") and " | 1 (cold) | " in ln]
     assert len(table) == len(results["epochs"])
-    for s in ("local", "epochfs", "epochfs+plan", "s3fs"):
+    for s in ("local", "raw", "epochfs", "epochfs+plan", "s3fs"):
         assert any(f" | {s} | " in ln for ln in table), s
+    assert "time / raw origin time" in md, "the cold-epoch ratio against the raw origin"
     assert "| ratio |" in md and "epoch_time.svg" in md
     root = ET.parse(out / "epoch_time.svg").getroot()
     bars = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if e.find(
         "{http://www.w3.org/2000/svg}title") is not None]
-    # One bar per epoch row, plus the local reference drawn again in each cache-size panel.
+    # One bar per epoch row, plus the references without a cache (local disk, the raw origin)
+    # drawn again in each cache-size panel.
     assert len(bars) == len(results["epochs"]) + sum(
-        1 for r in results["epochs"] if r["system"] == "local") * (
+        1 for r in results["epochs"] if r["system"] in ("local", "raw")) * (
         len(results["meta"]["fractions"]) - 1)
 
 
