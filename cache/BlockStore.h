@@ -47,8 +47,9 @@ class BlockStore {
   static Result<std::unique_ptr<BlockStore>> open(const std::string& dir);
   virtual ~BlockStore() = default;
 
-  // Writes block file `id` (unnamed file then link, or tmp file then rename). Errors: kNoSpace, kIo, kPermissionDenied,
-  // kNotFound (a directory vanished); on error nothing is left under blocks/ or tmp/.
+  // Writes block file `id` (unnamed file then link, or tmp file then rename). Errors:
+  // kNoSpace, kIo, kPermissionDenied, kNotFound (a directory vanished); on error nothing is
+  // left under blocks/ or tmp/.
   virtual Status write(BlockFileId id, std::span<const std::byte> bytes);
   // Writes `bytes` at `offset` of object file `id`, creating it if needed. Errors as write();
   // on error the range is punched out again, so nothing of it stays allocated (the file may

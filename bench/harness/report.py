@@ -13,8 +13,8 @@ import re
 
 CSV_FIELDS = ["dataset", "loader", "cache_fraction", "system", "epoch", "cold", "wall_s",
               "mb_per_s", "files", "bytes", "p50_ms", "p99_ms", "read_s", "origin_bytes",
-              "daemon_origin_bytes", "hit_ratio", "stall_s", "stall_share", "rss_mb", "hwm_mb", "cpu_s", "cpu_pct",
-              "verified_bytes", "mismatches", "cache_limit"]
+              "daemon_origin_bytes", "hit_ratio", "stall_s", "stall_share", "rss_mb", "hwm_mb",
+              "cpu_s", "cpu_pct", "verified_bytes", "mismatches", "cache_limit"]
 
 SYSTEM_ORDER = ["local", "raw", "epochfs", "epochfs+plan", "s3fs", "rclone"]
 COLOURS = {"local": "#7f7f7f", "raw": "#bcbd22", "epochfs": "#2ca02c", "epochfs+plan": "#9467bd",

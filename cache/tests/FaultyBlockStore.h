@@ -43,7 +43,9 @@ class FaultyBlockStore final : public BlockStore {
   FaultyBlockStore(const std::string& dir, bool punchesHoles, bool linksTmpfiles,
                    std::shared_ptr<std::atomic<bool>> failWrites,
                    std::shared_ptr<std::atomic<uint64_t>> writes)
-      : BlockStore(dir, punchesHoles, linksTmpfiles), failWrites_(std::move(failWrites)), writes_(std::move(writes)) {}
+      : BlockStore(dir, punchesHoles, linksTmpfiles),
+        failWrites_(std::move(failWrites)),
+        writes_(std::move(writes)) {}
 
   std::shared_ptr<std::atomic<bool>> failWrites_;
   std::shared_ptr<std::atomic<uint64_t>> writes_;

@@ -22,7 +22,8 @@ TEST(WaitHistogramTest, BucketsAreFourPerDoublingFromOneMicrosecond) {
     const size_t b = WaitHistogram::bucketOf(ns);
     EXPECT_LT(ns, WaitHistogram::upperBound(b)) << ns;
     EXPECT_GE(ns, WaitHistogram::upperBound(b - 1)) << ns;
-    EXPECT_LE(static_cast<double>(WaitHistogram::upperBound(b)), 1.19 * static_cast<double>(ns) + 1);
+    EXPECT_LE(static_cast<double>(WaitHistogram::upperBound(b)),
+              1.19 * static_cast<double>(ns) + 1);
   }
 }
 

@@ -192,14 +192,24 @@ def is_mounted(path) -> bool:
 
 
 def pid_alive(pid: int | None) -> bool:
+    """Whether any thread of process `pid` is still running. An unreaped zombie has exited,
+    but a zombie group leader may still have threads on their way out, and its files (the
+    cache dir's lock among them) are released only when the last one is gone."""
     if not pid:
         return False
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+        tids = os.listdir(f"/proc/{pid}/task")
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    return state not in ("Z", "X")  # an unreaped zombie has exited
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
 
 
 def wait_until(pred, timeout: float, interval: float = 0.05) -> bool:
