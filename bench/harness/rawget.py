@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 
 import readers
@@ -24,50 +23,23 @@ def run_epoch(origin, bucket: str, order: list, workers: int,
               checker: readers.Checker) -> readers.EpochResult:
     """GETs every manifest File in `order` from `bucket` with `workers` threads."""
     s3 = s3util.S3(origin.endpoint, origin.access_key, origin.secret_key, origin.region)
-    res = readers.EpochResult()
-    lock = threading.Lock()
-    cursor = [0]
 
-    def worker():
-        lat, files, nbytes, good, bad = [], 0, 0, 0, []
-        while True:
-            with lock:
-                i = cursor[0]
-                cursor[0] += 1
-            if i >= len(order):
-                break
-            f = order[i]
-            t0 = time.perf_counter()
-            try:
-                body = s3.get_object(bucket, f.rel)
-            except (OSError, s3util.S3Error) as e:
-                bad.append((f.rel, f"{type(e).__name__}: {e}"))
-                continue
-            lat.append(time.perf_counter() - t0)
-            files += 1
-            nbytes += len(body)
-            h = checker.new()
-            h.update(body)
-            if len(body) != f.size:
-                bad.append((f.rel, f"got {len(body)} bytes, expected {f.size}"))
-            elif h.hexdigest() != checker.expected(f):
-                bad.append((f.rel, f"{checker.algo} differs"))
-            else:
-                good += len(body)
-        with lock:
-            res.latencies.extend(lat)
-            res.files += files
-            res.bytes += nbytes
-            res.verified_bytes += good
-            for rel, why in bad:
-                res.add_bad(rel, why)
+    def get(f, lat):
+        t0 = time.perf_counter()
+        try:
+            body = s3.get_object(bucket, f.rel)
+        except (OSError, s3util.S3Error) as e:
+            return 0, f"{type(e).__name__}: {e}"
+        lat.append(time.perf_counter() - t0)
+        h = checker.new()
+        h.update(body)
+        if len(body) != f.size:
+            return len(body), f"got {len(body)} bytes, expected {f.size}"
+        if h.hexdigest() != checker.expected(f):
+            return len(body), f"{checker.algo} differs"
+        return len(body), None
 
-    t0 = time.perf_counter()
-    ts = [threading.Thread(target=worker) for _ in range(workers)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    res.wall_s = time.perf_counter() - t0
-    s3.close()
-    return res
+    try:
+        return readers.run_workers(order, workers, get)
+    finally:
+        s3.close()

@@ -105,12 +105,10 @@ def read_one(path: str, f, checker: Checker, lat: list,
     return n, None
 
 
-def run_epoch(root: str, order: list, threads: int, checker: Checker,
-              drop_cache: bool = False, compute_s: float = 0.0) -> EpochResult:
-    """Reads every manifest File in `order` under `root` with `threads` threads that take the
-    next file from a shared cursor (`drop_cache`: see read_one). `compute_s`: each thread
-    then spends that long on the sample (a sleep: the training step's share per sample), so
-    the loader consumes at most threads / compute_s files per second."""
+def run_workers(order: list, workers: int, read) -> EpochResult:
+    """Runs `workers` threads that take the next manifest File of `order` from a shared cursor
+    and call read(f, lat) -> (bytes read, None if right else the reason), which appends its
+    latency samples to `lat`; returns the epoch's result, wall time included."""
     res = EpochResult()
     lock = threading.Lock()
     cursor = [0]
@@ -126,9 +124,7 @@ def run_epoch(root: str, order: list, threads: int, checker: Checker,
             if i >= len(order):
                 break
             f = order[i]
-            n, why = read_one(os.path.join(root, f.rel), f, checker, lat, drop_cache)
-            if compute_s > 0:
-                time.sleep(compute_s)
+            n, why = read(f, lat)
             files += 1
             nbytes += n
             if why is None:
@@ -144,13 +140,27 @@ def run_epoch(root: str, order: list, threads: int, checker: Checker,
                 res.add_bad(rel, why)
 
     t0 = time.perf_counter()
-    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    ts = [threading.Thread(target=worker) for _ in range(workers)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
     res.wall_s = time.perf_counter() - t0
     return res
+
+
+def run_epoch(root: str, order: list, threads: int, checker: Checker,
+              drop_cache: bool = False, compute_s: float = 0.0) -> EpochResult:
+    """Reads every manifest File in `order` under `root` with `threads` threads that take the
+    next file from a shared cursor (`drop_cache`: see read_one). `compute_s`: each thread
+    then spends that long on the sample (a sleep: the training step's share per sample), so
+    the loader consumes at most threads / compute_s files per second."""
+    def read(f, lat):
+        got = read_one(os.path.join(root, f.rel), f, checker, lat, drop_cache)
+        if compute_s > 0:
+            time.sleep(compute_s)
+        return got
+    return run_workers(order, threads, read)
 
 
 def percentile(xs: list, p: float) -> float | None:
