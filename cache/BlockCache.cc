@@ -128,7 +128,8 @@ Status BlockCacheImpl::recover(bool indexWasReset) {
 
 Status BlockCacheImpl::loadIndexLocked(bool indexWasReset, Loaded& loaded) {
   Status scan = index_->forEach([&](std::string_view key, Result<IndexEntry> e) {
-    if (e.isOk() && parseBlockKey(key)) {
+    const std::optional<BlockKeyParts> parts = parseBlockKey(key);
+    if (e.isOk() && parts && grain::valid(parts->blockNo)) {
       loaded.entries.emplace_back(std::string(key), std::move(*e));
     } else {
       loaded.badKeys.emplace_back(key);
@@ -172,7 +173,7 @@ uint64_t BlockCacheImpl::adoptLocked(Loaded& loaded,
     if (valid && e.object) {
       // In its version's object file, at its block's offset (the block size may have
       // changed since), on a filesystem that can punch it out again.
-      version = objectVersion(parts.fileKey, e.etag);
+      version = objectVersion(parts.fileKey, e.etag, parts.blockNo);
       auto o = objects_.find(id);
       valid = store_->punchesHoles() && e.offset == fileOffset(true, parts.blockNo) &&
               f->second >= e.offset + e.length &&
@@ -185,6 +186,8 @@ uint64_t BlockCacheImpl::adoptLocked(Loaded& loaded,
       continue;
     }
     used.insert(id);
+    // A block cut at a grain: its file is read at random (found by an earlier mount).
+    grains_.set(parts.fileKey, grain::shiftOf(parts.blockNo));
     if (e.object) {
       ObjectFile& o = objects_[id];
       o.blocks++;
@@ -205,8 +208,10 @@ uint64_t BlockCacheImpl::adoptLocked(Loaded& loaded,
 
 uint64_t BlockCacheImpl::punchUnindexedLocked() {
   uint64_t punched = 0;
-  const uint64_t bs = blockSize();
   for (auto& [id, slots] : objectSlots_) {
+    // The blocks of one object file share their grain (objectVersion).
+    const unsigned shift = slots.empty() ? 0 : grain::shiftOf(slots.front());
+    const uint64_t bs = blockBytes(grain::make(shift, 0));
     Result<std::vector<BlockStore::Range>> ranges = store_->dataRanges(id);
     if (!ranges.isOk()) {
       // Its blocks are still checked at every read; only space may stay taken.
@@ -218,7 +223,7 @@ uint64_t BlockCacheImpl::punchUnindexedLocked() {
       // Every block slot the range touches that the index does not name: a fill cut short by
       // a crash after its write, or a punch that never happened.
       for (uint64_t b = r.start / bs; b * bs < r.end; ++b) {
-        if (std::binary_search(slots.begin(), slots.end(), b)) continue;
+        if (std::binary_search(slots.begin(), slots.end(), grain::make(shift, b))) continue;
         // The whole slot: a punch of part of a page only zeroes it.
         Status st = store_->punch(id, b * bs, bs);
         if (!st.isOk()) spdlog::warn("cache: {}", st.toString());

@@ -131,6 +131,8 @@ struct CacheStats {
   uint64_t originBytes = 0;       // bytes fetched from the origin (demand and prefetch)
   uint64_t indexResets = 0;       // 0 or 1: the index was found damaged at open and set aside
                                   // (IndexReset.h); the cache started empty
+  uint64_t randomFiles = 0;       // large files found read at random, cut at a smaller grain
+                                  // (cache/FileGrains.h)
   uint64_t writeFailures = 0;     // fetched blocks that could not be written (block file or
                                   // index entry): served, not cached
   PrefetchStats prefetch;

@@ -220,7 +220,7 @@ uint64_t BlockCacheImpl::dropLocked(PolicyId pid, Doomed& unlinkLater) {
 std::optional<BlockFileId> BlockCacheImpl::takeObjectLocked(std::string_view fileKey,
                                                             const std::string& etag,
                                                             uint64_t blockNo) {
-  auto [it, added] = objectOf_.try_emplace(objectVersion(fileKey, etag));
+  auto [it, added] = objectOf_.try_emplace(objectVersion(fileKey, etag, blockNo));
   if (added) {
     it->second = BlockFileId{nextFileId_++};
     objects_[it->second].version = it->first;
@@ -253,7 +253,7 @@ void BlockCacheImpl::leaveObjectLocked(BlockFileId id, uint64_t blockNo, uint64_
     return;
   }
   punching_.insert({id, blockNo});
-  unlinkLater.push_back({id, alloc, blockSize(), fileOffset(true, blockNo), blockNo});
+  unlinkLater.push_back({id, alloc, blockBytes(blockNo), fileOffset(true, blockNo), blockNo});
 }
 
 uint64_t BlockCacheImpl::evictLocked(PolicyId pid, Doomed& unlinkLater) {

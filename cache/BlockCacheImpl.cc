@@ -16,6 +16,7 @@ BlockCacheImpl::BlockCacheImpl(const config::CacheOptions& opts, origin::Origin&
       index_(std::move(index)),
       policy_(std::move(policy)),
       space_(opts.sizeBytes, opts.minFreeBytes, opts.blockSizeBytes),
+      grains_({opts.blockSizeBytes, opts.randomGrains, opts.randomBlockSizeBytes}),
       meta_(opts.dir, [this] { return index_->diskBytes() + store_->directoryBytes(); }),
       prefetcher_(*this, std::move(executor)) {}
 
@@ -59,6 +60,7 @@ CacheStats BlockCacheImpl::stats() const {
   CacheStats s;
   s.limitBytes = opts_.sizeBytes;
   counters_.copyTo(s);
+  s.randomFiles = grains_.randomFiles();
   std::lock_guard<std::mutex> g(mu_);
   s.usedBytes = space_.usedBytes();
   s.blocks = cached_.size();

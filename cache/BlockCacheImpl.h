@@ -48,6 +48,8 @@
 #include "cache/Executor.h"
 #include "cache/Index.h"
 #include "cache/IndexNamespaceStore.h"
+#include "cache/FileGrains.h"
+#include "cache/Grain.h"
 #include "cache/MetaMeter.h"
 #include "cache/PrefetchLead.h"
 #include "cache/Prefetcher.h"
@@ -129,6 +131,10 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
     uint32_t length;         // bytes in the block
     uint64_t inOffset;       // where the read starts inside the block
     std::span<std::byte> out;
+    bool counts = true;      // a read for the epoch clock and the policy; while FileGrains
+                             // learns how the file is read, only a read from the block's start
+                             // (a stream's; a random reader's at other offsets of one block
+                             // would look like the next epoch's reads)
   };
   enum class HitOutcome { kServed, kAbsent, kDropped };
   // A hit as looked up under the lock: the block file and the sums of the chunks to verify.
@@ -199,7 +205,8 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
                           const std::string& etag, uint32_t length);
   // A read of block `pid` (hit or miss) for the epoch clock and the policy; returns whether
   // the policy should be told (not for repeats: BlockRegistry::noteRead).
-  bool noteReadLocked(PolicyId pid, uint64_t inOffset);
+  // `counts` false: only the registry hears of it (a read while FileGrains learns).
+  bool noteReadLocked(PolicyId pid, uint64_t inOffset, bool counts = true);
   Status readBlock(const BlockRead& br);
   // `pid` 0: registers the block first (in the same hold of the lock as the lookup).
   HitOutcome tryHit(const BlockRead& br, PolicyId& pid);
@@ -211,7 +218,8 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   // noteHit's part under mu_: a hit of `bytes` bytes at `inOffset` of block `pid`, served
   // from block file `id`, for the epoch clock, the policy (if `id` is still its file) and the
   // epoch's stats.
-  void noteHitLocked(PolicyId pid, BlockFileId id, uint64_t inOffset, uint64_t bytes);
+  void noteHitLocked(PolicyId pid, BlockFileId id, uint64_t inOffset, uint64_t bytes,
+                     bool counts = true);
   // noteHit's part after mu_: the hit counters, and the prefetcher woken for room.
   void countHit(uint64_t bytes);
   // A miss; sets `cachedMeanwhile` (and does nothing) if the block is cached by the time it
@@ -271,16 +279,35 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   bool inObject(uint64_t blockNo, uint32_t length) const {
     return store_->punchesHoles() && !(blockNo == 0 && length < blockSize());
   }
-  // The key of version `etag` of `fileKey` in objectOf_: file key '\0' etag.
-  static std::string objectVersion(std::string_view fileKey, std::string_view etag) {
+  // The key in objectOf_ of version `etag` of `fileKey` cut like block `blockNo` (Grain.h):
+  // file key '\0' etag, and for a grain '\0' and its shift, so that the blocks of one
+  // version at two grains never share a file.
+  static std::string objectVersion(std::string_view fileKey, std::string_view etag,
+                                   uint64_t blockNo) {
     std::string v;
-    v.reserve(fileKey.size() + 1 + etag.size());
+    v.reserve(fileKey.size() + 3 + etag.size());
     v.append(fileKey).push_back('\0');
     v.append(etag);
+    if (const unsigned shift = grain::shiftOf(blockNo); shift != 0) {
+      v.push_back('\0');
+      v.push_back(static_cast<char>(shift));
+    }
     return v;
   }
+  // Where block `blockNo` starts in the origin file.
+  uint64_t blockStart(uint64_t blockNo) const { return grain::startOf(blockNo, blockSize()); }
+  // The nominal size of block `blockNo`'s blocks (its grain's, or cache.block_size).
+  uint64_t blockBytes(uint64_t blockNo) const { return grain::bytesOf(blockNo, blockSize()); }
   // Where block `blockNo` of an entry starts in its file.
-  uint64_t fileOffset(bool object, uint64_t blockNo) const { return object ? blockNo * blockSize() : 0; }
+  uint64_t fileOffset(bool object, uint64_t blockNo) const { return object ? blockStart(blockNo) : 0; }
+  // The grain `f` is cut into now (Grain.h; 0: cache.block_size), without a read (grains_
+  // has its own lock: mu_ held or not).
+  unsigned shiftOfFile(const FileRef& f) const {
+    return grains_.follows(f.size) ? grains_.shiftOf(f.key) : 0;
+  }
+  // `f` was found read at random (FileGrains): drops its cached blocks of cache.block_size,
+  // which no read will use again.
+  void dropWholeBlocksOf(const FileRef& f);
   // The object file of version `etag` of `fileKey` with one more block in it (made if none
   // exists), or nullopt while a punch of block `blockNo`'s range in it is queued.
   std::optional<BlockFileId> takeObjectLocked(std::string_view fileKey, const std::string& etag,
@@ -304,7 +331,7 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   // --- BlockCachePrefetch.cc: plans, discovery, the prefetch turn ---
   // Logs plan epochs the policy dropped unread since the last call (once each).
   void notePlanDiscardsLocked();
-  // Calls fn(key, blockNo, length) for each block of `f`.
+  // Calls fn(key, blockNo, length) for each block of `f`, cut at its grain.
   template <typename Fn>
   void forEachBlock(const FileRef& f, Fn fn) const;
   bool prefetchOne() override;
@@ -366,6 +393,7 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   EpochLog epochs_;
   StallStats stalls_;  // since open; each epoch's in epochs_
   PrefetchLead lead_;  // how far ahead of the readers a planned prefetch starts
+  FileGrains grains_;  // the files read at random (own lock: read() asks before taking mu_)
   uint64_t nextFileId_ = 1;
   uint64_t plansDiscarded_ = 0;  // policy_->plansDiscarded() as last logged
   WriteBackoff writeBackoff_{kWriteBackoffFirst, kWriteBackoffMax};

@@ -26,8 +26,10 @@ void BlockCacheImpl::notePlanDiscardsLocked() {
 
 template <typename Fn>
 void BlockCacheImpl::forEachBlock(const FileRef& f, Fn fn) const {
-  const uint64_t bs = blockSize();
-  for (uint64_t start = 0, no = 0; start < f.size; start += bs, ++no) {
+  const unsigned shift = shiftOfFile(f);
+  const uint64_t bs = shift == 0 ? blockSize() : uint64_t{1} << shift;
+  for (uint64_t start = 0, i = 0; start < f.size; start += bs, ++i) {
+    const uint64_t no = grain::make(shift, i);
     fn(blockKey(f.key, no), no, static_cast<uint32_t>(std::min(bs, f.size - start)));
   }
 }

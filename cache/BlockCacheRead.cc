@@ -53,19 +53,29 @@ struct BlockCacheImpl::HitPlan {
 Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
                                     std::span<std::byte> out) {
   if (offset >= file.size || out.empty()) return size_t{0};
-  const uint64_t bs = blockSize();
   const size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), file.size - offset));
+  // A large file may be read at random: then it is cut at its grain (FileGrains.h).
+  unsigned shift = 0;
+  bool counts = true;
+  if (grains_.follows(file.size)) {
+    const FileGrains::Grain g = grains_.onRead(file.key, file.size, offset, n);
+    if (g.switched) dropWholeBlocksOf(file);
+    shift = g.shift;
+    counts = !g.learning;
+  }
+  const uint64_t bs = shift == 0 ? blockSize() : uint64_t{1} << shift;
   size_t pos = 0;
   while (pos < n) {
     uint64_t at = offset + pos;
-    uint64_t blockNo = at / bs;
-    uint64_t blockStart = blockNo * bs;
+    uint64_t index = at / bs;
+    uint64_t blockNo = grain::make(shift, index);
+    uint64_t blockStart = index * bs;
     uint64_t blockLen = std::min(file.size, blockStart + bs) - blockStart;
     uint64_t inOffset = at - blockStart;
     size_t len = static_cast<size_t>(std::min<uint64_t>(n - pos, blockLen - inOffset));
     const std::string key = blockKey(file.key, blockNo);
     BlockRead br{file.key, file.etag, blockNo, key, static_cast<uint32_t>(blockLen),
-                 inOffset, out.subspan(pos, len)};
+                 inOffset, out.subspan(pos, len), counts || inOffset == 0};
     // A failed block fails the whole read: fs/ turns it into an errno and the reader retries;
     // returning the bytes before it would only hide the error for one call.
     EPOCHFS_RETURN_IF_ERROR(readBlock(br));
@@ -95,6 +105,26 @@ Status BlockCacheImpl::readBlock(const BlockRead& br) {
   return Status::ok();
 }
 
+void BlockCacheImpl::dropWholeBlocksOf(const FileRef& f) {
+  Doomed unlinkLater;
+  uint64_t dropped = 0;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    const uint64_t bs = blockSize();
+    for (uint64_t no = 0; no * bs < f.size; ++no) {
+      const std::optional<PolicyId> pid = registry_.find(blockKey(f.key, no));
+      if (pid && cached_.find(*pid) != nullptr) {
+        dropLocked(*pid, unlinkLater);
+        ++dropped;
+      }
+    }
+  }
+  unlinkAll(unlinkLater);
+  spdlog::info("cache: '{}' is read at random: cut into blocks of {} KiB ({} cached block(s) of "
+               "cache.block_size dropped)",
+               f.key, (uint64_t{1} << grains_.shiftOf(f.key)) >> 10, dropped);
+}
+
 PolicyId BlockCacheImpl::registerLocked(const std::string& key, std::string_view fileKey,
                                         uint64_t blockNo, const std::string& etag,
                                         uint32_t length) {
@@ -105,8 +135,8 @@ PolicyId BlockCacheImpl::registerLocked(const std::string& key, std::string_view
   return r.id;
 }
 
-bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset) {
-  if (!registry_.noteRead(pid, inOffset)) return false;
+bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset, bool counts) {
+  if (!registry_.noteRead(pid, inOffset) || !counts) return false;
   lead_.onRead(now_());
   if (epochs_.onRead(pid)) {
     policy_->onReaderEpoch(epochs_.epoch());  // plans the reader did not begin may expire
@@ -199,14 +229,14 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId&
 void BlockCacheImpl::noteHit(const BlockRead& br, PolicyId pid, BlockFileId id) {
   {
     std::lock_guard<std::mutex> g(mu_);
-    noteHitLocked(pid, id, br.inOffset, br.out.size());
+    noteHitLocked(pid, id, br.inOffset, br.out.size(), br.counts);
   }
   countHit(br.out.size());
 }
 
 void BlockCacheImpl::noteHitLocked(PolicyId pid, BlockFileId id, uint64_t inOffset,
-                                   uint64_t bytes) {
-  const bool tell = noteReadLocked(pid, inOffset);
+                                   uint64_t bytes, bool counts) {
+  const bool tell = noteReadLocked(pid, inOffset, counts);
   const Entry* e = cached_.find(pid);
   if (e != nullptr && e->file == id) {
     if (tell) {
@@ -238,7 +268,7 @@ BlockCacheImpl::MissPlan BlockCacheImpl::planMissLocked(const BlockRead& br, Pol
     m.cachedMeanwhile = true;
     return m;
   }
-  if (noteReadLocked(pid, br.inOffset)) {
+  if (noteReadLocked(pid, br.inOffset, br.counts)) {
     policy_->onMiss(pid);
     notePlanDiscardsLocked();
   }
@@ -285,7 +315,7 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
 Status BlockCacheImpl::readUncached(const BlockRead& br, Stall& stall) {
   // The block will not be cached (the policy declines, or no space): fetching all of it
   // would be wasted on every read that touches it. Read just what was asked.
-  const uint64_t at = br.blockNo * blockSize() + br.inOffset;
+  const uint64_t at = blockStart(br.blockNo) + br.inOffset;
   demandFetches_++;
   readersWaiting_++;
   const auto t0 = SteadyClock::now();
@@ -369,7 +399,7 @@ Result<std::shared_ptr<FetchedBlock>> BlockCacheImpl::fetchBlock(std::string_vie
   auto block = std::make_shared<FetchedBlock>();
   block->size = length;
   block->bytes = std::make_unique_for_overwrite<std::byte[]>(length);
-  Result<size_t> got = origin_.read(fileKey, etag, blockNo * blockSize(),
+  Result<size_t> got = origin_.read(fileKey, etag, blockStart(blockNo),
                                     std::span<std::byte>(block->bytes.get(), block->size));
   if (!got.isOk()) return got.status();
   countOrigin(*got);

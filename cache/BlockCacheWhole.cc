@@ -33,7 +33,10 @@ std::variant<BlockCache::WholeFile, BlockCache::WholeMiss> BlockCacheImpl::openW
     counters_.wholeTooLarge++;
     return WholeMiss::kTooLarge;
   }
-  const uint64_t bs = blockSize();
+  // At the file's grain (Grain.h): a file read at random is handed out once all its small
+  // blocks are cached, in their own object file.
+  const unsigned shift = shiftOfFile(file);
+  const uint64_t bs = shift == 0 ? blockSize() : uint64_t{1} << shift;
   const uint64_t nblocks = (file.size + bs - 1) / bs;
   // One cache file holds the whole file when it is one block, or when its blocks are in its
   // version's object file; a filesystem that cannot punch holes gives every block a file.
@@ -48,8 +51,9 @@ std::variant<BlockCache::WholeFile, BlockCache::WholeMiss> BlockCacheImpl::openW
     std::lock_guard<std::mutex> g(mu_);
     for (uint64_t j = 0; j < nblocks; ++j) {
       WholeBlock& w = blocks[static_cast<size_t>(j)];
+      const uint64_t no = grain::make(shift, j);
       w.length = static_cast<uint32_t>(std::min(file.size, (j + 1) * bs) - j * bs);
-      w.pid = registerLocked(blockKey(file.key, j), file.key, j, file.etag, w.length);
+      w.pid = registerLocked(blockKey(file.key, no), file.key, no, file.etag, w.length);
       const Entry* e = cached_.find(w.pid);
       // An entry of the same version and another length is left to the next read, which
       // drops it (lookupHitLocked): declining is all a hand-out needs.
@@ -64,7 +68,7 @@ std::variant<BlockCache::WholeFile, BlockCache::WholeMiss> BlockCacheImpl::openW
         counters_.wholeTooLarge++;
         return WholeMiss::kTooLarge;
       }
-      w.at = fileOffset(e->object, j);
+      w.at = fileOffset(e->object, no);
       verifiedEarlier = verifiedEarlier && e->verified;
       const std::span<const uint64_t> all = e->checksums();
       w.sums.assign(all.begin(), all.end());
@@ -167,7 +171,7 @@ void BlockCacheImpl::releaseWhole(uint64_t pin) {
           const Entry* e = cached_.find(pid);
           if (!live || (e != nullptr && e->file == id) || punching_.contains({id, blockNo})) continue;
           punching_.insert({id, blockNo});
-          unlinkLater.push_back({id, 0, blockSize(), fileOffset(true, blockNo), blockNo});
+          unlinkLater.push_back({id, 0, blockBytes(blockNo), fileOffset(true, blockNo), blockNo});
         }
         if (f->second.held > 0) {
           space_.releasedHeld(f->second.held);

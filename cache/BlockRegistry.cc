@@ -4,6 +4,7 @@
 #include <cassert>
 #include <utility>
 
+#include "cache/Grain.h"
 #include "cache/Index.h"
 
 namespace epochfs::cache {
@@ -67,8 +68,9 @@ bool BlockRegistry::noteRead(PolicyId id, uint64_t inOffset) {
   b.prefetchedUnread = false;
   ++readSeq_;
   const uint64_t window = std::min<uint64_t>(kRepeatWindow, blocks_.size() / 8);
-  const bool repeat = b.lastReadSeq != 0 &&
-                      (inOffset > b.lastInOffset || readSeq_ - b.lastReadSeq <= window);
+  const bool repeat = (grain::shiftOf(b.blockNo) != 0 && inOffset > 0) ||
+                      (b.lastReadSeq != 0 &&
+                       (inOffset > b.lastInOffset || readSeq_ - b.lastReadSeq <= window));
   b.lastReadSeq = readSeq_;
   b.lastInOffset = static_cast<uint32_t>(inOffset);
   return !repeat;

@@ -59,6 +59,11 @@ class BlockRegistry {
   // As add() for a block known by its index key (recovery), which must be a blockKey().
   Registration addByKey(const std::string& key, const std::string& etag, uint32_t length);
 
+  // The id of the block of index key `key`, if registered.
+  std::optional<PolicyId> find(const std::string& key) const {
+    auto it = ids_.find(key);
+    return it == ids_.end() ? std::nullopt : std::optional<PolicyId>(it->second);
+  }
   bool contains(PolicyId id) const { return id != 0 && id <= blocks_.size(); }
   Block& at(PolicyId id) { return blocks_[id - 1]; }
   const Block& at(PolicyId id) const { return blocks_[id - 1]; }
@@ -66,7 +71,10 @@ class BlockRegistry {
 
   // The repeat filter: a read of block `id` starting `inOffset` bytes into it. Returns false
   // for a repeat, which the policy and the epoch clock do not count as a read (see the .cc);
-  // true for a new read. Either way the read clears prefetchedUnread.
+  // true for a new read. Either way the read clears prefetchedUnread. A block of a grain
+  // (Grain.h: a file read at random, record by record) counts only the read that starts at
+  // its start: a record that ends inside it or begins inside it is the next or the previous
+  // record's, read in the same epoch, and must not look like a new epoch's read.
   bool noteRead(PolicyId id, uint64_t inOffset);
   // Reads noted so far (the sequence number of the last one).
   uint64_t readSeq() const { return readSeq_; }

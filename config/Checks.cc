@@ -85,6 +85,14 @@ Status blockSize(uint64_t bytes) {
   return Status::ok();
 }
 
+Status randomBlockSize(uint64_t bytes) {
+  if (bytes < kMinBlockSize || bytes > kMaxBlockSize / 2 || (bytes & (bytes - 1)) != 0) {
+    return invalid(formatSize(bytes) + " is not a power of two in " + formatSize(kMinBlockSize) +
+                   " .. " + formatSize(kMaxBlockSize / 2));
+  }
+  return Status::ok();
+}
+
 Status path(std::string_view path) {
   if (!path.empty() && path.front() == '~') {
     return invalid("'" + std::string(path) + "': '~' is not expanded here; write the full path");

@@ -27,6 +27,8 @@ Status attrTimeout(double seconds);
 Status readAhead(uint64_t bytes);
 // kMinBlockSize..kMaxBlockSize and a multiple of kMinBlockSize.
 Status blockSize(uint64_t bytes);
+// cache.random_block_size given as a size: a power of two, 64 KiB .. half the largest block.
+Status randomBlockSize(uint64_t bytes);
 // A path option: may be empty (meaning "default"), must not start with '~', which neither
 // YAML nor we expand, nor start or end with whitespace.
 Status path(std::string_view path);

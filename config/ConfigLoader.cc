@@ -139,6 +139,18 @@ constexpr Field kCacheFields[] = {
        o.cache.blockSizeBytes = v;
        return Status::ok();
      }},
+    {"random_block_size", Kind::kSize,
+     [](std::string_view t, MountOptions& o) {
+       o.cache.randomGrains = t != "off";
+       o.cache.randomBlockSizeBytes = 0;
+       if (t == "auto" || t == "off") return Status::ok();
+       uint64_t v = 0;
+       Status st = setSize(t, v);
+       if (!st.isOk()) return invalid(st.message() + " (a size, auto or off)");
+       EPOCHFS_RETURN_IF_ERROR(checks::randomBlockSize(v));
+       o.cache.randomBlockSizeBytes = v;
+       return Status::ok();
+     }},
 };
 constexpr Field kPolicyFields[] = {
     {"name", Kind::kString,

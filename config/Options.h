@@ -154,6 +154,13 @@ struct CacheOptions {
   // Files are cached in blocks of this size; a smaller file is one block. YAML:
   // cache.block_size. Default: 4 MiB. Range: 64 KiB .. 256 MiB, a multiple of 64 KiB.
   uint64_t blockSizeBytes = 4 * kMiB;
+  // Large files read at random offsets (records inside HDF5, LMDB, .npy files) are cut into
+  // smaller blocks, their grain: about their readers' request size (cache/FileGrains.h).
+  // YAML: cache.random_block_size: `auto` (the default: learned per file from its reads),
+  // `off` (every file in blocks of block_size), or a size (that grain for every file found
+  // read at random: a power of two, 64 KiB .. half of block_size).
+  bool randomGrains = true;
+  uint64_t randomBlockSizeBytes = 0;  // 0: auto
   // A file handed to the kernel whole (FUSE passthrough) is verified in full at every such
   // open (false: "open"), or only at the first one of each cached version in this mount
   // (true: "once"; again after a restart, and after any of its blocks is refetched). YAML:

@@ -233,6 +233,12 @@ Status validate(MountOptions& opts) {
 
   const Status blockOk = checks::blockSize(opts.cache.blockSizeBytes);
   problems.add("cache.block_size", blockOk);
+  if (blockOk.isOk() && opts.cache.randomBlockSizeBytes != 0 &&
+      opts.cache.randomBlockSizeBytes * 2 > opts.cache.blockSizeBytes) {
+    problems.add("cache.random_block_size: " + formatSize(opts.cache.randomBlockSizeBytes) +
+                 " must be at most half of cache.block_size (" +
+                 formatSize(opts.cache.blockSizeBytes) + ")");
+  }
   // Fewer than a handful of blocks thrashes on every read; 16 MiB also leaves the index room.
   const uint64_t minCache =
       std::max(kMinCacheSize, blockOk.isOk() ? kMinCacheBlocks * opts.cache.blockSizeBytes : 0);

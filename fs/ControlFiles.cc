@@ -57,6 +57,7 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
       {"orphans_removed", c.orphansRemoved},
       {"origin_bytes", c.originBytes},
       {"write_failures", c.writeFailures},
+      {"random_files", c.randomFiles},
       {"index_resets", c.indexResets},
   };
   j["stalls"] = stallsJson(c.stalls, c.hits + c.misses);

@@ -148,7 +148,7 @@ TEST(LoadConfigErrorTest, BadSizeNamesFileLineAndKey) {
 TEST(LoadConfigErrorTest, UnknownKeyInSectionListsKnownKeysAndSuggests) {
   EXPECT_EQ(loadError("cache:\n  dir: /c\n  sise: 20GiB\n"),
             "x.yaml:3: unknown key 'cache.sise' (known keys in 'cache': dir, size, min_free, "
-            "block_size; did you mean 'cache.size'?)");
+            "block_size, random_block_size; did you mean 'cache.size'?)");
   EXPECT_NE(loadError("cache:\n  block-size: 1MiB\n").find("did you mean 'cache.block_size'"),
             std::string::npos);
 }
@@ -240,8 +240,8 @@ TEST(LoadConfigErrorTest, SingleValuesOutOfRangeHaveALine) {
 
 TEST(LoadConfigErrorTest, SectionThatIsNotAMap) {
   EXPECT_EQ(loadError("origin: {source: /d}\ncache: 10GiB\n"),
-            "x.yaml:2: cache: expected a map of keys (dir, size, min_free, block_size), got a "
-            "scalar");
+            "x.yaml:2: cache: expected a map of keys (dir, size, min_free, block_size, "
+            "random_block_size), got a scalar");
 }
 
 TEST(LoadConfigTest, MetadataTtl) {
@@ -313,7 +313,7 @@ TEST(LoadConfigErrorTest, ReportsEveryProblemAndLeavesOptionsUnchanged) {
   EXPECT_EQ(s.message(),
             "x.yaml:4: cache.size: 'lots' is not a size (use e.g. 20MiB, 500GiB or plain bytes)\n"
             "x.yaml:5: unknown key 'cache.sise' (known keys in 'cache': dir, size, min_free, "
-            "block_size; did you mean 'cache.size'?)\n"
+            "block_size, random_block_size; did you mean 'cache.size'?)\n"
             "x.yaml:7: log.level: 'loud' is not a log level (use one of trace, debug, info, warn, "
             "error, off)");
   EXPECT_EQ(opts.fuse.threads, 7);  // the good key before the errors was not applied either
