@@ -135,6 +135,9 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
                              // learns how the file is read, only a read from the block's start
                              // (a stream's; a random reader's at other offsets of one block
                              // would look like the next epoch's reads)
+    bool followed = false;   // of a file FileGrains follows (larger than a few blocks)
+    bool unread = false;     // a fill of bytes no read asked for yet (a block cut into
+                             // grains: BlockCacheRegrain.cc): cached as a prefetch is, unread
   };
   enum class HitOutcome { kServed, kAbsent, kDropped };
   // A hit as looked up under the lock: the block file and the sums of the chunks to verify.
@@ -162,9 +165,11 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   // What the miss path decided under the lock.
   struct MissPlan {
     bool cachedMeanwhile = false;
+    bool regrained = false;  // the file was found random since the read chose its blocks
     bool leader = false;
     std::shared_ptr<Flight> flight;  // null: read the range only, uncached
     bool fetched = false;            // a flight to join whose block was fetched already
+    std::optional<uint64_t> flightOffset;  // of a flight of another block (joinFlight)
   };
   // A prefetch claimed under the lock: the block, its flight and its room.
   struct Claim {
@@ -206,10 +211,15 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   // A read of block `pid` (hit or miss) for the epoch clock and the policy; returns whether
   // the policy should be told (not for repeats: BlockRegistry::noteRead).
   // `counts` false: only the registry hears of it (a read while FileGrains learns).
-  bool noteReadLocked(PolicyId pid, uint64_t inOffset, bool counts = true);
-  Status readBlock(const BlockRead& br);
+  bool noteReadLocked(PolicyId pid, uint64_t inOffset, uint64_t length, bool counts = true);
+  // `regrained`: set (and nothing read) when the file was found random meanwhile (the
+  // caller reads the rest at its grain).
+  Status readBlock(const BlockRead& br, bool& regrained);
   // `pid` 0: registers the block first (in the same hold of the lock as the lookup).
   HitOutcome tryHit(const BlockRead& br, PolicyId& pid);
+  // A grain's read served from its block of cache.block_size, still cached while its file is
+  // being cut into grains (recutWholeBlocksOf); false if it is not cached (any more).
+  bool hitInWholeBlock(const BlockRead& br);
   // Under mu_: the entry of a hit, or why there is none (kAbsent, kDropped).
   HitOutcome lookupHitLocked(const BlockRead& br, PolicyId pid, HitPlan& hit,
                              Doomed& unlinkLater);
@@ -225,14 +235,18 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   // A miss; sets `cachedMeanwhile` (and does nothing) if the block is cached by the time it
   // looks and `mayRetry`. Adds what it waited for to `stall` (so do the three below).
   Status readMiss(const BlockRead& br, PolicyId pid, bool mayRetry, bool& cachedMeanwhile,
-                  Stall& stall);
+                  bool& regrained, Stall& stall);
   MissPlan planMissLocked(const BlockRead& br, PolicyId pid, const std::string& flightKey,
                           bool mayRetry, std::optional<uint64_t> avail);
   // The block will not be cached: reads only the range asked for.
   Status readUncached(const BlockRead& br, Stall& stall);
   // `missedAt`: when the read found `flight` out and its block not fetched yet (nullopt: it
   // was fetched already, so the read does not wait).
-  Status joinFlight(const BlockRead& br, const Flight& flight, bool mayRetry,
+  // `flightOffset`: where the block starts in the flight's bytes when the flight is another
+  // block's (a grain's in its big block's); nullopt: the block's own.
+  Status joinFlight(const BlockRead& br, const Flight& flight,
+                    std::optional<uint64_t> flightOffset,
+                    bool mayRetry,
                     bool& cachedMeanwhile, Stall& stall,
                     std::optional<std::chrono::steady_clock::time_point> missedAt);
   Status leadFlight(const BlockRead& br, PolicyId pid, const std::string& flightKey,
@@ -305,9 +319,21 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   unsigned shiftOfFile(const FileRef& f) const {
     return grains_.follows(f.size) ? grains_.shiftOf(f.key) : 0;
   }
-  // `f` was found read at random (FileGrains): drops its cached blocks of cache.block_size,
-  // which no read will use again.
-  void dropWholeBlocksOf(const FileRef& f);
+  // --- BlockCacheRegrain.cc ---
+  // `f` was found read at random (FileGrains): cuts its cached blocks of cache.block_size,
+  // which no read will ask for again, into blocks of its grain, read from the SSD (verified),
+  // cached unread.
+  // `why`: for the log ("is read at random").
+  void recutWholeBlocksOf(const FileRef& f, std::string_view why);
+  // recutWholeBlocksOf for block `no` of version `etag` of `fileKey`: whether its grains were
+  // offered to the cache.
+  bool recutBlock(std::string_view fileKey, const std::string& etag, uint64_t no, unsigned shift);
+  // Fills the grains of block `no`, whose bytes are `bytes`, as unread blocks.
+  void fillGrains(std::string_view fileKey, const std::string& etag, uint64_t no, unsigned shift,
+                  const std::vector<std::byte>& bytes);
+  // A block of cache.block_size just filled (a fetch out when its file was found random):
+  // cut like the others.
+  void recutIfRegrained(std::string_view fileKey, const std::string& etag, uint64_t blockNo);
   // The object file of version `etag` of `fileKey` with one more block in it (made if none
   // exists), or nullopt while a punch of block `blockNo`'s range in it is queued.
   std::optional<BlockFileId> takeObjectLocked(std::string_view fileKey, const std::string& etag,

@@ -119,7 +119,12 @@ bool BlockCacheImpl::claimLocked(std::optional<uint64_t> avail, Claim& c, Doomed
       policy_->onPrefetchAbandoned(pid);
       continue;
     }
-    const BlockRegistry::Block& b = registry_.at(pid);
+    BlockRegistry::Block& b = registry_.at(pid);
+    if (!b.prefetchFailed && grains_.shiftOf(b.fileKey()) != grain::shiftOf(b.blockNo)) {
+      // A block of a file since cut at another grain (planned or listed before): no read
+      // asks for it any more.
+      b.prefetchFailed = true;
+    }
     if (b.prefetchFailed) {
       policy_->onPrefetchFailed(pid);
       continue;
@@ -181,6 +186,7 @@ bool BlockCacheImpl::prefetchOne() {
   c.flight->promise.set_value(std::shared_ptr<const FetchedBlock>(block));
   BlockRead br{c.fileKey(), c.etag, c.blockNo, c.key, c.length, 0, {}};
   store(br, *block, c.admission, c.pid, /*prefetch=*/true);
+  recutIfRegrained(br.fileKey, br.etag, br.blockNo);
   {
     std::lock_guard<std::mutex> g(mu_);
     lead_.onPrefetched(now_() - c.claimedAt);

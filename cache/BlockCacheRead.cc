@@ -57,13 +57,14 @@ Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
   // A large file may be read at random: then it is cut at its grain (FileGrains.h).
   unsigned shift = 0;
   bool counts = true;
-  if (grains_.follows(file.size)) {
+  const bool followed = grains_.follows(file.size);
+  if (followed) {
     const FileGrains::Grain g = grains_.onRead(file.key, file.size, offset, n);
-    if (g.switched) dropWholeBlocksOf(file);
+    if (g.switched) recutWholeBlocksOf(file, "is read at random");
     shift = g.shift;
     counts = !g.learning;
   }
-  const uint64_t bs = shift == 0 ? blockSize() : uint64_t{1} << shift;
+  uint64_t bs = shift == 0 ? blockSize() : uint64_t{1} << shift;
   size_t pos = 0;
   while (pos < n) {
     uint64_t at = offset + pos;
@@ -76,15 +77,24 @@ Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
     const std::string key = blockKey(file.key, blockNo);
     BlockRead br{file.key, file.etag, blockNo, key, static_cast<uint32_t>(blockLen),
                  inOffset, out.subspan(pos, len), counts || inOffset == 0};
+    br.followed = followed;
     // A failed block fails the whole read: fs/ turns it into an errno and the reader retries;
     // returning the bytes before it would only hide the error for one call.
-    EPOCHFS_RETURN_IF_ERROR(readBlock(br));
+    bool regrained = false;
+    EPOCHFS_RETURN_IF_ERROR(readBlock(br, regrained));
+    if (regrained) {
+      // Another reader found the file random meanwhile: the rest at its grain.
+      shift = grains_.shiftOf(file.key);
+      bs = shift == 0 ? blockSize() : uint64_t{1} << shift;
+      counts = true;
+      continue;
+    }
     pos += len;
   }
   return n;
 }
 
-Status BlockCacheImpl::readBlock(const BlockRead& br) {
+Status BlockCacheImpl::readBlock(const BlockRead& br, bool& regrained) {
   PolicyId pid = 0;  // registered by the first tryHit, in the same hold of the lock as its lookup
   // A block can be filled (and its fetch retired) between our miss and readMiss() taking
   // the lock: readMiss() then sends us back for the hit instead of fetching it again. It
@@ -94,8 +104,10 @@ Status BlockCacheImpl::readBlock(const BlockRead& br) {
   Stall stall;
   for (int attempt = 0;; ++attempt) {
     if (tryHit(br, pid) == HitOutcome::kServed) break;
+    if (grain::shiftOf(br.blockNo) != 0 && hitInWholeBlock(br)) break;
     bool cachedMeanwhile = false;
-    Status st = readMiss(br, pid, /*mayRetry=*/attempt < 2, cachedMeanwhile, stall);
+    Status st = readMiss(br, pid, /*mayRetry=*/attempt < 2, cachedMeanwhile, regrained, stall);
+    if (regrained) return Status::ok();
     if (!cachedMeanwhile) {
       if (stall.total() > 0) recordStall(stall);
       return st;
@@ -105,24 +117,24 @@ Status BlockCacheImpl::readBlock(const BlockRead& br) {
   return Status::ok();
 }
 
-void BlockCacheImpl::dropWholeBlocksOf(const FileRef& f) {
-  Doomed unlinkLater;
-  uint64_t dropped = 0;
+bool BlockCacheImpl::hitInWholeBlock(const BlockRead& br) {
+  const uint64_t start = blockStart(br.blockNo);
+  const uint64_t no = start / blockSize();
+  const std::string key = blockKey(br.fileKey, no);
+  PolicyId pid = 0;
+  uint32_t length = 0;
   {
     std::lock_guard<std::mutex> g(mu_);
-    const uint64_t bs = blockSize();
-    for (uint64_t no = 0; no * bs < f.size; ++no) {
-      const std::optional<PolicyId> pid = registry_.find(blockKey(f.key, no));
-      if (pid && cached_.find(*pid) != nullptr) {
-        dropLocked(*pid, unlinkLater);
-        ++dropped;
-      }
-    }
+    const std::optional<PolicyId> found = registry_.find(key);
+    if (!found || cached_.find(*found) == nullptr) return false;
+    pid = *found;
+    length = registry_.at(pid).length;
   }
-  unlinkAll(unlinkLater);
-  spdlog::info("cache: '{}' is read at random: cut into blocks of {} KiB ({} cached block(s) of "
-               "cache.block_size dropped)",
-               f.key, (uint64_t{1} << grains_.shiftOf(f.key)) >> 10, dropped);
+  const uint64_t in = start - no * blockSize() + br.inOffset;
+  if (in + br.out.size() > length) return false;
+  // Not a read of the big block for the clock and the policy (it goes in a moment).
+  BlockRead whole{br.fileKey, br.etag, no, key, length, in, br.out, /*counts=*/false};
+  return tryHit(whole, pid) == HitOutcome::kServed;
 }
 
 PolicyId BlockCacheImpl::registerLocked(const std::string& key, std::string_view fileKey,
@@ -135,8 +147,9 @@ PolicyId BlockCacheImpl::registerLocked(const std::string& key, std::string_view
   return r.id;
 }
 
-bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset, bool counts) {
-  if (!registry_.noteRead(pid, inOffset) || !counts) return false;
+bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset, uint64_t length,
+                                    bool counts) {
+  if (!registry_.noteRead(pid, inOffset, length) || !counts) return false;
   lead_.onRead(now_());
   if (epochs_.onRead(pid)) {
     policy_->onReaderEpoch(epochs_.epoch());  // plans the reader did not begin may expire
@@ -236,7 +249,7 @@ void BlockCacheImpl::noteHit(const BlockRead& br, PolicyId pid, BlockFileId id) 
 
 void BlockCacheImpl::noteHitLocked(PolicyId pid, BlockFileId id, uint64_t inOffset,
                                    uint64_t bytes, bool counts) {
-  const bool tell = noteReadLocked(pid, inOffset, counts);
+  const bool tell = noteReadLocked(pid, inOffset, bytes, counts);
   const Entry* e = cached_.find(pid);
   if (e != nullptr && e->file == id) {
     if (tell) {
@@ -268,11 +281,25 @@ BlockCacheImpl::MissPlan BlockCacheImpl::planMissLocked(const BlockRead& br, Pol
     m.cachedMeanwhile = true;
     return m;
   }
-  if (noteReadLocked(pid, br.inOffset, br.counts)) {
+  if (br.followed && grain::shiftOf(br.blockNo) == 0 && grains_.shiftOf(br.fileKey) != 0) {
+    // Found random since this read chose its blocks: no fetch of a big block any more.
+    m.regrained = true;
+    return m;
+  }
+  if (noteReadLocked(pid, br.inOffset, br.out.size(), br.counts)) {
     policy_->onMiss(pid);
     notePlanDiscardsLocked();
   }
   m.flight = flights_.find(flightKey);
+  if (!m.flight && grain::shiftOf(br.blockNo) != 0) {
+    // A grain of a file found random a moment ago, whose block of cache.block_size may still
+    // be on its way (cut into grains once it lands: recutIfRegrained): take the grain's bytes
+    // from that fetch rather than fetch them again.
+    const uint64_t start = blockStart(br.blockNo);
+    const uint64_t no = start / blockSize();
+    m.flight = flights_.find(SingleFlight::flightKey(blockKey(br.fileKey, no), br.etag));
+    if (m.flight) m.flightOffset = start - no * blockSize();
+  }
   if (m.flight) {
     m.fetched = m.flight->result.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
     return m;
@@ -287,7 +314,7 @@ BlockCacheImpl::MissPlan BlockCacheImpl::planMissLocked(const BlockRead& br, Pol
 }
 
 Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry,
-                                bool& cachedMeanwhile, Stall& stall) {
+                                bool& cachedMeanwhile, bool& regrained, Stall& stall) {
   const std::string flightKey = SingleFlight::flightKey(br.key, br.etag);
   // Read before taking the lock (a syscall).
   const std::optional<uint64_t> avail = availableBytes();
@@ -303,10 +330,14 @@ Status BlockCacheImpl::readMiss(const BlockRead& br, PolicyId pid, bool mayRetry
     cachedMeanwhile = true;
     return Status::ok();
   }
+  if (m.regrained) {
+    regrained = true;
+    return Status::ok();
+  }
   prefetcher_.wakeForRoom();
   if (!m.flight) return readUncached(br, stall);
   if (!m.leader) {
-    return joinFlight(br, *m.flight, mayRetry, cachedMeanwhile, stall,
+    return joinFlight(br, *m.flight, m.flightOffset, mayRetry, cachedMeanwhile, stall,
                       m.fetched ? std::nullopt : std::optional(missedAt));
   }
   return leadFlight(br, pid, flightKey, std::move(m.flight), stall);
@@ -335,7 +366,8 @@ Status BlockCacheImpl::readUncached(const BlockRead& br, Stall& stall) {
   return Status::ok();
 }
 
-Status BlockCacheImpl::joinFlight(const BlockRead& br, const Flight& flight, bool mayRetry,
+Status BlockCacheImpl::joinFlight(const BlockRead& br, const Flight& flight,
+                                  std::optional<uint64_t> flightOffset, bool mayRetry,
                                   bool& cachedMeanwhile, Stall& stall,
                                   std::optional<SteadyClock::time_point> missedAt) {
   counters_.singleFlightWaits++;
@@ -353,11 +385,13 @@ Status BlockCacheImpl::joinFlight(const BlockRead& br, const Flight& flight, boo
     }
     return r.status();
   }
-  if ((*r)->size != br.length) {
+  if (!flightOffset ? (*r)->size != br.length
+                    : (*r)->size < *flightOffset + br.inOffset + br.out.size()) {
     return stale("block " + std::to_string(br.blockNo) + " of '" + std::string(br.fileKey) +
                  "' changed size under the same etag");
   }
-  std::memcpy(br.out.data(), (*r)->bytes.get() + br.inOffset, br.out.size());
+  std::memcpy(br.out.data(), (*r)->bytes.get() + flightOffset.value_or(0) + br.inOffset,
+              br.out.size());
   countMiss(br.out.size());
   return Status::ok();
 }
@@ -389,6 +423,7 @@ Status BlockCacheImpl::leadFlight(const BlockRead& br, PolicyId pid,
   t0 = SteadyClock::now();
   fill(br, *block, pid);
   stall.add(StallKind::kFill, nsSince(t0));
+  recutIfRegrained(br.fileKey, br.etag, br.blockNo);
   return Status::ok();
 }
 

@@ -63,14 +63,23 @@ BlockRegistry::Registration BlockRegistry::insertOrUpdate(const std::string& key
   return r;
 }
 
-bool BlockRegistry::noteRead(PolicyId id, uint64_t inOffset) {
+bool BlockRegistry::noteRead(PolicyId id, uint64_t inOffset, uint64_t length) {
   Block& b = at(id);
   b.prefetchedUnread = false;
   ++readSeq_;
+  if (grain::shiftOf(b.blockNo) != 0) {
+    // A grain: read when both its ends have been, since it was last read.
+    b.headRead = b.headRead || inOffset == 0;
+    b.tailRead = b.tailRead || inOffset + length >= b.length;
+    const bool read = b.headRead && b.tailRead;
+    if (read) b.headRead = b.tailRead = false;
+    b.lastReadSeq = readSeq_;
+    b.lastInOffset = static_cast<uint32_t>(inOffset);
+    return read;
+  }
   const uint64_t window = std::min<uint64_t>(kRepeatWindow, blocks_.size() / 8);
-  const bool repeat = (grain::shiftOf(b.blockNo) != 0 && inOffset > 0) ||
-                      (b.lastReadSeq != 0 &&
-                       (inOffset > b.lastInOffset || readSeq_ - b.lastReadSeq <= window));
+  const bool repeat = b.lastReadSeq != 0 &&
+                      (inOffset > b.lastInOffset || readSeq_ - b.lastReadSeq <= window);
   b.lastReadSeq = readSeq_;
   b.lastInOffset = static_cast<uint32_t>(inOffset);
   return !repeat;

@@ -39,6 +39,8 @@ class BlockRegistry {
     uint32_t fileKeyLength = 0;        // the file key is key->substr(0, fileKeyLength)
     bool prefetchedUnread = false;     // prefetched and not read since
     bool prefetchFailed = false;       // the origin refused this version: do not prefetch it
+    bool headRead = false;             // of a grain: its first byte read since it last was read
+    bool tailRead = false;             // (noteRead), and its last byte
 
     std::string_view fileKey() const { return std::string_view(*key).substr(0, fileKeyLength); }
   };
@@ -72,10 +74,12 @@ class BlockRegistry {
   // The repeat filter: a read of block `id` starting `inOffset` bytes into it. Returns false
   // for a repeat, which the policy and the epoch clock do not count as a read (see the .cc);
   // true for a new read. Either way the read clears prefetchedUnread. A block of a grain
-  // (Grain.h: a file read at random, record by record) counts only the read that starts at
-  // its start: a record that ends inside it or begins inside it is the next or the previous
-  // record's, read in the same epoch, and must not look like a new epoch's read.
-  bool noteRead(PolicyId id, uint64_t inOffset);
+  // (Grain.h: a file read at random, record by record) is read once both its first and its
+  // last byte have been read since it last was (by one read, or by the records that end and
+  // begin in it, in any order, or by the page-sized reads of one record through mmap), so that
+  // it is a victim only once all of it was used, and counts once per epoch. `length`: the
+  // bytes read from it.
+  bool noteRead(PolicyId id, uint64_t inOffset, uint64_t length = 0);
   // Reads noted so far (the sequence number of the last one).
   uint64_t readSeq() const { return readSeq_; }
 

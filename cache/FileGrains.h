@@ -17,7 +17,9 @@
 // two records share are small), at least 64 KiB; or the configured grain
 // (cache.random_block_size). Runs, not requests, because a reader through mmap (LMDB) reads a
 // record as many page-sized requests in order. A file found sequential is not looked at again
-// (until the table of followed files fills up, kMaxFollowed, and is cleared).
+// (until the table of followed files fills up, kMaxFollowed, and is cleared). The blocks of
+// cache.block_size cached while a file was followed (a dozen records) are cut into grains
+// when it is found random, from the SSD (BlockCacheRegrain.cc): nothing is fetched twice.
 //
 // A file's grain is also set from what the cache finds on disk (recovery: blocks cut at a
 // grain) and from a plan that names ranges of the file, and it lasts for the life of the
@@ -34,6 +36,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "cache/Grain.h"
+
 namespace epochfs::cache {
 
 struct FileGrainsOptions {
@@ -46,8 +50,8 @@ class FileGrains {
  public:
   static constexpr uint64_t kMinFileBlocks = 2;     // files of more blocks are followed
   static constexpr size_t kStreams = 4;             // runs followed at once per file
-  static constexpr uint64_t kSequentialBlocks = 2;  // a run this long: a sequential file
-  static constexpr uint32_t kDecideAfter = 16;      // retired runs
+  static constexpr uint64_t kSequentialBlocks = 1;  // a run this long: a sequential file
+  static constexpr uint32_t kDecideAfter = 8;       // retired runs
   static constexpr size_t kMaxFollowed = 4096;
 
   explicit FileGrains(const FileGrainsOptions& opts);
@@ -71,9 +75,11 @@ class FileGrains {
   // Files cut at a grain.
   size_t randomFiles() const;
 
-  // Whether a file of `size` bytes is followed at all (larger than kMinFileBlocks blocks).
+  // Whether a file of `size` bytes is followed at all: larger than kMinFileBlocks blocks, of
+  // blocks that a grain can be smaller than (at least twice the smallest grain).
   bool follows(uint64_t size) const {
-    return opts_.enabled && size > kMinFileBlocks * opts_.blockSize;
+    return opts_.enabled && opts_.blockSize >= (uint64_t{2} << grain::kMinShift) &&
+           size > kMinFileBlocks * opts_.blockSize;
   }
 
  private:

@@ -82,6 +82,7 @@ std::string renderStats(const StatsContext& ctx, const cache::CacheStats& c,
   j["policy"] = {
       {"name", ctx.policyName},
       {"epoch", c.epoch},
+      {"policy_epoch", c.policy.epoch},
       {"active_plans", c.policy.activePlans},
       {"plan_active", c.policy.planActive},
       {"plan_remaining_blocks", c.policy.planRemaining},

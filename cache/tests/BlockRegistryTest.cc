@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cache/Grain.h"
 #include "cache/Index.h"
 
 namespace epochfs::cache {
@@ -127,6 +128,20 @@ TEST(BlockRegistryTest, AReadContinuingFurtherIntoTheBlockIsARepeat) {
   EXPECT_FALSE(r.noteRead(1, 2 * kFuseRead));
   EXPECT_TRUE(r.noteRead(1, 0)) << "back at the start: the next epoch";
   EXPECT_TRUE(r.noteRead(1, 0)) << "outside the window, the same offset is news";
+}
+
+// A grain (a file read at random) is read once both its ends were, in any order and by any
+// reads: records that end and begin in it, or the page-sized reads of one record.
+TEST(BlockRegistryTest, AGrainIsReadOnceBothItsEndsWere) {
+  BlockRegistry r;
+  constexpr uint32_t kGrain = 64 * 1024;
+  const PolicyId g = addBlock(r, "h5", grain::make(16, 3), "v1", kGrain).id;
+  EXPECT_TRUE(r.noteRead(g, 0, kGrain)) << "one read of all of it";
+  EXPECT_FALSE(r.noteRead(g, 40000, kGrain - 40000)) << "the record beginning in it: its tail";
+  EXPECT_TRUE(r.noteRead(g, 0, 40000)) << "then the one ending in it: its head";
+  EXPECT_FALSE(r.noteRead(g, 0, 4096)) << "pages in order: the first";
+  for (uint32_t at = 4096; at + 4096 < kGrain; at += 4096) EXPECT_FALSE(r.noteRead(g, at, 4096));
+  EXPECT_TRUE(r.noteRead(g, kGrain - 4096, 4096)) << "the last page";
 }
 
 TEST(BlockRegistryTest, AContinuedReadIsARepeatHoweverManyReadsCameBetween) {

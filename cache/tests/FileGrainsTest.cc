@@ -56,7 +56,7 @@ unsigned readRandomly(FileGrains& g, const std::string& key, uint64_t size, uint
 TEST(FileGrainsTest, RandomReadsOfALargeFileCutItAtHalfTheirSize) {
   FileGrains g(grainOpts());
   bool once = false;
-  EXPECT_EQ(readRandomly(g, "h5", 300 * kMiB, 192 * 1024, 16), 0u) << "not decided yet";
+  EXPECT_EQ(readRandomly(g, "h5", 300 * kMiB, 192 * 1024, 11), 0u) << "not decided yet";
   EXPECT_EQ(readRandomly(g, "h5b", 300 * kMiB, 192 * 1024, 40, &once), 16u)
       << "192 KiB requests: 64 KiB grains";
   EXPECT_TRUE(once) << "the switch is reported once";

@@ -84,8 +84,13 @@ def test_random_reads_cold_then_warm(dataset, mounter):
     read_all_verify(m.mountpoint, ds)
     s1 = m.settled_stats()
     # Every block was fetched, each exactly once (the cache holds the whole dataset): missed
-    # by a read, or prefetched first (listing-driven prefetch, policy.prefetch_listed).
-    assert s1["cache"]["blocks"] == ds.nblocks(), s1["cache"]
+    # by a read, or prefetched first (listing-driven prefetch, policy.prefetch_listed). A large
+    # file found read at random is cut into smaller blocks (cache.random_block_size), from the
+    # blocks it had cached: more blocks, the same bytes.
+    if s1["cache"]["random_files"] == 0:
+        assert s1["cache"]["blocks"] == ds.nblocks(), s1["cache"]
+    else:
+        assert s1["cache"]["blocks"] > ds.nblocks(), s1["cache"]
     assert s1["origin"]["bytes"] == ds.total_bytes, s1["origin"]
     assert s1["cache"]["misses"] + s1["prefetch"]["prefetched"] >= ds.nblocks(), s1
     assert s1["cache"]["used_bytes"] >= ds.total_bytes
@@ -106,7 +111,7 @@ def test_random_reads_cold_then_warm(dataset, mounter):
     assert delta(s1, s2, "origin.read_requests") == 0, s2["origin"]
     assert delta(s1, s2, "cache.hits") >= ds.nblocks(), s2["cache"]
     assert delta(s1, s2, "cache.hit_bytes") >= ds.total_bytes, s2["cache"]
-    assert s2["cache"]["blocks"] == ds.nblocks()
+    assert s2["cache"]["blocks"] == s1["cache"]["blocks"]
 
 
 def test_read_in_small_chunks(dataset, mounter):
@@ -199,9 +204,11 @@ def test_16_concurrent_threads(dataset, mounter):
         t.join()
     assert not errors, errors[:5]
     s = m.stats()
-    # Concurrent misses on one block share one origin read: every byte came once.
+    # Concurrent misses on one block share one origin read: every byte came once (also when a
+    # large file is found read at random and cut into smaller blocks meanwhile).
     assert s["origin"]["bytes"] == ds.total_bytes, s
-    assert s["cache"]["blocks"] == ds.nblocks(), s["cache"]
+    if s["cache"]["random_files"] == 0:
+        assert s["cache"]["blocks"] == ds.nblocks(), s["cache"]
     assert s["origin"]["errors"] == 0
 
 
@@ -231,7 +238,8 @@ def test_16_concurrent_processes(dataset, mounter):
             assert got == want, f"{rel}@{off}+{n}: wrong bytes"
     s = m.stats()
     assert s["origin"]["bytes"] == ds.total_bytes, s
-    assert s["cache"]["blocks"] == ds.nblocks(), s["cache"]
+    if s["cache"]["random_files"] == 0:  # else cut into smaller blocks: see the threads' test
+        assert s["cache"]["blocks"] == ds.nblocks(), s["cache"]
 
 
 @pytest.mark.parametrize("block_size", ["1MiB", "64KiB"])
