@@ -11,10 +11,12 @@ PACKAGES=(
   libfmt-dev libcurl4-openssl-dev zlib1g-dev nlohmann-json3-dev libtinyxml2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-torch python3-venv python3-pip python3-zarr
+  python3-h5py python3-lmdb
   s3fs iproute2
 )
 # The S3 tests' Ceph RADOS Gateway is installed by test/rgw/rgw.sh when they first start it.
-# python3-zarr: test_zarr.py reads zarr stores through mounts.
+# python3-zarr: test_zarr.py reads zarr stores through mounts; python3-h5py and python3-lmdb:
+# test_records.py reads records inside one large file.
 # s3fs and iproute2: the benchmark harness's CI smoke test (one peer, a network namespace);
 # bench/run.sh installs rclone too for full runs.
 
