@@ -8,6 +8,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -40,15 +41,30 @@ int unmount(const std::string& mp, bool lazy) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : EBUSY;
 }
 
-// True while `pid` runs. A zombie has exited: the daemon was reparented when the mount command
-// returned, and its new parent (often PID 1 in containers) may reap it late.
-bool running(pid_t pid) {
-  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+// Whether the thread whose /proc stat file is `path` has not exited (neither zombie nor dead).
+bool threadRuns(const std::string& path) {
+  std::ifstream stat(path);
   std::string line;
   if (!std::getline(stat, line)) return false;
   size_t close = line.rfind(')');
-  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
+  if (close == std::string::npos || close + 2 >= line.size()) return true;
+  return line[close + 2] != 'Z' && line[close + 2] != 'X';
+}
+
+// True while any thread of `pid` runs. A zombie has exited: the daemon was reparented when the
+// mount command returned, and its new parent (often PID 1 in containers) may reap it late. But
+// a zombie leader may still have threads on their way out, and the daemon's files (the cache
+// dir's lock among them) are released only when the last one is gone.
+bool running(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  const std::string task = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  // Incremented by hand: the threads may vanish under the iteration, which must not throw.
+  for (std::filesystem::directory_iterator it(task, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (threadRuns(it->path().string() + "/stat")) return true;
+  }
+  return false;
 }
 
 }  // namespace
