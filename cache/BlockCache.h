@@ -196,6 +196,19 @@ class BlockCache {
   // in its coming epoch. Returns the number of blocks planned, or 0 when the policy does not
   // use plans.
   virtual uint64_t publishPlan(PlanOrder order, uint64_t stream) = 0;
+  // A byte range of a file, for a plan that names records inside a large file.
+  struct ByteRange {
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  // Appends the blocks holding `ranges` of `file` (in order; a block the previous range ended
+  // in is not repeated; a range past the file's end is cut at it) to `order`. A file larger
+  // than two blocks whose grain is not known yet is cut at the grain for records of the
+  // ranges' median length (FileGrains::shiftForRecords, cache.random_block_size), as if it had
+  // been found read at random; a file with a grain keeps it. Does not count the file in
+  // order.files (its ranges may come in several calls: the caller counts it).
+  virtual void planRanges(const FileRef& file, std::span<const ByteRange> ranges,
+                          PlanOrder& order) = 0;
   // planFiles(files) and publishPlan in one call.
   uint64_t addPlan(const std::vector<FileRef>& files, uint64_t stream) {
     PlanOrder order;

@@ -98,6 +98,8 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   std::string policyName() const override;
   void startPrefetch(unsigned threads) override;
   void planFiles(const std::vector<FileRef>& files, PlanOrder& order) override;
+  void planRanges(const FileRef& file, std::span<const ByteRange> ranges,
+                  PlanOrder& order) override;
   uint64_t publishPlan(PlanOrder order, uint64_t stream) override;
   void discover(const std::vector<FileRef>& files) override;
   void discoverLater(std::function<std::vector<FileRef>()> list) override;

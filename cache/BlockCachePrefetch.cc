@@ -45,6 +45,38 @@ void BlockCacheImpl::planFiles(const std::vector<FileRef>& files, PlanOrder& ord
   order.files += files.size();
 }
 
+void BlockCacheImpl::planRanges(const FileRef& f, std::span<const ByteRange> ranges,
+                                PlanOrder& order) {
+  if (ranges.empty()) return;
+  if (grains_.follows(f.size) && grains_.shiftOf(f.key) == 0) {
+    // The plan says how the file is read: records of about the ranges' median length.
+    std::vector<uint64_t> lengths;
+    const size_t step = std::max<size_t>(1, ranges.size() / 1024);  // a sample of a big plan
+    for (size_t i = 0; i < ranges.size(); i += step) lengths.push_back(ranges[i].length);
+    std::nth_element(lengths.begin(), lengths.begin() + lengths.size() / 2, lengths.end());
+    const unsigned shift = grains_.shiftForRecords(lengths[lengths.size() / 2]);
+    if (shift != 0) {
+      grains_.set(f.key, shift);
+      recutWholeBlocksOf(f, "is planned in ranges");
+    }
+  }
+  const unsigned shift = shiftOfFile(f);
+  const uint64_t bs = shift == 0 ? blockSize() : uint64_t{1} << shift;
+  std::lock_guard<std::mutex> g(mu_);
+  std::optional<uint64_t> last;  // the block the previous range ended in
+  for (const ByteRange& r : ranges) {
+    const uint64_t end = std::min(f.size, r.offset + std::min(r.length, f.size));
+    if (r.offset >= end) continue;
+    for (uint64_t i = r.offset / bs; i * bs < end; ++i) {
+      const uint64_t no = grain::make(shift, i);
+      if (last == no) continue;
+      const auto len = static_cast<uint32_t>(std::min(bs, f.size - i * bs));
+      order.blocks.push_back(registerLocked(blockKey(f.key, no), f.key, no, f.etag, len));
+      last = no;
+    }
+  }
+}
+
 uint64_t BlockCacheImpl::publishPlan(PlanOrder order, uint64_t stream) {
   bool used = false;
   {

@@ -6,6 +6,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -69,28 +70,59 @@ Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
   order.resumes = resumes;
   std::vector<cache::FileRef> files;  // one slice at a time
   files.reserve(std::min<uint64_t>(pathCount, kResolveSlice));
+  // Ranges of one file named on consecutive lines (records of a large file), resolved once.
+  std::optional<cache::FileRef> rangeFile;
+  std::vector<cache::BlockCache::ByteRange> ranges;
+  // Hands what was resolved to the cache, in plan order.
+  const auto planFiles = [&] {
+    cache_.planFiles(files, order);
+    files.clear();
+  };
+  const auto planRanges = [&] {
+    if (rangeFile && !ranges.empty()) cache_.planRanges(*rangeFile, ranges, order);
+    ranges.clear();
+  };
   uint64_t unknown = 0;
+  uint64_t rangeCount = 0;
   std::vector<std::string> shown;
+  const auto skip = [&](std::string_view path, const std::string& why) {
+    ++unknown;
+    // Escaped: plan paths are the job's bytes, on their way to the log.
+    if (shown.size() < kUnknownShown) shown.push_back(printable(path) + " (" + why + ")");
+  };
   for (size_t i = 0; i < pathCount; ++i) {
     const std::string_view path = plan->path(i);
-    // Plan paths are checked to be plain relative paths: they are origin keys as they are.
-    auto info = ns_.stat(path);
-    if (!info.isOk() || info->type != origin::EntryType::kFile) {
-      ++unknown;
-      if (shown.size() < kUnknownShown) {
-        // Escaped: plan paths are the job's bytes, on their way to the log.
-        shown.push_back(printable(path) + (info.isOk() ? " (a directory)" : " (" +
-                                                 printable(info.status().message()) + ")"));
+    const PlanParser::Range range = plan->range(i);
+    if (range.whole() || !rangeFile || rangeFile->key != path) {
+      // Plan paths are checked to be plain relative paths: they are origin keys as they are.
+      auto info = ns_.stat(path);
+      if (!info.isOk() || info->type != origin::EntryType::kFile) {
+        skip(path, info.isOk() ? "a directory" : printable(info.status().message()));
+        continue;
       }
+      cache::FileRef file{std::string(path), std::move(info->etag), info->size};
+      if (range.whole()) {
+        planRanges();
+        files.push_back(std::move(file));
+        if (files.size() == kResolveSlice) planFiles();
+        continue;
+      }
+      planFiles();
+      planRanges();
+      rangeFile = std::move(file);
+      order.files++;
+    }
+    if (range.offset >= rangeFile->size) {
+      skip(path, "a range at " + std::to_string(range.offset) + ", past its end at " +
+                     std::to_string(rangeFile->size));
       continue;
     }
-    files.push_back(cache::FileRef{std::string(path), std::move(info->etag), info->size});
-    if (files.size() == kResolveSlice) {
-      cache_.planFiles(files, order);
-      files.clear();
-    }
+    ranges.push_back({range.offset, range.length});
+    ++rangeCount;
+    if (ranges.size() == kResolveSlice) planRanges();
   }
-  cache_.planFiles(files, order);
+  planFiles();
+  planRanges();
   files = {};
   plan.reset();  // the text goes before the policy builds its copy
   const uint64_t fileCount = order.files;
@@ -117,8 +149,9 @@ Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
     spdlog::info("plan from pid {} ({} files) ignored: policy '{}' does not use plans",
                  f.stream, fileCount, cache_.policyName());
   } else {
-    spdlog::info("plan from pid {}{}: {} files, {} blocks", f.stream,
-                 resumes ? " (the rest of the current epoch: resuming)" : "", fileCount, blocks);
+    spdlog::info("plan from pid {}{}: {} files{}, {} blocks", f.stream,
+                 resumes ? " (the rest of the current epoch: resuming)" : "", fileCount,
+                 rangeCount == 0 ? "" : " (" + std::to_string(rangeCount) + " ranges)", blocks);
   }
   PlanResult r;
   r.paths = pathCount;

@@ -41,6 +41,43 @@ bool validUtf8(std::string_view s) {
   return true;
 }
 
+// A decimal number of `s`'s whole text (digits only, no sign, no overflow).
+bool parseDecimal(std::string_view s, uint64_t& out) {
+  if (s.empty() || s.size() > 20) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    const auto d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  out = v;
+  return true;
+}
+
+// The range of a line "path<TAB>offset<TAB>length" after its path (`rest`: what follows the
+// first TAB), or why it is none.
+Status parseRange(std::string_view rest, PlanParser::Range& r) {
+  const size_t tab = rest.find('\t');
+  if (tab == std::string_view::npos) {
+    return invalid("a TAB after the path must be followed by offset<TAB>length");
+  }
+  const std::string_view off = rest.substr(0, tab);
+  const std::string_view len = rest.substr(tab + 1);
+  if (len.find('\t') != std::string_view::npos) {
+    return invalid("more than three TAB-separated fields (path<TAB>offset<TAB>length)");
+  }
+  if (!parseDecimal(off, r.offset)) {
+    return invalid("offset '" + printable(off.substr(0, 40)) + "' is not a decimal number");
+  }
+  if (!parseDecimal(len, r.length)) {
+    return invalid("length '" + printable(len.substr(0, 40)) + "' is not a decimal number");
+  }
+  if (r.length == 0) return invalid("length 0 (a range names at least one byte)");
+  if (r.offset > UINT64_MAX - r.length) return invalid("offset + length overflows");
+  return Status::ok();
+}
+
 }  // namespace
 
 Status checkPlanPath(std::string_view path) {
@@ -68,19 +105,28 @@ Status checkPlanPath(std::string_view path) {
 Status PlanParser::parseLine(std::string_view line) {
   ++line_;
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (line.size() > kMaxPathBytes) {  // comments too, however the writes split them
+  if (line.size() > kMaxLineBytes) {  // comments too, however the writes split them
     return invalid("line " + std::to_string(line_) + ": longer than " +
-                   std::to_string(kMaxPathBytes) + " bytes");
+                   std::to_string(kMaxLineBytes) + " bytes");
   }
   if (line.empty() || line.front() == '#') return Status::ok();
-  Status st = checkPlanPath(line);
+  std::string_view path = line;
+  Range range = kWhole;
+  Status st;
+  if (const size_t tab = line.find('\t'); tab != std::string_view::npos) {
+    path = line.substr(0, tab);
+    st = parseRange(line.substr(tab + 1), range);
+  }
+  if (st.isOk()) st = checkPlanPath(path);
   if (!st.isOk()) {
     // Escaped: the line goes to the writer's errno message and to the log.
     const std::string shown = printable(line.substr(0, 200));
     return invalid("line " + std::to_string(line_) + " ('" + shown + "'): " + st.message());
   }
-  text_.append(line);
+  if (!range.whole() && ranges_.size() < ends_.size()) ranges_.resize(ends_.size(), kWhole);
+  text_.append(path);
   ends_.push_back(static_cast<uint32_t>(text_.size()));
+  if (!ranges_.empty()) ranges_.push_back(range);
   return Status::ok();
 }
 
@@ -103,9 +149,9 @@ Status PlanParser::feed(std::string_view data) {
     size_t nl = data.find('\n', pos);
     if (nl == std::string_view::npos) {
       partial_.append(data.substr(pos));
-      if (partial_.size() > kMaxPathBytes + 1) {
+      if (partial_.size() > kMaxLineBytes + 1) {
         error_ = invalid("line " + std::to_string(line_ + 1) + ": longer than " +
-                         std::to_string(kMaxPathBytes) + " bytes");
+                         std::to_string(kMaxLineBytes) + " bytes");
         return error_;
       }
       break;

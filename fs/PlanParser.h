@@ -2,7 +2,9 @@
 //
 // One path per line, "\n"-terminated (a final line without one is accepted at finish()),
 // UTF-8, relative to the mount root: no leading "/", no empty, "." or ".." components, no NUL,
-// at most kMaxPathBytes. A "\r" before the "\n" is dropped. Empty lines and lines starting
+// at most kMaxPathBytes. A "\r" before the "\n" is dropped. A line may name a byte range of
+// the file instead of all of it (a record inside a large file: an HDF5 chunk, an LMDB value):
+// "path<TAB>offset<TAB>length", both decimal, length > 0; so a path cannot contain a TAB. Empty lines and lines starting
 // with "#" are ignored. Whatever a chunk brings is parsed at once, so a malformed line fails
 // the append that completes it (EINVAL), naming the line; complete lines are never re-read.
 //
@@ -19,8 +21,17 @@
 namespace epochfs::fs {
 
 inline constexpr size_t kMaxPathBytes = 4096;
+// A line: a path and, for a range, two TABs and two numbers of up to 20 digits.
+inline constexpr size_t kMaxLineBytes = kMaxPathBytes + 42;
 // A plan larger than this is refused (kInvalid): 1 GiB of paths is ~10^7 files.
 inline constexpr uint64_t kMaxPlanBytes = 1ULL << 30;
+
+// What a plan line names of its file: all of it (length 0) or `length` bytes from `offset`.
+struct PlanRange {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  constexpr bool whole() const { return length == 0; }
+};
 
 class PlanParser {
  public:
@@ -37,6 +48,10 @@ class PlanParser {
     const uint32_t begin = i == 0 ? 0 : ends_[i - 1];
     return std::string_view(text_).substr(begin, ends_[i] - begin);
   }
+  // The bytes of the file that entry `i` names: all of it (kWhole) or a range.
+  using Range = PlanRange;
+  static constexpr Range kWhole{};
+  Range range(size_t i) const { return i < ranges_.size() ? ranges_[i] : kWhole; }
   // Copies of all of them (tests).
   std::vector<std::string> paths() const;
   uint64_t lines() const { return line_; }
@@ -47,6 +62,7 @@ class PlanParser {
 
   std::string text_;            // the paths, back to back
   std::vector<uint32_t> ends_;  // where each ends in text_ (kMaxPlanBytes < 4 GiB)
+  std::vector<Range> ranges_;   // empty until the first range: a plan of whole files pays none
   std::string partial_;  // an unfinished last line
   uint64_t line_ = 0;    // lines parsed so far
   uint64_t bytes_ = 0;

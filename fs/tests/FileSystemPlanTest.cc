@@ -164,6 +164,43 @@ TEST_F(FileSystemPlanTest, AppendAndCommitPublishesKnownFiles) {
   EXPECT_EQ(lastError(*f), "");
 }
 
+// Lines naming byte ranges of a file (records inside it) beside whole files: the blocks that
+// hold each range, in order; a range past the file's end is skipped as unknown.
+TEST_F(FileSystemPlanTest, RangesOfAFilePlanTheBlocksHoldingThem) {
+  auto f = openPlan();
+  ASSERT_TRUE(f);
+  // "cls/b c.jpg" is 200000 bytes: blocks of 64 KiB at 0, 65536, 131072, 196608.
+  Status st = append(*f,
+                     "cls/a.jpg\n"
+                     "cls/b c.jpg\t70000\t60000\n"   // block 1
+                     "cls/b c.jpg\t130000\t10\n"     // block 1 again, right after: once
+                     "cls/b c.jpg\t0\t1\n"           // block 0
+                     "cls/b c.jpg\t190000\t99999\n"  // blocks 2 and 3, cut at the end
+                     "cls/b c.jpg\t200000\t5\n"      // past the end
+                     "missing.bin\t0\t5\n"
+                     "top.txt\n");
+  ASSERT_TRUE(st.isOk()) << st.toString();
+  auto r = commit(*f);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->paths, 8u);
+  EXPECT_EQ(r->unknownPaths, 2u) << "the range past the end, missing.bin";
+  EXPECT_EQ(r->files, 3u) << "a.jpg, b c.jpg (once for its ranges), top.txt";
+  EXPECT_EQ(r->blocks, 1u + 1 + 1 + 2 + 1);
+  nlohmann::json s = stats();
+  EXPECT_EQ(s["plans"]["planned_blocks"], 6);
+  EXPECT_EQ(s["policy"]["plan_remaining_blocks"], 6);
+}
+
+TEST_F(FileSystemPlanTest, AMalformedRangeIsRefusedNamingTheLine) {
+  auto f = openPlan();
+  ASSERT_TRUE(f);
+  Status st = append(*f, "cls/a.jpg\ncls/b c.jpg\t12\tten\n");
+  ASSERT_EQ(st.code(), Code::kInvalid);
+  EXPECT_THAT(st.message(), HasSubstr("line 2"));
+  EXPECT_THAT(st.message(), HasSubstr("length 'ten' is not a decimal number"));
+  EXPECT_FALSE(commit(*f).isOk());
+}
+
 TEST_F(FileSystemPlanTest, EachCommitIsOnePlanAndAnEmptyOnePublishesNothing) {
   auto f = openPlan();
   ASSERT_TRUE(f);

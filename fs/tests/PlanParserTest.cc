@@ -48,6 +48,35 @@ TEST(PlanParserTest, ValidPlanWithCommentsEmptyLinesAndCrlf) {
   }
 }
 
+// A line may name a byte range of its file; a plan of whole files and ranges mixed keeps both.
+TEST(PlanParserTest, RangesOfFilesBesideWholeFiles) {
+  const std::string text =
+      "whole/a.jpg\n"
+      "big.h5\t196608\t196608\r\n"
+      "# a comment\n"
+      "whole/b.jpg\n"
+      "big.h5\t0\t18446744073709551615\n"
+      "sp ace.lmdb\t4096\t1";
+  for (size_t piece : {size_t{0}, size_t{1}, size_t{5}}) {
+    PlanParser p;
+    Status st = parseIn(p, text, piece);
+    ASSERT_TRUE(st.isOk()) << "piece " << piece << ": " << st.toString();
+    EXPECT_EQ(p.paths(), (Paths{"whole/a.jpg", "big.h5", "whole/b.jpg", "big.h5", "sp ace.lmdb"}));
+    EXPECT_TRUE(p.range(0).whole());
+    EXPECT_EQ(p.range(1).offset, 196608u);
+    EXPECT_EQ(p.range(1).length, 196608u);
+    EXPECT_TRUE(p.range(2).whole());
+    EXPECT_EQ(p.range(3).offset, 0u);
+    EXPECT_EQ(p.range(3).length, UINT64_MAX);
+    EXPECT_EQ(p.range(4).offset, 4096u);
+    EXPECT_EQ(p.range(4).length, 1u);
+  }
+  PlanParser plain;  // no range: every entry whole
+  ASSERT_TRUE(parseIn(plain, "a\nb\n").isOk());
+  EXPECT_TRUE(plain.range(0).whole());
+  EXPECT_TRUE(plain.range(1).whole());
+}
+
 TEST(PlanParserTest, LastLineWaitsForFinish) {
   PlanParser p;
   ASSERT_TRUE(p.feed("a\nb").isOk());
@@ -131,7 +160,19 @@ TEST(PlanParserTest, MalformedLinesNameTheLineAndTheProblem) {
       {"surrogate\xed\xbf\xbf", "not valid UTF-8"},  // U+DFFF
       {"toolarge\xf4\x90\x80\x80", "not valid UTF-8"},  // U+110000
       {"fivebyte\xf8\x88\x80\x80\x80", "not valid UTF-8"},
-      {std::string(kMaxPathBytes + 1, 'x'), "longer than 4096 bytes"},
+      {std::string(kMaxPathBytes + 1, 'x'), "path longer than 4096 bytes"},
+      {std::string(kMaxLineBytes + 1, 'x'), "longer than 4138 bytes"},
+      {"a.h5\t0", "followed by offset<TAB>length"},
+      {"a.h5\t0\t10\t3", "more than three TAB-separated fields"},
+      {"a.h5\t-1\t10", "offset '-1' is not a decimal number"},
+      {"a.h5\t 1\t10", "offset ' 1' is not a decimal number"},
+      {"a.h5\t\t10", "offset '' is not a decimal number"},
+      {"a.h5\t1\t0x10", "length '0x10' is not a decimal number"},
+      {"a.h5\t1\t99999999999999999999", "length '99999999999999999999' is not a decimal"},
+      {"a.h5\t1\t0", "length 0"},
+      {"a.h5\t18446744073709551615\t1", "offset + length overflows"},
+      {"\t0\t10", "empty path"},
+      {"/a.h5\t0\t10", "absolute path"},
   };
   for (const BadLine& c : cases) {
     for (bool lastLine : {false, true}) {
@@ -182,23 +223,24 @@ TEST(PlanParserTest, OverlongLineSplitAcrossFeedsFailsBeforeItsEnd) {
   Status st = p.feed(std::string(3000, 'a'));
   ASSERT_EQ(st.code(), Code::kInvalid);
   EXPECT_THAT(st.message(), HasSubstr("line 2"));
-  EXPECT_THAT(st.message(), HasSubstr("longer than 4096 bytes"));
+  EXPECT_THAT(st.message(), HasSubstr("longer than " + std::to_string(kMaxLineBytes) + " bytes"));
   EXPECT_THAT(p.paths(), ElementsAre("first"));
 }
 
 // A comment is held to the same length whether it comes in one write or several.
 TEST(PlanParserTest, OverlongCommentFailsInOneWriteAsInSeveral) {
-  const std::string comment = "#" + std::string(kMaxPathBytes + 10, 'c') + "\n";
+  const std::string comment = "#" + std::string(kMaxLineBytes + 10, 'c') + "\n";
+  const std::string problem = "line 1: longer than " + std::to_string(kMaxLineBytes) + " bytes";
   PlanParser whole;
   Status st = whole.feed(comment);
   EXPECT_EQ(st.code(), Code::kInvalid);
-  EXPECT_THAT(st.message(), HasSubstr("line 1: longer than 4096 bytes"));
+  EXPECT_THAT(st.message(), HasSubstr(problem));
   PlanParser split;
   st = split.feed(comment.substr(0, 100));
   ASSERT_TRUE(st.isOk());
   st = split.feed(comment.substr(100));
   EXPECT_EQ(st.code(), Code::kInvalid);
-  EXPECT_THAT(st.message(), HasSubstr("line 1: longer than 4096 bytes"));
+  EXPECT_THAT(st.message(), HasSubstr(problem));
 }
 
 TEST(PlanParserTest, EveryCallAfterAnErrorFails) {

@@ -1,5 +1,5 @@
 // Plan text in any pieces: the same paths (or the same error) whatever the split, and every
-// path accepted is one checkPlanPath accepts.
+// path accepted is one checkPlanPath accepts, with the same byte ranges.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -24,6 +24,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (whole.paths() != pieces.paths()) std::abort();
     for (const auto& p : whole.paths()) {
       if (!epochfs::fs::checkPlanPath(p).isOk()) std::abort();
+    }
+    for (size_t i = 0; i < whole.pathCount(); ++i) {
+      const PlanParser::Range r = whole.range(i);
+      const PlanParser::Range q = pieces.range(i);
+      if (r.offset != q.offset || r.length != q.length) std::abort();
+      if (!r.whole() && r.offset > UINT64_MAX - r.length) std::abort();
     }
   }
   return 0;

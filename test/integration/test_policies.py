@@ -474,11 +474,12 @@ def test_malformed_plan_is_refused_naming_the_line(small, mounter, tmp_path):
     plans = m.stats()["plans"]
     assert plans["rejected"] == 1 and plans["published"] == 0, plans
 
-    # From Python: a line the package does not check itself (the daemon's length limit) is
-    # a ValueError with the daemon's reason; nothing of the plan is published.
+    # From Python: a line the package does not check itself (the daemon's line limit: a path
+    # of 4096 bytes and a range) is a ValueError with the daemon's reason; nothing of the plan
+    # is published.
     with pytest.raises(ValueError, match="rejected the plan") as ei:
         epochfs.publish_plan(m.mountpoint, ["d0/f00.bin", "d1/" + "x" * 5000])
-    assert "line 2" in str(ei.value) and "longer than 4096 bytes" in str(ei.value), ei.value
+    assert "line 2" in str(ei.value) and "longer than 4138 bytes" in str(ei.value), ei.value
     assert str(plan_path(m)) in str(ei.value)
     plans = m.stats()["plans"]
     assert plans["rejected"] == 2 and plans["published"] == 0, plans
