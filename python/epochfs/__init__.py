@@ -19,22 +19,30 @@ protocol; standard library only, PyTorch optional.
     sampler = epochfs.PlanSampler(RandomSampler(ds), ds.path_of, "/mnt/data", plan_ahead=1)
     loader = DataLoader(ds, batch_size=64, sampler=sampler, num_workers=4)
 
+    # Records inside one large file (HDF5): each sample's chunks, for a plan of byte ranges.
+    sampler = epochfs.PlanSampler(RandomSampler(range(len(ds))), epochfs.h5py_records(ds),
+                                  "/mnt/data")
+
     epochfs.read_stats("/mnt/data")   # the daemon's counters (dict)
 
 `import epochfs` does not import torch; `epochfs.PlanSampler` does, if torch is installed.
 See docs/python.md in the epochfs repository.
 """
 
-from .plan import (CHUNK_BYTES, NotAnEpochfsMount, is_epochfs_mount, plan_lines, publish_plan,
-                   read_stats)
+from .plan import (CHUNK_BYTES, NotAnEpochfsMount, Record, is_epochfs_mount, plan_lines,
+                   publish_plan, read_stats)
+from .records import H5Records, h5py_records
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CHUNK_BYTES",
+    "H5Records",
     "NotAnEpochfsMount",
     "PlanSampler",
     "PlanWarning",
+    "Record",
+    "h5py_records",
     "is_epochfs_mount",
     "plan_lines",
     "publish_plan",

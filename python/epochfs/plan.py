@@ -11,6 +11,12 @@ plan that is not committed (the job died, a line was refused) is discarded at cl
     n = epochfs.publish_plan("/mnt/imagenet", ["train/n01/img1.jpg", "train/n02/img7.jpg"])
     print(epochfs.read_stats("/mnt/imagenet"))
 
+A plan may also name byte ranges of a file, for records inside a large file (HDF5 chunks, LMDB
+values, rows of a .npy): an entry `Record(path, offset, length)` (or any 3-tuple) is sent as the
+line "path<TAB>offset<TAB>length"; `epochfs.h5py_records` makes them for an h5py dataset.
+
+    epochfs.publish_plan("/mnt/data", [("train.h5", 4096, 196608), ("train.h5", 0, 4096)])
+
 Every path is checked here before the file is opened, so a bad path raises ValueError without
 anything reaching the daemon; a half-sent plan is never committed by this module.
 """
@@ -20,11 +26,22 @@ from __future__ import annotations
 import errno
 import json
 import os
-from typing import Iterable, List, Union
+from typing import Iterable, List, NamedTuple, Union
 
 from . import _control
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Record(NamedTuple):
+    """`length` bytes of the file at `path` from `offset`: one entry of a plan of records."""
+    path: PathLike
+    offset: int
+    length: int
+
+
+# What a plan entry may be: a file (all of it) or a record of one.
+PlanEntry = Union[PathLike, Record, tuple]
 
 CONTROL_DIR = ".epochfs"
 PLAN_NAME = "plan"
@@ -95,6 +112,25 @@ class _PathChecker:
         self._prefixes = sorted((r.rstrip("/") + "/" for r in self._roots), key=len,
                                 reverse=True)
 
+    def entry(self, item: PlanEntry) -> bytes:
+        """The line of a plan entry: a path, or a (path, offset, length) record."""
+        if not isinstance(item, tuple):
+            return self.line(item)
+        if len(item) != 3:
+            raise TypeError(f"plan entry {item!r}: a record is (path, offset, length)")
+        path, offset, length = item
+        for name, v in (("offset", offset), ("length", length)):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"plan entry {item!r}: {name} must be an int, "
+                                f"not {type(v).__name__}")
+        if offset < 0:
+            raise ValueError(f"plan entry {item!r}: negative offset")
+        if length <= 0:
+            raise ValueError(f"plan entry {item!r}: length must be at least 1")
+        if offset + length > 2**64 - 1:
+            raise ValueError(f"plan entry {item!r}: offset + length beyond 2^64 - 1")
+        return self.line(path)[:-1] + f"\t{offset}\t{length}\n".encode()
+
     def line(self, path: PathLike) -> bytes:
         try:
             p = os.fspath(path)
@@ -136,6 +172,8 @@ class _PathChecker:
             raise bad("contains a NUL character")
         if "\n" in rel:
             raise bad("contains a newline")
+        if "\t" in rel:
+            raise bad("contains a TAB, which separates a record's fields in a plan line")
         if rel.startswith("/"):
             raise bad("has an empty component (repeated '/')")
         if rel.startswith("#"):
@@ -148,16 +186,17 @@ class _PathChecker:
                 raise bad(f"has a '{part}' component")
 
 
-def plan_lines(mountpoint: PathLike, paths: Iterable[PathLike]) -> List[bytes]:
-    """The plan as it will be sent: `paths` checked and encoded, joined into chunks of whole
-    lines of at most CHUNK_BYTES (a line longer than that is a chunk of its own, which is sent
-    in pieces). Raises ValueError or TypeError naming the first bad path."""
+def plan_lines(mountpoint: PathLike, paths: Iterable[PlanEntry]) -> List[bytes]:
+    """The plan as it will be sent: `paths` (files, or records: (path, offset, length))
+    checked and encoded, joined into chunks of whole lines of at most CHUNK_BYTES (a line
+    longer than that is a chunk of its own, which is sent in pieces). Raises ValueError or
+    TypeError naming the first bad entry."""
     checker = _PathChecker(mountpoint)
     chunks: List[bytes] = []
     pending: List[bytes] = []
     size = 0
     for path in paths:
-        line = checker.line(path)
+        line = checker.entry(path)
         if pending and size + len(line) > CHUNK_BYTES:
             chunks.append(b"".join(pending))
             pending, size = [], 0
@@ -173,14 +212,16 @@ def _rejected(plan_path: str, e: _control.ControlError) -> ValueError:
     return ValueError(f"{plan_path}: the epochfs daemon rejected the plan: {reason}")
 
 
-def publish_plan(mountpoint: PathLike, paths: Iterable[PathLike], resume: bool = False) -> int:
+def publish_plan(mountpoint: PathLike, paths: Iterable[PlanEntry], resume: bool = False) -> int:
     """Publishes `paths`, in order, as the plan of the coming epoch; returns how many.
 
     resume=True: `paths` are the rest of the epoch the reader is in, from a job restarted
     mid-epoch (PlanSampler.resume): the daemon replaces what was planned from the reader's
     position on with them, instead of queueing them as the next epoch.
 
-    Each path is a str or os.PathLike, relative to `mountpoint` or absolute under it. All are
+    Each path is a str or os.PathLike, relative to `mountpoint` or absolute under it; an entry
+    may instead be a record of a file, Record(path, offset, length) or a 3-tuple (the daemon
+    fetches and caches such a file in blocks of about a record: docs/policies.md). All are
     checked before the plan file is opened (ValueError naming the path and the reason), then
     sent in chunks to `mountpoint/.epochfs/plan`, opened read-only, and committed: the daemon
     adopts the plan at the commit. Paths the daemon does not know are counted and skipped by

@@ -53,7 +53,9 @@ class PlanSampler(_SamplerBase):
     sampler:    any sampler, or any iterable of indices with __len__ (RandomSampler,
                 SequentialSampler, DistributedSampler, ...).
     path_of:    index -> path of the file that index reads: absolute under `mountpoint` or
-                relative to it. Called once per index per epoch, in the main process.
+                relative to it; or the record it reads inside a large file, (path, offset,
+                length); or a list of those (epochfs.h5py_records(dataset) is such a
+                path_of). Called once per index per epoch, in the main process.
     mountpoint: the epochfs mount the files are read through.
     plan_ahead: 0 (default): publish each epoch's order when that epoch starts. 1: also draw
                 the *next* epoch's order now and publish it right after, so the daemon can
@@ -180,7 +182,10 @@ class PlanSampler(_SamplerBase):
                     path = self.path_of(index)
                 except Exception as e:
                     raise _PathOfFailed() from e
-                yield path
+                if isinstance(path, list):  # the records of one sample (h5py_records)
+                    yield from path
+                else:
+                    yield path
 
         try:
             publish_plan(self.mountpoint, paths(), resume=resume)
