@@ -155,10 +155,12 @@ bool BlockCacheImpl::indexLocked(const BlockRead& br, const Admission& a, Policy
     p.prefetched++;
     p.prefetchedBytes += br.length;
     epochs_.current().prefetched++;
-  } else if (br.unread || (grain::shiftOf(b.blockNo) != 0 && (b.headRead || b.tailRead))) {
-    // A grain filled for a read of part of it (a record that ends or begins in it), or cut
-    // from a block of cache.block_size: cached, and not read yet (BlockRegistry::noteRead),
-    // as a prefetched block is.
+  } else if (br.unread || (br.countsAtEnd && !br.counts) ||
+             (grain::shiftOf(b.blockNo) != 0 && (b.headRead || b.tailRead))) {
+    // A grain filled for a read of part of it (a record that ends or begins in it), cut from
+    // a block of cache.block_size, or a block of a file read in order filled before the
+    // stream reached its end: cached, and not read yet (BlockRegistry::noteRead), as a
+    // prefetched block is.
     policy_->onPrefetched(pid, br.length);
   } else {
     policy_->onInsert(pid, br.length);

@@ -134,10 +134,17 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
     uint64_t inOffset;       // where the read starts inside the block
     std::span<std::byte> out;
     bool counts = true;      // a read for the epoch clock and the policy; while FileGrains
-                             // learns how the file is read, only a read from the block's start
-                             // (a stream's; a random reader's at other offsets of one block
+                             // learns how the file is read, or once it found it read in order,
+                             // only the read reaching the block's end (a random reader's reads
+                             // at other offsets of one block, or a stream's requests reordered,
                              // would look like the next epoch's reads)
+    // Of a file read in order or being learned (FileGrains), whose block is read when the
+    // read reaching its end is, and is no victim while a stream is still in it.
+    bool countsAtEnd = false;
     bool followed = false;   // of a file FileGrains follows (larger than a few blocks)
+    // Where the read starts for the repeat filter (BlockRegistry::noteRead): a read counted
+    // at the block's end is the block's whole read, as if from its start.
+    uint64_t noteOffset() const { return countsAtEnd && counts ? 0 : inOffset; }
     bool unread = false;     // a fill of bytes no read asked for yet (a block cut into
                              // grains: BlockCacheRegrain.cc): cached as a prefetch is, unread
   };
@@ -212,7 +219,8 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
                           const std::string& etag, uint32_t length);
   // A read of block `pid` (hit or miss) for the epoch clock and the policy; returns whether
   // the policy should be told (not for repeats: BlockRegistry::noteRead).
-  // `counts` false: only the registry hears of it (a read while FileGrains learns).
+  // `counts` false: a read from inside a block of a file FileGrains is learning or found read
+  // in order: it only clears the block's prefetchedUnread (the repeat filter does not see it).
   bool noteReadLocked(PolicyId pid, uint64_t inOffset, uint64_t length, bool counts = true);
   // `regrained`: set (and nothing read) when the file was found random meanwhile (the
   // caller reads the rest at its grain).

@@ -57,12 +57,21 @@ Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
   // A large file may be read at random: then it is cut at its grain (FileGrains.h).
   unsigned shift = 0;
   bool counts = true;
+  bool atEnd = false;  // a file read in order: a block's read counts at its end
   const bool followed = grains_.follows(file.size);
   if (followed) {
     const FileGrains::Grain g = grains_.onRead(file.key, file.size, offset, n);
     if (g.switched) recutWholeBlocksOf(file, "is read at random");
     shift = g.shift;
-    counts = !g.learning;
+    // A file read in order (a shard streamed by several readers at once, whose requests the
+    // kernel's read-ahead and the FUSE threads reorder within a block): a block is read when
+    // the read reaching its end is, once per pass, whatever the order of the rest; until
+    // then it is cached unread, no victim while a stream is in it.
+    // So is a block of a file being learned (a stream's or a random reader's: either reads
+    // one block's end once per pass), so that the rule does not change under a stream when
+    // its file is found sequential.
+    counts = !g.learning && !g.sequential;
+    atEnd = !counts;
   }
   uint64_t bs = shift == 0 ? blockSize() : uint64_t{1} << shift;
   size_t pos = 0;
@@ -76,7 +85,9 @@ Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
     size_t len = static_cast<size_t>(std::min<uint64_t>(n - pos, blockLen - inOffset));
     const std::string key = blockKey(file.key, blockNo);
     BlockRead br{file.key, file.etag, blockNo, key, static_cast<uint32_t>(blockLen),
-                 inOffset, out.subspan(pos, len), counts || inOffset == 0};
+                 inOffset, out.subspan(pos, len),
+                 counts || (atEnd ? inOffset + len == blockLen : inOffset == 0)};
+    br.countsAtEnd = atEnd;
     br.followed = followed;
     // A failed block fails the whole read: fs/ turns it into an errno and the reader retries;
     // returning the bytes before it would only hide the error for one call.
@@ -87,6 +98,7 @@ Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
       shift = grains_.shiftOf(file.key);
       bs = shift == 0 ? blockSize() : uint64_t{1} << shift;
       counts = true;
+      atEnd = false;
       continue;
     }
     pos += len;
@@ -149,7 +161,13 @@ PolicyId BlockCacheImpl::registerLocked(const std::string& key, std::string_view
 
 bool BlockCacheImpl::noteReadLocked(PolicyId pid, uint64_t inOffset, uint64_t length,
                                     bool counts) {
-  if (!registry_.noteRead(pid, inOffset, length) || !counts) return false;
+  if (!counts) {
+    // Not a read of the block to count, nor one to judge the next read by: the read reaching the
+    // block's end after it must count (a stream's requests reordered within the block).
+    registry_.at(pid).prefetchedUnread = false;
+    return false;
+  }
+  if (!registry_.noteRead(pid, inOffset, length)) return false;
   lead_.onRead(now_());
   if (epochs_.onRead(pid)) {
     policy_->onReaderEpoch(epochs_.epoch());  // plans the reader did not begin may expire
@@ -242,7 +260,7 @@ BlockCacheImpl::HitOutcome BlockCacheImpl::tryHit(const BlockRead& br, PolicyId&
 void BlockCacheImpl::noteHit(const BlockRead& br, PolicyId pid, BlockFileId id) {
   {
     std::lock_guard<std::mutex> g(mu_);
-    noteHitLocked(pid, id, br.inOffset, br.out.size(), br.counts);
+    noteHitLocked(pid, id, br.noteOffset(), br.out.size(), br.counts);
   }
   countHit(br.out.size());
 }
@@ -286,7 +304,7 @@ BlockCacheImpl::MissPlan BlockCacheImpl::planMissLocked(const BlockRead& br, Pol
     m.regrained = true;
     return m;
   }
-  if (noteReadLocked(pid, br.inOffset, br.out.size(), br.counts)) {
+  if (noteReadLocked(pid, br.noteOffset(), br.out.size(), br.counts)) {
     policy_->onMiss(pid);
     notePlanDiscardsLocked();
   }

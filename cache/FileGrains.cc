@@ -21,12 +21,7 @@ unsigned FileGrains::shiftForRecords(uint64_t length) const {
                ? static_cast<unsigned>(std::countr_zero(opts_.fixedGrain))
                : 0;
   }
-  // Records of half a block or more: blocks are not much larger than what is read.
-  if (length >= opts_.blockSize / 2) return 0;
-  const uint64_t half = std::max<uint64_t>(length / 2, 1);
-  unsigned shift = static_cast<unsigned>(std::bit_width(half) - 1);  // floor(log2(half))
-  shift = std::clamp(shift, grain::kMinShift, grain::kMaxShift);
-  return (uint64_t{1} << shift) < opts_.blockSize ? shift : 0;
+  return grain::shiftForRecords(length, opts_.blockSize);
 }
 
 bool FileGrains::follow(Followed& f, uint64_t offset, uint64_t length, unsigned& shift) const {
@@ -77,13 +72,19 @@ FileGrains::Grain FileGrains::onRead(std::string_view key, uint64_t size, uint64
     it = followed_.emplace(k, Followed{}).first;
   }
   Followed& f = it->second;
-  if (f.sequential) return g;
+  if (f.sequential) {
+    g.sequential = true;
+    return g;
+  }
   unsigned shift = 0;
   if (!follow(f, offset, length, shift)) {
     g.learning = true;
     return g;
   }
-  if (shift == 0) return g;  // sequential
+  if (shift == 0) {  // sequential
+    g.sequential = true;
+    return g;
+  }
   followed_.erase(it);
   random_.emplace(k, shift);
   g.shift = shift;

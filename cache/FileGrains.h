@@ -62,6 +62,8 @@ class FileGrains {
     bool switched = false;  // this read found the file random: its blocks of cache.block_size
                             // are of no more use
     bool learning = false;  // the file is followed and not decided yet (see BlockRead::counts)
+    bool sequential = false;  // the file was found read in order (a shard): a pass reads each
+                              // block to its end
   };
   // The grain of `key` (a file of `size` bytes) for a read of [offset, offset + length),
   // which it learns from.

@@ -13,6 +13,8 @@
 // (BlockCacheImpl::objectVersion), so the two cannot overlap on disk either.
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 
 namespace epochfs::cache::grain {
@@ -38,6 +40,16 @@ constexpr bool valid(uint64_t blockNo) {
 constexpr uint64_t bytesOf(uint64_t blockNo, uint64_t blockSize) {
   const unsigned s = shiftOf(blockNo);
   return s == 0 ? blockSize : uint64_t{1} << s;
+}
+// The grain (`auto`) for records of about `length` bytes in blocks of `blockSize`: the largest
+// power of two no larger than half a record, at least 2^kMinShift; 0 (the block size) for
+// records of half a block or more, or when that grain would not be smaller than a block.
+constexpr unsigned shiftForRecords(uint64_t length, uint64_t blockSize) {
+  if (length == 0 || length >= blockSize / 2) return 0;
+  const uint64_t half = std::max<uint64_t>(length / 2, 1);
+  unsigned shift = static_cast<unsigned>(std::bit_width(half) - 1);  // floor(log2(half))
+  shift = std::clamp(shift, kMinShift, kMaxShift);
+  return (uint64_t{1} << shift) < blockSize ? shift : 0;
 }
 // Where block `blockNo` starts in its file.
 constexpr uint64_t startOf(uint64_t blockNo, uint64_t blockSize) {

@@ -195,5 +195,28 @@ TEST_F(GrainedCacheTest, ASequentialReaderKeepsTheBlockSize) {
   EXPECT_EQ(s.blocks, 12u);
 }
 
+// A file read in order by a stream whose requests arrive reordered inside each block (the
+// kernel's read-ahead served by several FUSE threads, several shards streamed at once): each
+// pass reads each block once, so two passes are two epochs.
+TEST_F(GrainedCacheTest, ASequentialFileIsReadOncePerPassHoweverItsRequestsAreReordered) {
+  auto cache = open("epoch");
+  constexpr uint64_t kPiece = 256 * 1024;
+  for (int p = 0; p < 2; ++p) {
+    for (uint64_t block = 0; block * kMiB < file_.size; ++block) {
+      for (uint64_t piece : {1, 2, 3, 0}) {  // its start last
+        const uint64_t off = block * kMiB + piece * kPiece;
+        if (off >= file_.size) continue;
+        auto got = readRange(*cache, file_, off, kPiece);
+        ASSERT_TRUE(got.isOk());
+        ASSERT_EQ(*got, bytes_.substr(off, kPiece)) << "at " << off;
+      }
+    }
+  }
+  const CacheStats s = cache->stats();
+  EXPECT_EQ(s.randomFiles, 0u);
+  EXPECT_EQ(s.epoch, 2u) << "two passes";
+  EXPECT_EQ(s.originBytes, file_.size) << "the cache holds the file";
+}
+
 }  // namespace
 }  // namespace epochfs::cache::testing
