@@ -116,6 +116,7 @@ struct CacheStats {
                                   // evicted but held: whole.heldEvictedBytes) + index,
                                   // directories and LOCK as measured by this call
   uint64_t limitBytes = 0;        // cache.size
+  uint64_t blockSizeBytes = 0;    // cache.block_size
   uint64_t blocks = 0;            // blocks cached now
   uint64_t checksumFailures = 0;  // blocks dropped because their bytes did not verify
   uint64_t lostBlocks = 0;        // blocks dropped because their file was gone or short

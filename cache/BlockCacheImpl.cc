@@ -59,6 +59,7 @@ CacheStats BlockCacheImpl::stats() const {
   refreshMeta(/*force=*/true);
   CacheStats s;
   s.limitBytes = opts_.sizeBytes;
+  s.blockSizeBytes = opts_.blockSizeBytes;
   counters_.copyTo(s);
   s.randomFiles = grains_.randomFiles();
   std::lock_guard<std::mutex> g(mu_);

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
+#include <unordered_set>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -73,6 +75,9 @@ Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
   // Ranges of one file named on consecutive lines (records of a large file), resolved once.
   std::optional<cache::FileRef> rangeFile;
   std::vector<cache::BlockCache::ByteRange> ranges;
+  // The files named in ranges, counted once each (a plan of shards read by several streams
+  // at once alternates between them line by line).
+  std::unordered_set<std::string> rangeFiles;
   // Hands what was resolved to the cache, in plan order.
   const auto planFiles = [&] {
     cache_.planFiles(files, order);
@@ -110,7 +115,7 @@ Result<PlanResult> FileSystem::planCommit(OpenFile& f) {
       planFiles();
       planRanges();
       rangeFile = std::move(file);
-      order.files++;
+      if (rangeFiles.insert(rangeFile->key).second) order.files++;
     }
     if (range.offset >= rangeFile->size) {
       skip(path, "a range at " + std::to_string(range.offset) + ", past its end at " +

@@ -123,10 +123,13 @@ Status PlanParser::parseLine(std::string_view line) {
     const std::string shown = printable(line.substr(0, 200));
     return invalid("line " + std::to_string(line_) + " ('" + shown + "'): " + st.message());
   }
-  if (!range.whole() && ranges_.size() < ends_.size()) ranges_.resize(ends_.size(), kWhole);
+  if (!range.whole() && !hasRanges_) {
+    ranges_.assign(ends_.size(), kWhole);  // the entries before: whole files
+    hasRanges_ = true;
+  }
   text_.append(path);
   ends_.push_back(static_cast<uint32_t>(text_.size()));
-  if (!ranges_.empty()) ranges_.push_back(range);
+  if (hasRanges_) ranges_.push_back(range);
   return Status::ok();
 }
 

@@ -191,6 +191,24 @@ TEST_F(FileSystemPlanTest, RangesOfAFilePlanTheBlocksHoldingThem) {
   EXPECT_EQ(s["policy"]["plan_remaining_blocks"], 6);
 }
 
+// A plan of shards read by two streams at once alternates between the files line by line:
+// each file is counted once, and every range planned in the order given.
+TEST_F(FileSystemPlanTest, RangesAlternatingBetweenFilesCountEachFileOnce) {
+  auto f = openPlan();
+  ASSERT_TRUE(f);
+  ASSERT_TRUE(append(*f,
+                     "cls/b c.jpg\t0\t65536\n"
+                     "sub/dir/deep.bin\t0\t10\n"
+                     "cls/b c.jpg\t65536\t65536\n"
+                     "cls/b c.jpg\t131072\t65536\n")
+                  .isOk());
+  auto r = commit(*f);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->files, 2u);
+  EXPECT_EQ(r->blocks, 4u);
+  EXPECT_EQ(r->unknownPaths, 0u);
+}
+
 TEST_F(FileSystemPlanTest, AMalformedRangeIsRefusedNamingTheLine) {
   auto f = openPlan();
   ASSERT_TRUE(f);

@@ -104,6 +104,7 @@ TEST_F(FileSystemTest, RootListingHidesControlDirButLookupFindsIt) {
   ASSERT_TRUE(stats.isOk());
   auto json = nlohmann::json::parse(readAll(stats->ino));
   EXPECT_EQ(json["cache"]["limit_bytes"], 64 * config::kMiB);
+  EXPECT_EQ(json["cache"]["block_size"], opts_.cache.blockSizeBytes);
   EXPECT_TRUE(json["origin"].contains("requests"));
 }
 

@@ -71,6 +71,11 @@ TEST(PlanParserTest, RangesOfFilesBesideWholeFiles) {
     EXPECT_EQ(p.range(4).offset, 4096u);
     EXPECT_EQ(p.range(4).length, 1u);
   }
+  PlanParser first;  // a range on the first line
+  ASSERT_TRUE(parseIn(first, "a.h5\t5\t6\nb\n").isOk());
+  EXPECT_EQ(first.range(0).offset, 5u);
+  EXPECT_EQ(first.range(0).length, 6u);
+  EXPECT_TRUE(first.range(1).whole());
   PlanParser plain;  // no range: every entry whole
   ASSERT_TRUE(parseIn(plain, "a\nb\n").isOk());
   EXPECT_TRUE(plain.range(0).whole());
