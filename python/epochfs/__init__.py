@@ -23,6 +23,10 @@ protocol; standard library only, PyTorch optional.
     sampler = epochfs.PlanSampler(RandomSampler(range(len(ds))), epochfs.h5py_records(ds),
                                   "/mnt/data")
 
+    # Shards (tar, TFRecord) streamed by 4 DataLoader workers at once, worker w reading
+    # order[w::4]: their blocks in the order the workers read them.
+    epochfs.publish_shard_plan("/mnt/data", order, streams=4)
+
     epochfs.read_stats("/mnt/data")   # the daemon's counters (dict)
 
 `import epochfs` does not import torch; `epochfs.PlanSampler` does, if torch is installed.
@@ -32,6 +36,7 @@ See docs/python.md in the epochfs repository.
 from .plan import (CHUNK_BYTES, NotAnEpochfsMount, Record, is_epochfs_mount, plan_lines,
                    publish_plan, read_stats)
 from .records import H5Records, h5py_records
+from .shards import publish_shard_plan, shard_records
 
 __version__ = "0.1.0"
 
@@ -46,7 +51,9 @@ __all__ = [
     "is_epochfs_mount",
     "plan_lines",
     "publish_plan",
+    "publish_shard_plan",
     "read_stats",
+    "shard_records",
 ]
 
 _LAZY = {"PlanSampler", "PlanWarning"}  # from .sampler, which imports torch if it can
