@@ -43,6 +43,12 @@ struct SimulateFlags {
   size_t seeds = 3;
   std::vector<std::string> policies;  // empty: lru, fixed, epoch (+ planned with --plan)
   std::string plot;                   // SVG file to write; empty: none
+  // Records inside one large file (policy/sim/Records.h) instead of files: the number of
+  // records (0: files), and sizes as text ("192KiB"), parsed by runSimulate.
+  uint64_t records = 0;
+  std::string recordSize = "192KiB";
+  std::string recordOffset = "0";
+  std::string blockSize = "4MiB";
 };
 
 int runMount(const MountFlags& flags);

@@ -102,6 +102,15 @@ int main(int argc, char** argv) {
   simulate->add_option("--policies", sf.policies, "Policies to run (default: all that apply)")
       ->delimiter(',');
   simulate->add_option("--plot", sf.plot, "Write an SVG plot of hit ratio against c here");
+  simulate->add_option("--records", sf.records,
+                       "Model N records inside one large file instead of files (HDF5, LMDB)");
+  simulate->add_option("--record-size", sf.recordSize, "With --records: bytes per record")
+      ->capture_default_str();
+  simulate->add_option("--record-offset", sf.recordOffset,
+                       "With --records: where the first record starts (a header before it)")
+      ->capture_default_str();
+  simulate->add_option("--block-size", sf.blockSize, "With --records: cache.block_size")
+      ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   if (mount->parsed()) return epochfs::cli::runMount(mf);
