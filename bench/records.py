@@ -15,7 +15,8 @@ the file dropped before the epoch (so that every epoch reaches the daemon: the f
 otherwise sit in the page cache). Modes: `auto` (the default: files read at random are cut
 into blocks of about a record, cache.random_block_size), `plan` (auto, and each epoch's
 records published as a plan of byte ranges first, h5py only: epochfs.h5py_records), `off`
-(blocks of cache.block_size, the behaviour before). A fresh cache dir per mount; the directory origin is the local file.
+(blocks of cache.block_size, the behaviour before). A fresh cache dir per mount; the directory
+origin is the local file.
 """
 from __future__ import annotations
 
@@ -182,7 +183,8 @@ def main() -> int:
             wall = sum(x["wall"] for x in later) / max(1, len(later))
             per_epoch = " ".join(f"{x['origin']:.2f}" for x in r["epochs"])
             print(f"  {mode:5s} origin/file per epoch {per_epoch}; epochs counted "
-                  f"{r['counted']} of {args.epochs}; random files {r['random_files']}; block hit ratio "
+                  f"{r['counted']} of {args.epochs}; random files {r['random_files']}; "
+                  f"block hit ratio "
                   f"{r['hit_ratio']:.2f}; origin "
                   f"requests {r['requests']}; later epochs {wall:.2f} s = "
                   f"{wall / local_later:.2f}x local")

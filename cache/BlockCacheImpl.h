@@ -323,7 +323,9 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   // The nominal size of block `blockNo`'s blocks (its grain's, or cache.block_size).
   uint64_t blockBytes(uint64_t blockNo) const { return grain::bytesOf(blockNo, blockSize()); }
   // Where block `blockNo` of an entry starts in its file.
-  uint64_t fileOffset(bool object, uint64_t blockNo) const { return object ? blockStart(blockNo) : 0; }
+  uint64_t fileOffset(bool object, uint64_t blockNo) const {
+    return object ? blockStart(blockNo) : 0;
+  }
   // The grain `f` is cut into now (Grain.h; 0: cache.block_size), without a read (grains_
   // has its own lock: mu_ held or not).
   unsigned shiftOfFile(const FileRef& f) const {

@@ -4,9 +4,10 @@
 // UTF-8, relative to the mount root: no leading "/", no empty, "." or ".." components, no NUL,
 // at most kMaxPathBytes. A "\r" before the "\n" is dropped. A line may name a byte range of
 // the file instead of all of it (a record inside a large file: an HDF5 chunk, an LMDB value):
-// "path<TAB>offset<TAB>length", both decimal, length > 0; so a path cannot contain a TAB. Empty lines and lines starting
-// with "#" are ignored. Whatever a chunk brings is parsed at once, so a malformed line fails
-// the append that completes it (EINVAL), naming the line; complete lines are never re-read.
+// "path<TAB>offset<TAB>length", both decimal, length > 0; so a path cannot contain a TAB.
+// Empty lines and lines starting with "#" are ignored. Whatever a chunk brings is parsed at
+// once, so a malformed line fails the append that completes it (EINVAL), naming the line;
+// complete lines are never re-read.
 //
 // Not thread-safe (one per open file handle; FUSE serializes nothing, but a writer does).
 #pragma once

@@ -73,7 +73,9 @@ TEST(FileGrainsTest, RecordsReadPageByPageAreRunsOfPages) {
   unsigned shift = 0;
   for (int v = 0; v < 40 && shift == 0; ++v) {
     const uint64_t at = (rng() % 2000) * 108 * 1024;
-    for (uint64_t p = 0; p < 27; ++p) shift = g.onRead("data.mdb", 300 * kMiB, at + p * 4096, 4096).shift;
+    for (uint64_t p = 0; p < 27; ++p) {
+      shift = g.onRead("data.mdb", 300 * kMiB, at + p * 4096, 4096).shift;
+    }
   }
   EXPECT_EQ(shift, 16u) << "runs of 108 KiB: 64 KiB grains";
 }
