@@ -57,7 +57,7 @@ Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
   // A large file may be read at random: then it is cut at its grain (FileGrains.h).
   unsigned shift = 0;
   bool counts = true;
-  bool atEnd = false;  // a file read in order: a block's read counts at its end
+  bool atEnd = false;  // a block's read counts at its end (a file read in order, or learned)
   const bool followed = grains_.follows(file.size);
   if (followed) {
     const FileGrains::Grain g = grains_.onRead(file.key, file.size, offset, n);
@@ -66,10 +66,11 @@ Result<size_t> BlockCacheImpl::read(const FileRef& file, uint64_t offset,
     // A file read in order (a shard streamed by several readers at once, whose requests the
     // kernel's read-ahead and the FUSE threads reorder within a block): a block is read when
     // the read reaching its end is, once per pass, whatever the order of the rest; until
-    // then it is cached unread, no victim while a stream is in it.
-    // So is a block of a file being learned (a stream's or a random reader's: either reads
-    // one block's end once per pass), so that the rule does not change under a stream when
-    // its file is found sequential.
+    // then it is cached unread, no victim while a stream is in it. So is a block of a file
+    // being learned (a stream's or a random reader's: either reads one block's end once per
+    // pass), so that the rule does not change under a stream when its file is found
+    // sequential. A stream that stops short of a block's end leaves it uncounted (and
+    // cached unread): tar's last zero blocks are read by the kernel's read-ahead.
     counts = !g.learning && !g.sequential;
     atEnd = !counts;
   }
