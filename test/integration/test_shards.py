@@ -7,7 +7,7 @@ files, not that 4 stream at once); and a plan of shards (publish_shard_plan: the
 the order the 4 workers read them). Each epoch's plan is published an epoch ahead. With the
 shard plan the later epochs read at least 80% of their blocks from the cache and the origin
 carries at most 0.7x the dataset per epoch (the floor is 0.5x); it reads more from the cache
-than no plan, and no less than the whole-file plan (the issue measured 57-72% hits for it)."""
+than no plan (the issue measured 52-60% without a plan and 57-72% with a whole-file plan)."""
 
 from __future__ import annotations
 
@@ -168,8 +168,9 @@ def test_the_shard_plan_against_a_plan_of_whole_shards_and_none(shard_dir, mount
                      sum(e["origin_bytes"] for e in ep[1:]) / (EPOCHS - 1) / total)
     print("later epochs (hit ratio, origin/dataset): " +
           ", ".join(f"{k} {v[0]:.3f} {v[1]:.3f}" for k, v in out.items()))
-    # Measured: no plan 0.79-0.81, shards as whole files 0.82-0.86, the shard plan 0.86-0.93.
-    assert out["shards"][0] >= out["files"][0] - 0.02, out
+    # Measured: no plan 0.78-0.81, shards as whole files 0.82-0.89, the shard plan 0.86-0.93:
+    # above no plan in every run, above the whole-file plan in most (not asserted: under load
+    # the two came within noise of each other, once 0.86 against 0.89).
     assert out["shards"][0] >= out["none"][0], out
 
 
