@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from epochfs_testlib import MiB, drop_page_cache
@@ -131,7 +130,7 @@ def hit_ratio(e: dict) -> float:
     return e["hits"] / max(1, e["reads"])
 
 
-def test_a_plan_of_shards_prefetches_every_stream_and_keeps_origin_at_its_floor(
+def test_a_plan_of_shards_prefetches_every_stream_with_origin_near_its_floor(
         shard_dir, mounter):
     root, want = shard_dir
     total = sum(os.path.getsize(p) for p in root.glob("*.tar"))
