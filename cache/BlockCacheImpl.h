@@ -320,6 +320,15 @@ class BlockCacheImpl final : public BlockCache, private Prefetcher::Target {
   }
   // Where block `blockNo` starts in the origin file.
   uint64_t blockStart(uint64_t blockNo) const { return grain::startOf(blockNo, blockSize()); }
+  // The block of cache.block_size that holds grain `blockNo`, and where the grain starts in it.
+  struct BigBlock {
+    uint64_t no;
+    uint64_t offset;
+  };
+  BigBlock bigBlockOf(uint64_t blockNo) const {
+    const uint64_t start = blockStart(blockNo);
+    return {start / blockSize(), start % blockSize()};
+  }
   // The nominal size of block `blockNo`'s blocks (its grain's, or cache.block_size).
   uint64_t blockBytes(uint64_t blockNo) const { return grain::bytesOf(blockNo, blockSize()); }
   // Where block `blockNo` of an entry starts in its file.

@@ -131,8 +131,7 @@ Status BlockCacheImpl::readBlock(const BlockRead& br, bool& regrained) {
 }
 
 bool BlockCacheImpl::hitInWholeBlock(const BlockRead& br) {
-  const uint64_t start = blockStart(br.blockNo);
-  const uint64_t no = start / blockSize();
+  const auto [no, offset] = bigBlockOf(br.blockNo);
   const std::string key = blockKey(br.fileKey, no);
   PolicyId pid = 0;
   uint32_t length = 0;
@@ -143,7 +142,7 @@ bool BlockCacheImpl::hitInWholeBlock(const BlockRead& br) {
     pid = *found;
     length = registry_.at(pid).length;
   }
-  const uint64_t in = start - no * blockSize() + br.inOffset;
+  const uint64_t in = offset + br.inOffset;
   if (in + br.out.size() > length) return false;
   // Not a read of the big block for the clock and the policy (it goes in a moment).
   BlockRead whole{br.fileKey, br.etag, no, key, length, in, br.out, /*counts=*/false};
@@ -314,10 +313,9 @@ BlockCacheImpl::MissPlan BlockCacheImpl::planMissLocked(const BlockRead& br, Pol
     // A grain of a file found random a moment ago, whose block of cache.block_size may still
     // be on its way (cut into grains once it lands: recutIfRegrained): take the grain's bytes
     // from that fetch rather than fetch them again.
-    const uint64_t start = blockStart(br.blockNo);
-    const uint64_t no = start / blockSize();
-    m.flight = flights_.find(SingleFlight::flightKey(blockKey(br.fileKey, no), br.etag));
-    if (m.flight) m.flightOffset = start - no * blockSize();
+    const BigBlock big = bigBlockOf(br.blockNo);
+    m.flight = flights_.find(SingleFlight::flightKey(blockKey(br.fileKey, big.no), br.etag));
+    if (m.flight) m.flightOffset = big.offset;
   }
   if (m.flight) {
     m.fetched = m.flight->result.wait_for(std::chrono::seconds(0)) == std::future_status::ready;

@@ -61,32 +61,27 @@ FileGrains::Grain FileGrains::onRead(std::string_view key, uint64_t size, uint64
   Grain g;
   if (!follows(size)) return g;
   std::lock_guard<std::mutex> lock(mu_);
-  const std::string k(key);
-  if (auto r = random_.find(k); r != random_.end()) {
+  if (auto r = random_.find(key); r != random_.end()) {
     g.shift = r->second;
     return g;
   }
-  auto it = followed_.find(k);
+  auto it = followed_.find(key);
   if (it == followed_.end()) {
     if (followed_.size() >= kMaxFollowed) followed_.clear();  // forget, and learn again
-    it = followed_.emplace(k, Followed{}).first;
+    it = followed_.emplace(std::string(key), Followed{}).first;
   }
   Followed& f = it->second;
-  if (f.sequential) {
-    g.sequential = true;
-    return g;
-  }
   unsigned shift = 0;
-  if (!follow(f, offset, length, shift)) {
+  if (!f.sequential && !follow(f, offset, length, shift)) {
     g.learning = true;
     return g;
   }
-  if (shift == 0) {  // sequential
+  if (f.sequential) {  // found so before, or by this read (follow())
     g.sequential = true;
     return g;
   }
-  followed_.erase(it);
-  random_.emplace(k, shift);
+  auto node = followed_.extract(it);  // the key moves over, not copied
+  random_.emplace(std::move(node.key()), shift);
   g.shift = shift;
   g.switched = true;
   return g;
@@ -94,16 +89,19 @@ FileGrains::Grain FileGrains::onRead(std::string_view key, uint64_t size, uint64
 
 unsigned FileGrains::shiftOf(std::string_view key) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = random_.find(std::string(key));
+  auto it = random_.find(key);
   return it == random_.end() ? 0 : it->second;
 }
 
 void FileGrains::set(std::string_view key, unsigned shift) {
   if (shift == 0) return;
   std::lock_guard<std::mutex> lock(mu_);
-  const std::string k(key);
-  followed_.erase(k);
-  random_[k] = shift;
+  if (auto it = followed_.find(key); it != followed_.end()) followed_.erase(it);
+  if (auto it = random_.find(key); it != random_.end()) {
+    it->second = shift;
+  } else {
+    random_.emplace(std::string(key), shift);
+  }
 }
 
 size_t FileGrains::randomFiles() const {

@@ -31,12 +31,14 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include "cache/Grain.h"
+#include "common/StringHash.h"
 
 namespace epochfs::cache {
 
@@ -106,8 +108,11 @@ class FileGrains {
 
   const FileGrainsOptions opts_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, unsigned> random_;  // file key -> shift (non-zero)
-  std::unordered_map<std::string, Followed> followed_;
+  // Looked up by string_view: a read of a followed file allocates nothing.
+  template <typename V>
+  using ByKey = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+  ByKey<unsigned> random_;  // file key -> shift (non-zero)
+  ByKey<Followed> followed_;
 };
 
 }  // namespace epochfs::cache

@@ -31,6 +31,7 @@
 
 #include "cache/BlockCache.h"
 #include "common/Status.h"
+#include "common/StringHash.h"
 #include "config/Options.h"
 #include "fs/ControlFiles.h"
 #include "fs/ControlIoctl.h"
@@ -234,11 +235,7 @@ class FileSystem {
   // inodes the next open updates (takeRevalidated).
   std::unordered_set<std::string> revalidated_;
   // Looked up by string_view: an open of a file in a known directory allocates nothing.
-  struct DirHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_set<std::string, DirHash, std::equal_to<>> discoveredDirs_;
+  std::unordered_set<std::string, StringHash, std::equal_to<>> discoveredDirs_;
 };
 
 }  // namespace epochfs::fs

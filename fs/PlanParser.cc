@@ -123,13 +123,11 @@ Status PlanParser::parseLine(std::string_view line) {
     const std::string shown = printable(line.substr(0, 200));
     return invalid("line " + std::to_string(line_) + " ('" + shown + "'): " + st.message());
   }
-  if (!range.whole() && !hasRanges_) {
-    ranges_.assign(ends_.size(), kWhole);  // the entries before: whole files
-    hasRanges_ = true;
-  }
+  // ranges_ is kept once the first range comes (the entries before it: whole files).
+  if (!range.whole() && ranges_.empty()) ranges_.assign(ends_.size(), kWhole);
   text_.append(path);
   ends_.push_back(static_cast<uint32_t>(text_.size()));
-  if (hasRanges_) ranges_.push_back(range);
+  if (!ranges_.empty() || !range.whole()) ranges_.push_back(range);
   return Status::ok();
 }
 

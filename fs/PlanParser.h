@@ -64,7 +64,6 @@ class PlanParser {
   std::string text_;            // the paths, back to back
   std::vector<uint32_t> ends_;  // where each ends in text_ (kMaxPlanBytes < 4 GiB)
   std::vector<Range> ranges_;   // empty until the first range: a plan of whole files pays none
-  bool hasRanges_ = false;
   std::string partial_;  // an unfinished last line
   uint64_t line_ = 0;    // lines parsed so far
   uint64_t bytes_ = 0;

@@ -22,6 +22,21 @@ double harmonic(size_t n) {
 
 }  // namespace
 
+Status checkSweep(const std::vector<double>& fractions, size_t epochs, size_t seeds,
+                  double bandwidth) {
+  if (epochs < 2) return invalid("epochs must be at least 2 (epoch 1 is cold)");
+  if (seeds == 0) return invalid("seeds must be at least 1");
+  if (!(bandwidth >= 0)) return invalid("bandwidth must be >= 0");
+  for (double f : fractions) {
+    if (!(f > 0 && f <= 1)) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "cache fraction %g is not in (0, 1]", f);
+      return invalid(buf);
+    }
+  }
+  return Status::ok();
+}
+
 size_t capacityFor(size_t files, double fraction) {
   return static_cast<size_t>(std::llround(fraction * static_cast<double>(files)));
 }
@@ -47,16 +62,7 @@ std::vector<std::string> experimentPolicies(const ExperimentOptions& opts) {
 
 Result<std::vector<Cell>> runExperiment(const ExperimentOptions& opts) {
   if (opts.files == 0) return invalid("files must be at least 1");
-  if (opts.epochs < 2) return invalid("epochs must be at least 2 (epoch 1 is cold)");
-  if (opts.seeds == 0) return invalid("seeds must be at least 1");
-  if (!(opts.bandwidth >= 0)) return invalid("bandwidth must be >= 0");
-  for (double f : opts.fractions) {
-    if (!(f > 0 && f <= 1)) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "cache fraction %g is not in (0, 1]", f);
-      return invalid(buf);
-    }
-  }
+  EPOCHFS_RETURN_IF_ERROR(checkSweep(opts.fractions, opts.epochs, opts.seeds, opts.bandwidth));
   const std::vector<std::string> names = experimentPolicies(opts);
   for (const std::string& name : names) {
     Result<std::unique_ptr<Policy>> p = makePolicy(name);

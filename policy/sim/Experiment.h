@@ -42,6 +42,12 @@ struct Bounds {
 
 Bounds bounds(size_t files, size_t capacity, double bandwidth);
 
+// Why a sweep of these settings cannot run (kInvalid naming the setting), or ok: fractions in
+// (0, 1], at least 2 epochs and 1 seed, bandwidth >= 0. Shared by runExperiment and
+// runRecords (Records.h).
+Status checkSweep(const std::vector<double>& fractions, size_t epochs, size_t seeds,
+                  double bandwidth);
+
 // Cache slots for a fraction: round(fraction * files), as sim.py.
 size_t capacityFor(size_t files, double fraction);
 

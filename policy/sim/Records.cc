@@ -2,8 +2,6 @@
 #include "policy/sim/Records.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -12,6 +10,8 @@
 
 #include "cache/Grain.h"
 #include "policy/Policy.h"
+#include "policy/sim/Experiment.h"
+#include "policy/sim/Replay.h"
 
 namespace epochfs::policy::sim {
 namespace {
@@ -77,7 +77,8 @@ class RecordsReplay {
         if (counted) policy_->onMiss(x);
         originBytes_ += unitLength(x);
         const uint64_t toFree = cached_.size() + 1 > capacity_ ? cached_.size() + 1 - capacity_ : 0;
-        if (capacity_ > 0 && policy_->shouldAdmit(1, toFree) && makeRoom()) {
+        if (capacity_ > 0 && policy_->shouldAdmit(1, toFree) &&
+            makeRoom(*policy_, cached_, capacity_)) {
           cached_.insert(x);
           // A grain not read whole yet is cached as unread (BlockCacheFill.cc indexLocked).
           if (counted) {
@@ -101,7 +102,8 @@ class RecordsReplay {
       std::optional<BlockId> y = policy_->nextPrefetch(freeSlots);
       if (!y) return;
       const uint64_t toFree = cached_.size() + 1 > capacity_ ? cached_.size() + 1 - capacity_ : 0;
-      if (cached_.contains(*y) || !policy_->shouldAdmitPrefetch(*y, 1, toFree) || !makeRoom()) {
+      if (cached_.contains(*y) || !policy_->shouldAdmitPrefetch(*y, 1, toFree) ||
+          !makeRoom(*policy_, cached_, capacity_)) {
         policy_->onPrefetchAbandoned(*y);
         return;
       }
@@ -110,17 +112,6 @@ class RecordsReplay {
       originBytes_ += unitLength(*y);
       credit_ -= static_cast<double>(unit_);
     }
-  }
-
-  bool makeRoom() {
-    size_t budget = cached_.size() + 1;
-    while (cached_.size() + 1 > capacity_ && budget-- > 0) {
-      std::optional<BlockId> victim = policy_->pickVictim();
-      if (!victim || !cached_.contains(*victim)) return false;
-      cached_.erase(*victim);
-      policy_->onErase(*victim);
-    }
-    return cached_.size() + 1 <= capacity_;
   }
 
   const RecordsOptions& o_;
@@ -141,16 +132,7 @@ class RecordsReplay {
 Result<std::vector<RecordsRow>> runRecords(const RecordsOptions& o) {
   if (o.records == 0 || o.recordBytes == 0) return invalid("records and record size must be >= 1");
   if (o.blockBytes == 0) return invalid("block size must be at least 1 byte");
-  if (o.epochs < 2) return invalid("epochs must be at least 2 (epoch 1 is cold)");
-  if (o.seeds == 0) return invalid("seeds must be at least 1");
-  if (!(o.bandwidth >= 0)) return invalid("bandwidth must be >= 0");
-  for (double f : o.fractions) {
-    if (!(f > 0 && f <= 1)) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "cache fraction %g is not in (0, 1]", f);
-      return invalid(buf);
-    }
-  }
+  EPOCHFS_RETURN_IF_ERROR(checkSweep(o.fractions, o.epochs, o.seeds, o.bandwidth));
   const uint64_t fileBytes = o.firstOffset + o.records * o.recordBytes;
   const unsigned shift = cache::grain::shiftForRecords(o.recordBytes, o.blockBytes);
   std::vector<RecordsRow> rows;

@@ -27,8 +27,8 @@ uint64_t sumFrom1(const std::vector<uint64_t>& v) {
   return v.size() > 1 ? std::accumulate(v.begin() + 1, v.end(), uint64_t{0}) : 0;
 }
 
-// The cache's side of the contract: evict what the policy names until `slots` are free.
-// Returns false when the policy runs out of victims first.
+}  // namespace
+
 bool makeRoom(Policy& policy, std::unordered_set<BlockId>& cached, size_t capacity) {
   size_t budget = cached.size() + 1;
   while (cached.size() + 1 > capacity && budget-- > 0) {
@@ -41,8 +41,6 @@ bool makeRoom(Policy& policy, std::unordered_set<BlockId>& cached, size_t capaci
   }
   return cached.size() + 1 <= capacity;
 }
-
-}  // namespace
 
 double ReplayResult::steadyHitRatio() const {
   if (hits.size() < 2 || items == 0) return 0;

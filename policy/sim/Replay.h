@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <unordered_set>
 #include <vector>
 
 #include "policy/Policy.h"
@@ -51,6 +52,10 @@ struct ReplayResult {
   // Origin fetches (misses + prefetches) per read in epochs 2..E; the floor is 1 - c.
   double steadyOriginPerRead() const;
 };
+
+// The cache's side of the contract: evicts what `policy` names from `cached` until one more
+// block fits in `capacity` slots. False when the policy runs out of victims first.
+bool makeRoom(Policy& policy, std::unordered_set<BlockId>& cached, size_t capacity);
 
 // Replays `trace` through `policy`, which must be fresh (tracking nothing).
 ReplayResult replay(Policy& policy, const EpochTrace& trace, const ReplayOptions& opts);
